@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Crucible: a Swift host that runs model-written Python in kernel-confined CPython workers.
+//
+// Module map (the pipeline, left to right):
+//   CPython, CSeccomp      system libraries (Debian's libpython3-dev, libseccomp-dev)
+//   CSandboxKernel         the raw syscalls Swift cannot call (Landlock, pidfd, seccomp load, fd passing)
+//   CrucibleWire           frames and control messages shared by host, zygote and workers
+//   CrucibleZygote         `crucible-zygote`: the single-threaded fork server that embeds CPython
+//   Crucible               the library a Swift host embeds: sandbox, pool, executions, sessions
+//   CrucibleCLI            `crucible`: run, doctor, demo
+let package = Package(
+    name: "Crucible",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Crucible", targets: ["Crucible"]),
+        .executable(name: "crucible", targets: ["CrucibleCLI"]),
+        .executable(name: "crucible-zygote", targets: ["CrucibleZygote"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPython", pkgConfig: "python3-embed",
+            providers: [.apt(["libpython3-dev"])]),
+        .systemLibrary(
+            name: "CSeccomp", pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "CSandboxKernel"),
+        .target(name: "CrucibleWire"),
+        .executableTarget(
+            name: "CrucibleZygote",
+            dependencies: ["CPython", "CSeccomp", "CSandboxKernel", "CrucibleWire"]),
+        .target(
+            name: "Crucible",
+            dependencies: ["CSeccomp", "CSandboxKernel", "CrucibleWire"]),
+        .executableTarget(
+            name: "CrucibleCLI",
+            dependencies: [
+                "Crucible",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(
+            name: "CrucibleTests",
+            // The zygote is a separate executable; depending on it makes `swift test` build it.
+            dependencies: ["Crucible", "CrucibleZygote", "CSandboxKernel"]),
+    ]
+)

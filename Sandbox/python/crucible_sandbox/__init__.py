@@ -1,0 +1,1 @@
+"""Crucible sandbox runtime: the Python side of each confined worker."""

@@ -1,0 +1,231 @@
+"""The loop every Crucible worker runs after it is confined.
+
+Imported once in the zygote, before any fork, so workers start with it (and the
+modules in PRELOAD) already in memory. A worker reads jobs from its channel (fd 3),
+runs each in a namespace of its own, streams captured stdout/stderr, and answers
+with one result frame. A one-shot worker exits after its job; a session worker
+keeps its namespace for the next cell.
+
+Frames: u32 little-endian length, then a kind byte and the payload (see
+Sources/CrucibleWire/WorkerFrame.swift). Nothing here is trusted by the host: user
+code runs in this same interpreter and can rewrite any of it.
+"""
+
+import ast
+import builtins
+import io
+import json
+import linecache
+import os
+import struct
+import sys
+import traceback
+
+# Modules workers may use, imported in the zygote: faster first use, and extension
+# modules are mapped before seccomp forbids new executable mappings of anything else.
+PRELOAD = (
+    "abc array base64 binascii bisect calendar cmath collections collections.abc "
+    "contextlib copy csv dataclasses datetime decimal difflib enum fractions functools "
+    "hashlib heapq html itertools math operator pprint random re statistics string "
+    "textwrap time typing unicodedata uuid zlib urllib.parse"
+).split()
+for _name in PRELOAD:
+    try:
+        __import__(_name)
+    except ImportError:  # pragma: no cover - depends on the distribution's stdlib
+        pass
+
+_HEADER = struct.Struct("<IB")
+_JOB, _STDOUT, _STDERR, _RESULT = b"J"[0], b"O"[0], b"E"[0], b"R"[0]
+_CHUNK = 64 * 1024
+
+
+class Channel:
+    """Length-prefixed frames over the worker's end of the socket."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.pending = bytearray()
+
+    def send(self, kind, payload):
+        data = _HEADER.pack(len(payload) + 1, kind) + payload
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def receive(self):
+        """The next (kind, payload), or None when the host closed the channel."""
+        while True:
+            if len(self.pending) >= 5:
+                length, kind = _HEADER.unpack_from(self.pending)
+                if len(self.pending) >= 4 + length:
+                    payload = bytes(self.pending[5 : 4 + length])
+                    del self.pending[: 4 + length]
+                    return kind, payload
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return None
+            self.pending += chunk
+
+
+class CapturedStream(io.RawIOBase):
+    """A raw stream that forwards what user code prints to the host, up to a budget."""
+
+    def __init__(self, channel, kind, budget):
+        self.channel, self.kind, self.budget, self.dropped = channel, kind, budget, 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        size = len(data)
+        keep = min(size, self.budget)
+        for start in range(0, keep, _CHUNK):
+            self.channel.send(self.kind, bytes(data[start : min(keep, start + _CHUNK)]))
+        self.budget -= keep
+        self.dropped += size - keep
+        return size
+
+
+def _text_stream(raw):
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw, 8192), encoding="utf-8", errors="backslashreplace", write_through=False
+    )
+
+
+def _json_compatible(value, depth=0):
+    """True when json.dumps(value) would be lossless (no coerced keys, no NaN)."""
+    if depth > 100:
+        return False
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if isinstance(value, int):
+        return type(value) is int or isinstance(value, bool)
+    if isinstance(value, float):
+        return type(value) is float and value == value and value not in (float("inf"), float("-inf"))
+    if type(value) in (list, tuple):
+        return all(_json_compatible(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(type(k) is str and _json_compatible(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _safe(function, fallback):
+    try:
+        return function()
+    except BaseException:  # user objects can raise anything from __repr__ or __str__
+        return fallback
+
+
+def _encode_value(value, limit):
+    kind = _safe(lambda: type(value).__name__, "?")
+    if _safe(lambda: _json_compatible(value), False):
+        text = _safe(lambda: json.dumps(value, ensure_ascii=False, allow_nan=False), None)
+        if text is not None and len(text) <= limit:
+            return {"json": text, "type": kind}
+    text = _safe(lambda: repr(value), "<unprintable %s>" % kind)
+    if len(text) > limit:
+        return {"repr": text[:limit], "type": kind, "truncated": len(text) - limit}
+    return {"repr": text, "type": kind}
+
+
+def _describe_exception(error, user_files):
+    kind = type(error)
+    frames = [
+        frame for frame in _safe(lambda: traceback.extract_tb(error.__traceback__), []) if frame.filename in user_files
+    ]
+    described = {
+        "type": _safe(lambda: kind.__name__, "?"),
+        "module": _safe(lambda: kind.__module__, "?"),
+        "message": _safe(lambda: str(error), "<unprintable message>"),
+        "frames": [
+            {"file": f.filename, "line": f.lineno, "function": f.name, "text": f.line or ""} for f in frames
+        ],
+    }
+    lines = []
+    if frames:
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(_safe(lambda: traceback.format_list(frames), []))
+    lines.extend(_safe(lambda: traceback.format_exception_only(kind, error), ["%s\n" % described["type"]]))
+    described["traceback"] = "".join(lines)
+    if isinstance(error, SyntaxError):
+        described["kind"] = "syntax"
+        described["message"] = _safe(lambda: str(error.msg), described["message"])
+        for key, attribute in (("line", "lineno"), ("column", "offset"), ("end_line", "end_lineno"), ("end_column", "end_offset")):
+            value = getattr(error, attribute, None)
+            if isinstance(value, int):
+                described[key] = value
+        described["text"] = _safe(lambda: (error.text or "").rstrip("\n"), "")
+    elif isinstance(error, MemoryError):
+        described["kind"] = "memory"
+    else:
+        described["kind"] = "exception"
+        if frames:
+            described["line"] = frames[-1].lineno
+    return described
+
+
+def run_job(job, namespace, channel, user_files):
+    """Runs one job; returns the result dictionary sent to the host."""
+    source = job["code"]
+    filename = job.get("filename", "<code>")
+    user_files.add(filename)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace.update(job.get("inputs") or {})
+
+    out = CapturedStream(channel, _STDOUT, job.get("stdout_limit", 1 << 20))
+    err = CapturedStream(channel, _STDERR, job.get("stderr_limit", 1 << 20))
+    sys.stdout = stdout = _text_stream(out)
+    sys.stderr = stderr = _text_stream(err)
+    result = {"status": "ok"}
+    try:
+        tree = ast.parse(source, filename)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, filename, "exec"), namespace)
+        if last is not None:
+            value = eval(compile(last, filename, "eval"), namespace)
+            if value is not None:
+                result["value"] = _encode_value(value, job.get("value_limit", 1 << 20))
+    except BaseException as error:  # SystemExit and KeyboardInterrupt are user errors too
+        result = {"status": "error", "error": _describe_exception(error, user_files)}
+    for stream in (stdout, stderr):
+        _safe(stream.flush, None)
+    sys.stdout = sys.stderr = _closed_stream
+    result["stdout_dropped"] = out.dropped
+    result["stderr_dropped"] = err.dropped
+    return result
+
+
+class _ClosedStream(io.TextIOBase):
+    """What sys.stdout is between cells: writes vanish instead of reaching fd 1."""
+
+    def write(self, text):
+        return len(text)
+
+
+_closed_stream = _ClosedStream()
+
+
+def serve(fd):
+    """Answers jobs on the channel until a one-shot job is done or the host hangs up."""
+    channel = Channel(fd)
+    sys.stdin = io.StringIO("")
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    user_files = set()
+    while True:
+        frame = channel.receive()
+        if frame is None or frame[0] != _JOB:
+            break
+        job = json.loads(frame[1])
+        result = run_job(job, namespace, channel, user_files)
+        try:
+            payload = json.dumps(result, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        except BaseException as error:  # user code may have broken json itself
+            payload = ('{"status":"error","error":{"type":"RuntimeError","kind":"exception","message":%s,'
+                       '"traceback":"","frames":[]}}' % json.dumps("result could not be encoded: %r" % (error,))).encode()
+        channel.send(_RESULT, payload)
+        if not job.get("keep_alive"):
+            break
+    os._exit(0)

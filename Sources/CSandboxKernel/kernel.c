@@ -1,0 +1,258 @@
+#define _GNU_SOURCE
+#include "CSandboxKernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <sched.h>
+#include <grp.h>
+
+// Landlock UAPI, spelled out so the build does not depend on the headers' age.
+#define LL_CREATE_RULESET_VERSION (1U << 0)
+#define LL_RULE_PATH_BENEATH 1
+#define LL_ACCESS_FS_READ_FILE (1ULL << 2)
+#define LL_ACCESS_FS_READ_DIR (1ULL << 3)
+
+struct ll_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped; };
+struct ll_path_beneath_attr { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+
+int crucible_landlock_abi(void) {
+    return (int)syscall(444, NULL, 0, LL_CREATE_RULESET_VERSION);
+}
+
+uint64_t crucible_landlock_fs_rights(int abi) {
+    if (abi < 1) return 0;
+    if (abi == 1) return (1ULL << 13) - 1;   // EXECUTE .. MAKE_SYM
+    if (abi == 2) return (1ULL << 14) - 1;   // + REFER
+    if (abi <= 4) return (1ULL << 15) - 1;   // + TRUNCATE
+    return (1ULL << 16) - 1;                 // + IOCTL_DEV (ABI 5+)
+}
+
+uint64_t crucible_landlock_read_rights(void) { return LL_ACCESS_FS_READ_FILE | LL_ACCESS_FS_READ_DIR; }
+
+int crucible_landlock_create_ruleset(int abi, uint64_t handled_fs, uint64_t handled_net, uint64_t scoped) {
+    struct ll_ruleset_attr attr = { handled_fs, handled_net, scoped };
+    size_t size = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
+    return (int)syscall(444, &attr, size, 0);
+}
+
+int crucible_landlock_allow_path(int ruleset_fd, const char *path, uint64_t access) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ll_path_beneath_attr rule = { access, fd };
+    int rc = (int)syscall(445, ruleset_fd, LL_RULE_PATH_BENEATH, &rule, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int crucible_memfd(const char *name) { return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC); }
+int crucible_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int crucible_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+int crucible_sigchld_fd(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) return -1;
+    return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+void crucible_drain_signalfd(int fd) {
+    struct signalfd_siginfo info;
+    while (read(fd, &info, sizeof info) > 0) {}
+}
+
+int crucible_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on, 0, 0, 0); }
+int crucible_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int crucible_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+int crucible_unshare(int flags) { return unshare(flags); }
+int crucible_setgroups_empty(void) { return setgroups(0, NULL); }
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+int crucible_map_ids(uid_t inside_uid, uid_t outside_uid, gid_t inside_gid, gid_t outside_gid) {
+    char line[64];
+    if (write_file("/proc/self/setgroups", "deny") != 0 && errno != ENOENT) return -1;
+    snprintf(line, sizeof line, "%u %u 1", inside_uid, outside_uid);
+    if (write_file("/proc/self/uid_map", line) != 0) return -1;
+    snprintf(line, sizeof line, "%u %u 1", inside_gid, outside_gid);
+    return write_file("/proc/self/gid_map", line);
+}
+
+pid_t crucible_spawn_zygote(const char *path, char *const argv[], int control_fd, int log_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
+    posix_spawn_file_actions_adddup2(&actions, control_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    char *const empty_env[] = { NULL };
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, path, &actions, NULL, argv, empty_env);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) { errno = rc; return -1; }
+    return pid;
+}
+
+ssize_t crucible_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
+    struct iovec iov = { (void *)buf, len };
+    union { char bytes[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = { 0 };
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds > 0) {
+        if (nfds > 4) { errno = EINVAL; return -1; }
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.bytes;
+        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
+    }
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t crucible_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds) {
+    struct iovec iov = { buf, len };
+    union { char bytes[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = { 0 };
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    *nfds = 0;
+    if (n < 0) return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *received = (int *)CMSG_DATA(c);
+        for (int i = 0; i < count; i++) {
+            if (*nfds < max_fds) fds[(*nfds)++] = received[i];
+            else close(received[i]);   // never leak what we did not ask for
+        }
+    }
+    return n;
+}
+
+// MARK: Worker confinement
+
+static int sigsys_report_fd = 3;
+
+// Runs when seccomp traps a forbidden call: the call never executed. Name it to
+// the host, then die. Replacing this handler is itself a trapped call.
+static void report_forbidden_syscall(int sig, siginfo_t *info, void *context) {
+    (void)sig; (void)context;
+    unsigned char frame[13];
+    uint32_t length = 9, nr = (uint32_t)info->si_syscall, arch = info->si_arch;
+    memcpy(frame, &length, 4);
+    frame[4] = CRUCIBLE_FRAME_SECCOMP;
+    memcpy(frame + 5, &nr, 4);
+    memcpy(frame + 9, &arch, 4);
+    ssize_t ignored = write(sigsys_report_fd, frame, sizeof frame);
+    (void)ignored;
+    syscall(SYS_kill, getpid(), SIGKILL);
+    _exit(128 + SIGSYS);
+}
+
+static int fail(char *error, size_t error_len, const char *step) {
+    snprintf(error, error_len, "%s: %s", step, strerror(errno));
+    return -1;
+}
+
+static int set_limit(int resource, rlim_t soft, rlim_t hard) {
+    struct rlimit limit = { soft, hard };
+    return setrlimit(resource, &limit);
+}
+
+int crucible_confine_worker(const struct crucible_confinement *c, char *error, size_t error_len) {
+    // 1. Descriptors: the channel becomes fd 3, the ruleset fd 4, the rest closes.
+    if (c->channel_fd != 3 && dup2(c->channel_fd, 3) < 0) return fail(error, error_len, "dup2 channel");
+    int ruleset = -1;
+    if (c->landlock_ruleset_fd >= 0) {
+        if (dup2(c->landlock_ruleset_fd, 4) < 0) return fail(error, error_len, "dup2 ruleset");
+        ruleset = 4;
+    }
+    if (c->close_other_fds) {
+        close(0); close(1); close(2);
+        if (syscall(SYS_close_range, ruleset >= 0 ? 5 : 4, ~0U, 0) != 0) return fail(error, error_len, "close_range");
+    }
+    // 2. Resource limits. CPU: SIGXCPU at the soft limit, SIGKILL one second later.
+    if (c->apply_rlimits) {
+        if (set_limit(RLIMIT_CPU, c->cpu_seconds, c->cpu_seconds + 1) != 0) return fail(error, error_len, "RLIMIT_CPU");
+        if (set_limit(RLIMIT_AS, c->address_space_bytes, c->address_space_bytes) != 0) return fail(error, error_len, "RLIMIT_AS");
+        if (set_limit(RLIMIT_FSIZE, c->file_size_bytes, c->file_size_bytes) != 0) return fail(error, error_len, "RLIMIT_FSIZE");
+        if (set_limit(RLIMIT_NOFILE, c->open_files, c->open_files) != 0) return fail(error, error_len, "RLIMIT_NOFILE");
+        if (set_limit(RLIMIT_CORE, 0, 0) != 0) return fail(error, error_len, "RLIMIT_CORE");
+    }
+    // 3. Die with the zygote, hide from same-uid debuggers, never gain privileges.
+    if (c->apply_prctl) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(error, error_len, "PR_SET_PDEATHSIG");
+        if (getppid() != c->expected_parent) { errno = ESRCH; return fail(error, error_len, "zygote gone"); }
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail(error, error_len, "PR_SET_DUMPABLE");
+    }
+    if ((c->apply_prctl || ruleset >= 0 || c->bpf) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return fail(error, error_len, "PR_SET_NO_NEW_PRIVS");
+    // 4. Landlock: the ruleset was built once in the zygote.
+    if (ruleset >= 0) {
+        if (syscall(446, ruleset, 0) != 0) return fail(error, error_len, "landlock_restrict_self");
+        close(ruleset);
+    }
+    // 5. seccomp last, from BPF compiled once; only "this pid" differs per worker.
+    if (c->bpf) {
+        struct sigaction action = { 0 };
+        action.sa_sigaction = report_forbidden_syscall;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        sigsys_report_fd = 3;
+        if (sigaction(SIGSYS, &action, NULL) != 0) return fail(error, error_len, "sigaction SIGSYS");
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, SIGSYS);
+        sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+
+        size_t n = c->bpf_instructions;
+        struct sock_filter *program = malloc(n * sizeof *program);
+        if (!program) return fail(error, error_len, "malloc bpf");
+        memcpy(program, c->bpf, n * sizeof *program);
+        uint32_t self = (uint32_t)getpid();
+        for (size_t i = 0; i < n; i++)
+            if (program[i].k == c->self_pid_placeholder) program[i].k = self;
+        struct sock_fprog prog = { (unsigned short)n, program };
+        long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+        int saved = errno;
+        free(program);
+        errno = saved;
+        if (rc != 0) return fail(error, error_len, "seccomp");
+    }
+    return 0;
+}

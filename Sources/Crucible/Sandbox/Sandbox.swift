@@ -1,0 +1,73 @@
+import CrucibleWire
+import Foundation
+
+/// Runs untrusted Python in confined CPython workers.
+///
+/// A `Sandbox` starts one zygote process and keeps `poolSize` confined workers forked
+/// ahead of demand; each `execute` hands its code to a waiting worker, which runs it
+/// and dies. Sessions keep one worker, and its variables, across cells.
+///
+/// ```swift
+/// let sandbox = try Sandbox()
+/// let result = sandbox.execute("sum(i * i for i in range(10))")
+/// print(result.value?.text ?? "")  // 285
+/// ```
+public final class Sandbox: Sendable {
+    let pool: WorkerPool
+    public let configuration: SandboxConfiguration
+
+    /// Starts the zygote and fills the pool. Throws when the sandbox cannot be built here.
+    public init(configuration: SandboxConfiguration = SandboxConfiguration()) throws {
+        self.configuration = configuration
+        self.pool = try WorkerPool(configuration: configuration)
+    }
+
+    /// Runs `code` in a fresh worker, on the calling thread, and returns how it ended.
+    /// Blocks for at most the wall-clock limit (plus the worker's hand-over).
+    public func execute(
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil
+    ) -> ExecutionResult {
+        let limits = limits ?? configuration.defaultLimits
+        do { try WorkerJob.validate(inputs: inputs) } catch {
+            return Self.failed(.sandboxFailure("\(error)"))
+        }
+        let job = WorkerJob(code: code, filename: "<code>", inputs: inputs, keepAlive: false, limits: limits)
+        let worker: Worker
+        switch pool.acquire(limits: limits.workerLimits) {
+        case .success(let acquired): worker = acquired
+        case .failure(let failure): return Self.failed(.sandboxFailure(failure.message))
+        }
+        defer { pool.release(worker) }
+        return WorkerExecution(worker: worker, pool: pool, limits: limits).run(job: job.encoded()).0
+    }
+
+    /// `execute` for async callers: the blocking wait happens on a thread of its own, never
+    /// on the cooperative pool.
+    public func run(
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil
+    ) async -> ExecutionResult {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: self.execute(code, inputs: inputs, limits: limits)) }
+            thread.start()
+        }
+    }
+
+    /// Opens a session: one worker whose variables persist from cell to cell.
+    public func openSession(idleTimeout: Duration = .seconds(300), limits: ExecutionLimits? = nil) throws
+        -> SandboxSession
+    {
+        try SandboxSession(pool: pool, limits: limits ?? configuration.defaultLimits, idleTimeout: idleTimeout)
+    }
+
+    /// What this machine's kernel let the zygote enforce.
+    public var report: SandboxReport { SandboxReport(json: pool.report) }
+
+    /// Ends the zygote and all workers. Later executions end in `.sandboxFailure`.
+    public func shutdown() { pool.shutdown() }
+
+    static func failed(_ outcome: ExecutionOutcome) -> ExecutionResult {
+        ExecutionResult(
+            outcome: outcome, value: nil, stdout: "", stderr: "", stdoutTruncatedBytes: 0, stderrTruncatedBytes: 0,
+            error: nil, duration: .zero, cpuTime: nil)
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// What the zygote could enforce on this machine, as `crucible doctor` shows it.
+public struct SandboxReport: Sendable {
+    public var pythonVersion: String
+    public var seccompRules: Int
+    public var seccompInstructions: Int
+    /// The Landlock ABI in force, or nil when the kernel has none.
+    public var landlockABI: Int?
+    public var landlockError: String?
+    public var landlockReadablePaths: [String]
+    public var namespaces: [String]
+    public var namespaceError: String?
+    public var privilegesDropped: Bool
+    /// The raw JSON, for `--json`.
+    public var json: String
+
+    init(json: String) {
+        self.json = json
+        let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+        pythonVersion = object["python"] as? String ?? "?"
+        let seccomp = object["seccomp"] as? [String: Any] ?? [:]
+        seccompRules = seccomp["rules"] as? Int ?? 0
+        seccompInstructions = seccomp["bpf_instructions"] as? Int ?? 0
+        let landlock = object["landlock"] as? [String: Any]
+        landlockABI = landlock?["abi"] as? Int
+        landlockReadablePaths = landlock?["readable_paths"] as? [String] ?? []
+        landlockError = object["landlock_error"] as? String
+        namespaces = object["namespaces"] as? [String] ?? []
+        namespaceError = object["namespace_error"] as? String
+        privilegesDropped = object["privileges_dropped"] as? Bool ?? false
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// The job a worker runs, encoded as the JSON the Python runtime reads.
+struct WorkerJob {
+    var code: String
+    var filename: String
+    var inputs: [String: JSONValue]
+    var keepAlive: Bool
+    var limits: ExecutionLimits
+
+    func encoded() -> [UInt8] {
+        var out = "{\"code\":"
+        JSONValue.quote(code, into: &out)
+        out += ",\"filename\":"
+        JSONValue.quote(filename, into: &out)
+        out += ",\"keep_alive\":\(keepAlive)"
+        out += ",\"stdout_limit\":\(limits.stdoutBytes),\"stderr_limit\":\(limits.stderrBytes)"
+        out += ",\"value_limit\":\(limits.valueBytes)"
+        if !inputs.isEmpty {
+            out += ",\"inputs\":"
+            JSONValue.object(inputs).write(to: &out)
+        }
+        out += "}"
+        return Array(out.utf8)
+    }
+
+    /// Input names become Python variables: they must be identifiers and not keywords.
+    static func validate(inputs: [String: JSONValue]) throws {
+        for name in inputs.keys {
+            guard let first = name.unicodeScalars.first, first == "_" || first.properties.isXIDStart,
+                name.unicodeScalars.dropFirst().allSatisfy({ $0.properties.isXIDContinue }),
+                !pythonKeywords.contains(name)
+            else {
+                throw SandboxError.invalidInput("\(name.debugDescription) is not a Python identifier")
+            }
+        }
+    }
+
+    static let pythonKeywords: Set<String> = [
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def",
+        "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
+        "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    ]
+}
+
+/// The result frame, decoded defensively: anything unexpected makes it nil.
+struct WireResult {
+    var outcome: ExecutionOutcome
+    var value: PythonValue?
+    var error: PythonError?
+    var stdoutDropped = 0
+    var stderrDropped = 0
+
+    static func decode(_ payload: ArraySlice<UInt8>) -> WireResult? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+            let status = object["status"] as? String
+        else { return nil }
+        var result = WireResult(outcome: .ok)
+        result.stdoutDropped = object["stdout_dropped"] as? Int ?? 0
+        result.stderrDropped = object["stderr_dropped"] as? Int ?? 0
+        switch status {
+        case "ok":
+            if let value = object["value"] as? [String: Any] {
+                let type = value["type"] as? String ?? "?"
+                if let json = value["json"] as? String {
+                    result.value = .json(json, type: type)
+                } else if let repr = value["repr"] as? String {
+                    result.value = .repr(repr, type: type, truncated: value["truncated"] as? Int ?? 0)
+                } else {
+                    return nil
+                }
+            }
+        case "error":
+            guard let error = object["error"] as? [String: Any] else { return nil }
+            let frames = (error["frames"] as? [[String: Any]] ?? []).map {
+                PythonError.Frame(
+                    file: $0["file"] as? String ?? "?", line: $0["line"] as? Int ?? 0,
+                    function: $0["function"] as? String ?? "?", text: $0["text"] as? String ?? "")
+            }
+            result.error = PythonError(
+                type: error["type"] as? String ?? "?", message: error["message"] as? String ?? "",
+                traceback: error["traceback"] as? String ?? "", frames: frames,
+                line: error["line"] as? Int, column: error["column"] as? Int,
+                endLine: error["end_line"] as? Int, endColumn: error["end_column"] as? Int,
+                sourceLine: error["text"] as? String)
+            switch error["kind"] as? String {
+            case "syntax": result.outcome = .syntaxError
+            case "memory": result.outcome = .memoryLimit
+            default: result.outcome = .exception
+            }
+        default:
+            return nil
+        }
+        return result
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+@main
+struct CrucibleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crucible",
+        abstract: "Run model-written Python in kernel-confined CPython workers.",
+        discussion: """
+            Exit codes: 0 success; 1 the code failed (exception, limit, seccomp kill); \
+            2 usage error; 3 the sandbox could not be built on this machine.
+            """,
+        subcommands: [RunCommand.self, DoctorCommand.self, DemoCommand.self])
+}
+
+/// Exit codes shared by every command.
+enum ExitCode32: Int32 {
+    case success = 0, codeFailed = 1, usage = 2, sandboxUnavailable = 3
+}
+
+func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1) throws -> Sandbox {
+    var configuration = SandboxConfiguration()
+    configuration.defaultLimits = limits
+    configuration.poolSize = poolSize
+    do {
+        return try Sandbox(configuration: configuration)
+    } catch {
+        FileHandle.standardError.write(Data("crucible: \(error)\nRun `crucible doctor` to see which layer is missing.\n".utf8))
+        throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
+    }
+}

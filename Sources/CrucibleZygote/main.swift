@@ -1,0 +1,99 @@
+// crucible-zygote: the fork server behind every Crucible sandbox.
+//
+// Started by the host (never by hand) with an empty environment, /dev/null on fd 0,
+// the host's log on fds 1 and 2 and the control socket on fd 3. It stays
+// single-threaded: forking a multithreaded process leaves other threads' locks held.
+import CPython
+import CSandboxKernel
+import CrucibleWire
+import Foundation
+
+let controlSocket: Int32 = 3
+
+struct Arguments {
+    var runtimeDirectory = ""
+    var policyFile = ""
+    /// Test-only: skip the zygote-wide layers (privilege drop, namespaces) so a control
+    /// run can show an attack succeeding. The `crucible` CLI never passes it.
+    var unconfinedForTesting = false
+
+    init(_ argv: [String]) {
+        var rest = argv.dropFirst()
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--runtime": runtimeDirectory = rest.popFirst() ?? ""
+            case "--policy": policyFile = rest.popFirst() ?? ""
+            case "--unconfined-for-testing": unconfinedForTesting = true
+            default: fatal("unknown argument \(flag); this program is started by the Crucible host")
+            }
+        }
+        if runtimeDirectory.isEmpty || policyFile.isEmpty { fatal("--runtime and --policy are required") }
+    }
+}
+
+let arguments = Arguments(CommandLine.arguments)
+var isolation = ZygoteIsolation()
+let policy: SandboxPolicy
+let seccomp: SeccompProgram
+do {
+    policy = try SandboxPolicy(contentsOf: arguments.policyFile)
+    seccomp = try SeccompProgram(policy: policy)
+} catch {
+    fatal("sandbox policy: \(error)")
+}
+
+let python: EmbeddedPython
+let landlock: LandlockRuleset?
+var landlockError: String?
+do {
+    python = try EmbeddedPython(runtimeDirectory: arguments.runtimeDirectory)
+} catch {
+    fatal("\(error)")
+}
+do {
+    landlock = try LandlockRuleset.build(
+        policy: policy, importPath: python.importPath, runtimeDirectory: arguments.runtimeDirectory)
+} catch {
+    landlock = nil
+    landlockError = "\(error)"
+}
+
+if !arguments.unconfinedForTesting {
+    isolation.apply()
+    if isolation.needsPIDNamespaceFork {
+        // unshare(CLONE_NEWPID) applies to children: fork once so the zygote is pid 1 of
+        // its namespace, and all workers die with it. This process only waits.
+        PyOS_BeforeFork()
+        let child = fork()
+        if child > 0 {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            _exit((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+        }
+        PyOS_AfterFork_Child()
+        if child < 0 { fatal("fork into the PID namespace: \(String(cString: strerror(errno)))") }
+    }
+}
+
+let factory = WorkerFactory(
+    python: python, seccomp: seccomp, landlock: landlock, controlSocket: controlSocket,
+    baseAddressSpace: WorkerFactory.currentAddressSpace())
+
+var report: [String: Any] = [
+    "python": python.version,
+    "seccomp": ["rules": seccomp.ruleCount, "bpf_instructions": seccomp.instructions.count],
+    "namespaces": isolation.namespaces,
+    "privileges_dropped": isolation.privilegesDropped,
+    "uid": Int(getuid()),
+    "unconfined_for_testing": arguments.unconfinedForTesting,
+    "base_address_space": factory.baseAddressSpace,
+]
+if let landlock { report["landlock"] = ["abi": Int(landlock.abi), "readable_paths": landlock.readablePaths] }
+if let landlockError { report["landlock_error"] = landlockError }
+if let error = isolation.namespaceError { report["namespace_error"] = error }
+let reportJSON = (try? JSONSerialization.data(withJSONObject: report))
+    .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+let ready = ControlMessage.ready(report: reportJSON).encode()
+_ = ready.withUnsafeBytes { crucible_send_with_fds(controlSocket, $0.baseAddress, $0.count, nil, 0) }
+
+ControlLoop(factory: factory, controlSocket: controlSocket).run()
