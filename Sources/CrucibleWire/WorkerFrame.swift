@@ -8,6 +8,8 @@ public enum WorkerFrameKind: UInt8, Sendable {
     case stdout = 0x4F  // "O"
     /// Worker to host: a chunk of captured stderr.
     case stderr = 0x45  // "E"
+    /// Worker to host: bytes of captured output dropped over the cap (u8 stream kind, u64 count).
+    case outputDropped = 0x44  // "D"
     /// Worker to host: the job's result, as JSON.
     case result = 0x52  // "R"
     /// Worker to host: seccomp trapped a syscall (u32 number, u32 audit arch); the worker dies next.

@@ -24,6 +24,8 @@ struct WorkerFactory {
         let pid = fork()
         if pid == 0 {
             PyOS_AfterFork_Child()
+            // Never keep the host's end, whatever the layers: the worker must see EOF when the host goes.
+            close(pair[0])
             runWorker(channel: pair[1], limits: limits, layers: layers, zygote: zygote)
         }
         PyOS_AfterFork_Parent()

@@ -70,8 +70,11 @@ if !arguments.unconfinedForTesting {
             while waitpid(child, &status, 0) < 0 && errno == EINTR {}
             _exit((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
         }
-        PyOS_AfterFork_Child()
         if child < 0 { fatal("fork into the PID namespace: \(String(cString: strerror(errno)))") }
+        PyOS_AfterFork_Child()
+        // Die with the waiting parent (the pid the host knows), taking every worker along.
+        // (getppid() is 0 for pid 1 of a namespace, so the usual race re-check cannot apply.)
+        _ = crucible_set_pdeathsig(SIGKILL)
     }
 }
 

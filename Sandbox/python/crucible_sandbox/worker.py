@@ -26,7 +26,7 @@ import traceback
 PRELOAD = (
     "abc array base64 binascii bisect calendar cmath collections collections.abc "
     "contextlib copy csv dataclasses datetime decimal difflib enum fractions functools "
-    "hashlib heapq html itertools math operator pprint random re statistics string "
+    "hashlib heapq html itertools math operator pprint random re signal statistics string "
     "textwrap time typing unicodedata uuid zlib urllib.parse"
 ).split()
 for _name in PRELOAD:
@@ -36,7 +36,8 @@ for _name in PRELOAD:
         pass
 
 _HEADER = struct.Struct("<IB")
-_JOB, _STDOUT, _STDERR, _RESULT = b"J"[0], b"O"[0], b"E"[0], b"R"[0]
+_JOB, _STDOUT, _STDERR, _RESULT, _DROPPED = b"J"[0], b"O"[0], b"E"[0], b"R"[0], b"D"[0]
+_DROP = struct.Struct("<BQ")
 _CHUNK = 64 * 1024
 
 
@@ -69,10 +70,13 @@ class Channel:
 
 
 class CapturedStream(io.RawIOBase):
-    """A raw stream that forwards what user code prints to the host, up to a budget."""
+    """A raw stream that forwards what user code prints to the host, up to a budget.
+
+    Beyond the budget it sends only how many bytes it dropped, so the host can say so
+    even if the code never finishes."""
 
     def __init__(self, channel, kind, budget):
-        self.channel, self.kind, self.budget, self.dropped = channel, kind, budget, 0
+        self.channel, self.kind, self.budget = channel, kind, budget
 
     def writable(self):
         return True
@@ -83,13 +87,14 @@ class CapturedStream(io.RawIOBase):
         for start in range(0, keep, _CHUNK):
             self.channel.send(self.kind, bytes(data[start : min(keep, start + _CHUNK)]))
         self.budget -= keep
-        self.dropped += size - keep
+        if size > keep:
+            self.channel.send(_DROPPED, _DROP.pack(self.kind, size - keep))
         return size
 
 
 def _text_stream(raw):
     return io.TextIOWrapper(
-        io.BufferedWriter(raw, 8192), encoding="utf-8", errors="backslashreplace", write_through=False
+        io.BufferedWriter(raw, 8192), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
 
 
@@ -193,8 +198,6 @@ def run_job(job, namespace, channel, user_files):
     for stream in (stdout, stderr):
         _safe(stream.flush, None)
     sys.stdout = sys.stderr = _closed_stream
-    result["stdout_dropped"] = out.dropped
-    result["stderr_dropped"] = err.dropped
     return result
 
 

@@ -8,8 +8,8 @@ public struct ExecutionLimits: Equatable, Hashable, Sendable {
     public var wallClock: Duration = .seconds(10)
     /// Memory the code may map beyond the interpreter it inherits.
     public var memoryBytes: Int = 256 << 20
-    /// CPU seconds (RLIMIT_CPU); nil means the wall clock rounded up, so a busy loop meets
-    /// the wall clock first and the CPU limit only backs it up.
+    /// CPU seconds (RLIMIT_CPU); nil means the wall clock rounded up plus one second, so a
+    /// busy loop meets the wall clock first and the CPU limit only backs it up.
     public var cpuSeconds: Int? = nil
     /// Captured stdout kept; beyond it bytes are dropped and counted, and a marker is appended.
     public var stdoutBytes: Int = 1 << 20
@@ -35,7 +35,7 @@ public struct ExecutionLimits: Equatable, Hashable, Sendable {
     }
 
     var effectiveCPUSeconds: Int {
-        cpuSeconds ?? max(1, Int((wallClock.components.seconds)) + (wallClock.components.attoseconds > 0 ? 1 : 0))
+        cpuSeconds ?? max(1, Int(wallClock.components.seconds) + (wallClock.components.attoseconds > 0 ? 1 : 0)) + 1
     }
 
     /// The part of the limits a worker is forked with (workers in the pool share them).

@@ -38,11 +38,17 @@ struct WorkerExecution {
         }
 
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        // After a timeout kill, output the worker sent before it died is still read (briefly).
+        var killedAtDeadline = false
+        var readUntil = deadline
         while true {
-            let remaining = deadline - ContinuousClock.now
+            let remaining = readUntil - ContinuousClock.now
             if remaining <= .zero {
+                if killedAtDeadline { return finish(.timeout) }
                 worker.kill()
-                return finish(.timeout)
+                killedAtDeadline = true
+                readUntil = ContinuousClock.now + .milliseconds(200)
+                continue
             }
             var descriptor = pollfd(fd: worker.channel, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(min(max(1, remaining.seconds * 1000), 60_000)))
@@ -59,12 +65,20 @@ struct WorkerExecution {
                 let frame: (WorkerFrameKind?, ArraySlice<UInt8>)?
                 do { frame = try reader.next() } catch {
                     worker.kill()
-                    return finish(.protocolViolation("\(error)"))
+                    return finish(killedAtDeadline ? .timeout : .protocolViolation("\(error)"))
                 }
                 guard let (kind, payload) = frame else { break }
                 switch kind {
                 case .stdout: stdout.append(payload)
                 case .stderr: stderr.append(payload)
+                case .outputDropped where payload.count == 9:
+                    var count: UInt64 = 0
+                    for (index, byte) in payload.dropFirst().enumerated() { count |= UInt64(byte) << (8 * UInt64(index)) }
+                    let dropped = Int(clamping: count)
+                    if payload.first == WorkerFrameKind.stdout.rawValue { stdout.droppedByWorker(dropped) }
+                    else { stderr.droppedByWorker(dropped) }
+                case _ where killedAtDeadline:
+                    continue  // only output counts after the kill
                 case .seccompViolation where payload.count == 8:
                     let words = payload.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self),
                                                             $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
@@ -76,8 +90,6 @@ struct WorkerExecution {
                         worker.kill()
                         return finish(.protocolViolation("the result frame is not the expected JSON"))
                     }
-                    stdout.droppedByWorker(wire.stdoutDropped)
-                    stderr.droppedByWorker(wire.stderrDropped)
                     return finish(wire.outcome, error: wire.error, value: wire.value, alive: true)
                 default:
                     worker.kill()
@@ -85,6 +97,7 @@ struct WorkerExecution {
                 }
             }
         }
+        if killedAtDeadline { return finish(.timeout) }
         return classifyEnd(seccomp: seccomp, confinementFailure: confinementFailure, finish: finish)
     }
 

@@ -48,16 +48,12 @@ struct WireResult {
     var outcome: ExecutionOutcome
     var value: PythonValue?
     var error: PythonError?
-    var stdoutDropped = 0
-    var stderrDropped = 0
 
     static func decode(_ payload: ArraySlice<UInt8>) -> WireResult? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
             let status = object["status"] as? String
         else { return nil }
         var result = WireResult(outcome: .ok)
-        result.stdoutDropped = object["stdout_dropped"] as? Int ?? 0
-        result.stderrDropped = object["stderr_dropped"] as? Int ?? 0
         switch status {
         case "ok":
             if let value = object["value"] as? [String: Any] {
