@@ -96,6 +96,11 @@ final class LoopbackListener: @unchecked Sendable {
 
     var count: Int { lock.withLock { hits } }
 
+    deinit {
+        shutdown(socketFD, Int32(SHUT_RDWR))  // wakes the accept/recv thread, which then returns
+        close(socketFD)
+    }
+
     /// Waits briefly for a hit that may still be in flight.
     func sawHit(within seconds: Double = 2) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -112,9 +117,11 @@ extension ExecutionResult {
     var json: JSONValue? { value?.json }
 }
 
-/// Descriptors open in this (test) process: a leak shows up as growth.
-func openDescriptorCount() -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+/// pidfds open in this (test) process. Only Crucible creates them (one per live worker it
+/// holds), so other suites' sockets and files do not blur a leak.
+func openPidfdCount() -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == "anon_inode:[pidfd]" }.count
 }
 
 /// Processes whose parent is `pid` (from /proc), to find leaked workers.

@@ -211,8 +211,19 @@ class _ClosedStream(io.TextIOBase):
 _closed_stream = _ClosedStream()
 
 
+class _NullChannel:
+    def send(self, kind, payload):
+        pass
+
+
+_WARM_UP = {"code": "import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}", "filename": "<warm-up>"}
+
+
 def serve(fd):
     """Answers jobs on the channel until a one-shot job is done or the host hangs up."""
+    # A fresh fork shares every page with the zygote; the first job would pay a copy-on-write
+    # fault for each page it touches. Take those faults now, while the worker waits in the pool.
+    _safe(lambda: run_job(dict(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set()), None)
     channel = Channel(fd)
     sys.stdin = io.StringIO("")
     namespace = {"__name__": "__main__", "__builtins__": builtins}

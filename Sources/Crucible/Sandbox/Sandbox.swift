@@ -62,6 +62,9 @@ public final class Sandbox: Sendable {
     /// What this machine's kernel let the zygote enforce.
     public var report: SandboxReport { SandboxReport(json: pool.report) }
 
+    /// Confined workers forked and waiting right now.
+    public var idleWorkers: Int { pool.idleCount }
+
     /// The zygote's pid, for tests that kill it to check recovery. Not part of the public API.
     package var zygoteProcessForTesting: pid_t? { pool.zygotePID }
 

@@ -82,7 +82,9 @@ final class WorkerPool: @unchecked Sendable {
             }
             let worker = idle.removeFirst()
             exits[WorkerKey(generation: worker.generation, pid: worker.pid)] = .waiting
-            refillLocked()
+            // Refill only when the pool runs low: a fork now would compete with this job for
+            // the CPU (2 cores here). `release` tops the pool up once the job is done.
+            if idle.isEmpty { refillLocked() }
             return .success(worker)
         }
         let request = nextRequest
@@ -123,6 +125,7 @@ final class WorkerPool: @unchecked Sendable {
         worker.closeDescriptors()
         state.lock()
         exits.removeValue(forKey: WorkerKey(generation: worker.generation, pid: worker.pid))
+        refillLocked()
         state.unlock()
     }
 
