@@ -219,6 +219,19 @@ let attacks: [Attack] = [
 
 @Suite("Confinement: attacks are blocked, and succeed without the sandbox")
 struct ConfinementTests {
+    /// What an attack may reach: a scratch folder with a secret and a victim file, and
+    /// loopback listeners; returns the attack's code with their paths and ports filled in.
+    func fixture(for attack: Attack) -> (Scratch, LoopbackListener, LoopbackListener, String) {
+        let scratch = Scratch()
+        scratch.write("secret", "hunter2")
+        scratch.write("victim", "", mode: 0o666)
+        let tcp = LoopbackListener()
+        let udp = LoopbackListener(udp: true)
+        let code = attack.code.replacingOccurrences(of: "{dir}", with: scratch.path)
+            .replacingOccurrences(of: "{port}", with: "\(tcp.port)").replacingOccurrences(of: "{udp}", with: "\(udp.port)")
+        return (scratch, tcp, udp, code)
+    }
+
     @Test("The suite covers at least 50 attacks across every family")
     func coverage() {
         #expect(attacks.count >= 50)
@@ -232,13 +245,7 @@ struct ConfinementTests {
     @Test("Attack is blocked", arguments: attacks)
     func blocked(attack: Attack) throws {
         let sandbox = TestSandboxes.confined
-        let scratch = Scratch()
-        scratch.write("secret", "hunter2")
-        scratch.write("victim", "", mode: 0o666)
-        let tcp = LoopbackListener()
-        let udp = LoopbackListener(udp: true)
-        let code = attack.code.replacingOccurrences(of: "{dir}", with: scratch.path)
-            .replacingOccurrences(of: "{port}", with: "\(tcp.port)").replacingOccurrences(of: "{udp}", with: "\(udp.port)")
+        let (scratch, tcp, udp, code) = fixture(for: attack)
         var limits: ExecutionLimits?
         if let wallClock = attack.wallClock { limits = ExecutionLimits(wallClock: wallClock) }
 
@@ -269,13 +276,7 @@ struct ConfinementTests {
 
     @Test("Without the sandbox layers the attack succeeds (control)", arguments: attacks.filter { $0.control != nil })
     func control(attack: Attack) throws {
-        let scratch = Scratch()
-        scratch.write("secret", "hunter2")
-        scratch.write("victim", "", mode: 0o666)
-        let tcp = LoopbackListener()
-        let udp = LoopbackListener(udp: true)
-        let code = attack.code.replacingOccurrences(of: "{dir}", with: scratch.path)
-            .replacingOccurrences(of: "{port}", with: "\(tcp.port)").replacingOccurrences(of: "{udp}", with: "\(udp.port)")
+        let (scratch, tcp, udp, code) = fixture(for: attack)
         let result = TestSandboxes.unconfined.execute(code)
         switch attack.control {
         case .createsFile(let name)?:

@@ -67,8 +67,8 @@ struct SessionTests {
         let session = try sandbox.openSession(idleTimeout: .milliseconds(200))
         _ = try session.execute("x = 1")
         Thread.sleep(forTimeInterval: 1.0)
-        #expect(session.closedBecause?.contains("idle") == true)
         #expect(throws: SandboxError.self) { try session.execute("x") }
+        #expect(session.closedBecause?.contains("idle") == true)
     }
 
     @Test("restart() on request discards state")

@@ -36,6 +36,11 @@ public final class SandboxSession: @unchecked Sendable {
         try WorkerJob.validate(inputs: inputs)
         lock.lock()
         defer { lock.unlock() }
+        // The timer frees an idle worker early; this check makes the timeout exact even when
+        // the timer runs late on a busy machine.
+        if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
+            closeLocked(reason: "idle for longer than \(idleTimeout)")
+        }
         guard let worker, closedReason == nil else {
             throw SandboxError.sessionClosed(closedReason ?? "closed")
         }
