@@ -21,12 +21,14 @@ import struct
 import sys
 import traceback
 
+from . import tools
+
 # Modules workers may use, imported in the zygote: faster first use, and extension
 # modules are mapped before seccomp forbids new executable mappings of anything else.
 PRELOAD = (
     "abc array base64 binascii bisect calendar cmath collections collections.abc "
     "contextlib copy csv dataclasses datetime decimal difflib enum fractions functools "
-    "hashlib heapq html itertools math operator pprint random re signal statistics string "
+    "hashlib heapq html inspect itertools math operator pprint random re signal statistics string "
     "textwrap time typing unicodedata uuid zlib urllib.parse"
 ).split()
 for _name in PRELOAD:
@@ -177,6 +179,8 @@ def run_job(job, namespace, channel, user_files):
     user_files.add(filename)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace.update(job.get("inputs") or {})
+    if job.get("tools"):
+        tools.install(job["tools"], namespace, channel, job.get("cell", 1) == 1)
 
     out = CapturedStream(channel, _STDOUT, job.get("stdout_limit", 1 << 20))
     err = CapturedStream(channel, _STDERR, job.get("stderr_limit", 1 << 20))
@@ -198,6 +202,9 @@ def run_job(job, namespace, channel, user_files):
     for stream in (stdout, stderr):
         _safe(stream.flush, None)
     sys.stdout = sys.stderr = _closed_stream
+    reads = tools.take_reads()
+    if reads:
+        result["reads"] = reads
     return result
 
 

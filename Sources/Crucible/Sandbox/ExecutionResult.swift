@@ -122,6 +122,8 @@ public struct ExecutionResult: Sendable {
     public var duration: Duration
     /// CPU time the worker used, when the worker's end was observed.
     public var cpuTime: Duration?
+    /// The tool calls the code made and the result fields it read.
+    public var trace = ExecutionTrace()
 
     public var succeeded: Bool { outcome == .ok }
 

@@ -25,38 +25,56 @@ public final class Sandbox: Sendable {
     /// Runs `code` in a fresh worker, on the calling thread, and returns how it ended.
     /// Blocks for at most the wall-clock limit (plus the worker's hand-over).
     public func execute(
-        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
     ) -> ExecutionResult {
         let limits = limits ?? configuration.defaultLimits
         do { try WorkerJob.validate(inputs: inputs) } catch {
             return Self.failed(.sandboxFailure("\(error)"))
         }
-        let job = WorkerJob(code: code, filename: "<code>", inputs: inputs, keepAlive: false, limits: limits)
+        let job = WorkerJob(
+            code: code, filename: "<code>", inputs: inputs, keepAlive: false, limits: limits, tools: tools.contracts)
         let worker: Worker
         switch pool.acquire(limits: limits.workerLimits) {
         case .success(let acquired): worker = acquired
         case .failure(let failure): return Self.failed(.sandboxFailure(failure.message))
         }
         defer { pool.release(worker) }
-        return WorkerExecution(worker: worker, pool: pool, limits: limits).run(job: job.encoded()).0
+        let dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
+        return WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher).run(job: job.encoded()).0
     }
 
     /// `execute` for async callers: the blocking wait happens on a thread of its own, never
     /// on the cooperative pool.
     public func run(
-        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
     ) async -> ExecutionResult {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: self.execute(code, inputs: inputs, limits: limits)) }
+            let thread = Thread {
+                continuation.resume(returning: self.execute(code, inputs: inputs, limits: limits, tools: tools))
+            }
             thread.start()
         }
     }
 
     /// Opens a session: one worker whose variables persist from cell to cell.
-    public func openSession(idleTimeout: Duration = .seconds(300), limits: ExecutionLimits? = nil) throws
-        -> SandboxSession
-    {
-        try SandboxSession(pool: pool, limits: limits ?? configuration.defaultLimits, idleTimeout: idleTimeout)
+    public func openSession(
+        idleTimeout: Duration = .seconds(300), limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
+    ) throws -> SandboxSession {
+        try SandboxSession(
+            pool: pool, limits: limits ?? configuration.defaultLimits, idleTimeout: idleTimeout, tools: tools)
+    }
+
+    /// The Python API the code sees for `tools`, rendered by the sandbox's own Python from the
+    /// same objects the code calls: the text to put in a model's prompt.
+    public func describe(_ tools: Toolbox) throws -> String {
+        let code = "import crucible_sandbox.tools as _tools\n_tools.render_api(contracts)"
+        let contracts = JSONValue.array(tools.contracts.map(\.mcpDefinition))
+        let result = execute(code, inputs: ["contracts": contracts])
+        guard result.outcome == .ok, case .string(let text)? = result.value?.json else {
+            throw SandboxError.zygoteFailed(
+                "rendering the tool API failed: \(result.outcome) \(result.error?.traceback ?? "")")
+        }
+        return text
     }
 
     /// What this machine's kernel let the zygote enforce.

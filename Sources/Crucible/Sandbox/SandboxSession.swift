@@ -11,6 +11,9 @@ public final class SandboxSession: @unchecked Sendable {
     private let pool: WorkerPool
     private let limits: ExecutionLimits
     public let idleTimeout: Duration
+    public let tools: Toolbox
+    /// One dispatcher for the worker's life: call numbers run on across cells.
+    private var dispatcher: ToolDispatcher?
     private let lock = NSLock()
     private var worker: Worker?
     private var closedReason: String?
@@ -18,8 +21,9 @@ public final class SandboxSession: @unchecked Sendable {
     private var lastUsed = ContinuousClock.now
     private var idleTimer: DispatchSourceTimer?
 
-    init(pool: WorkerPool, limits: ExecutionLimits, idleTimeout: Duration) throws {
+    init(pool: WorkerPool, limits: ExecutionLimits, idleTimeout: Duration, tools: Toolbox = Toolbox()) throws {
         self.pool = pool
+        self.tools = tools
         self.limits = limits
         self.idleTimeout = idleTimeout
         try start()
@@ -45,8 +49,11 @@ public final class SandboxSession: @unchecked Sendable {
             throw SandboxError.sessionClosed(closedReason ?? "closed")
         }
         cells += 1
-        let job = WorkerJob(code: code, filename: "<cell \(cells)>", inputs: inputs, keepAlive: true, limits: limits)
-        let (result, alive) = WorkerExecution(worker: worker, pool: pool, limits: limits).run(job: job.encoded())
+        let job = WorkerJob(
+            code: code, filename: "<cell \(cells)>", inputs: inputs, keepAlive: true, limits: limits,
+            tools: tools.contracts, cell: cells)
+        let (result, alive) = WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher)
+            .run(job: job.encoded())
         lastUsed = .now
         if !alive {
             closeLocked(reason: "its worker ended in cell \(cells): \(result.outcome)")
@@ -84,6 +91,7 @@ public final class SandboxSession: @unchecked Sendable {
         case .failure(let failure): throw SandboxError.zygoteFailed(failure.message)
         }
         closedReason = nil
+        dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
         cells = 0
         lastUsed = .now
         let timer = DispatchSource.makeTimerSource(queue: .global())

@@ -10,6 +10,7 @@ struct WorkerExecution {
     let worker: Worker
     let pool: WorkerPool
     let limits: ExecutionLimits
+    var tools: ToolDispatcher? = nil
 
     /// The result, and whether the worker is still alive and answering (for sessions).
     func run(job: [UInt8]) -> (ExecutionResult, alive: Bool) {
@@ -22,11 +23,13 @@ struct WorkerExecution {
         var confinementFailure: String?
 
         func finish(_ outcome: ExecutionOutcome, error: PythonError? = nil, value: PythonValue? = nil,
-                    cpu: Duration? = nil, alive: Bool = false) -> (ExecutionResult, alive: Bool) {
-            (ExecutionResult(
+                    cpu: Duration? = nil, alive: Bool = false, reads: [(call: Int, path: String)] = []) -> (ExecutionResult, alive: Bool) {
+            var result = ExecutionResult(
                 outcome: outcome, value: value, stdout: stdout.text, stderr: stderr.text,
                 stdoutTruncatedBytes: stdout.dropped, stderrTruncatedBytes: stderr.dropped, error: error,
-                duration: ContinuousClock.now - started, cpuTime: cpu), alive)
+                duration: ContinuousClock.now - started, cpuTime: cpu)
+            if let tools { result.trace = tools.trace(reads: reads) }
+            return (result, alive)
         }
 
         if !writeAll(WorkerFrame.encode(.job, job), deadline: deadline) {
@@ -34,7 +37,7 @@ struct WorkerExecution {
                 worker.kill()
                 return finish(.timeout)
             }
-            return classifyEnd(seccomp: nil, confinementFailure: nil, finish: finish)
+            return classifyEnd(seccomp: nil, confinementFailure: nil, finish: { finish($0, error: $1, value: $2, cpu: $3, alive: $4) })
         }
 
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
@@ -90,7 +93,15 @@ struct WorkerExecution {
                         worker.kill()
                         return finish(.protocolViolation("the result frame is not the expected JSON"))
                     }
-                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true)
+                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads)
+                case .toolCall:
+                    let answer = tools?.answer(to: payload, deadline: deadline)
+                        ?? Array("{\"ok\":false,\"error\":{\"type\":\"ToolError\",\"message\":\"no tools are available to this execution\"}}".utf8)
+                    if !writeAll(WorkerFrame.encode(.toolAnswer, answer), deadline: deadline) {
+                        if ContinuousClock.now >= deadline { continue }  // the loop kills it at the deadline
+                        worker.kill()
+                        return finish(.crashed(signal: nil, reason: "the worker stopped reading during a tool call"))
+                    }
                 default:
                     worker.kill()
                     return finish(.protocolViolation("unexpected frame kind \(kind.map { "\($0)" } ?? "unknown")"))
@@ -98,7 +109,7 @@ struct WorkerExecution {
             }
         }
         if killedAtDeadline { return finish(.timeout) }
-        return classifyEnd(seccomp: seccomp, confinementFailure: confinementFailure, finish: finish)
+        return classifyEnd(seccomp: seccomp, confinementFailure: confinementFailure, finish: { finish($0, error: $1, value: $2, cpu: $3, alive: $4) })
     }
 
     /// The channel closed without a result: ask the zygote how the worker ended.

@@ -7,18 +7,25 @@ struct WorkerJob {
     var inputs: [String: JSONValue]
     var keepAlive: Bool
     var limits: ExecutionLimits
+    var tools: [ToolContract] = []
+    /// A session's cell number (1 for one-shot jobs); tool calls are numbered across cells.
+    var cell = 1
 
     func encoded() -> [UInt8] {
         var out = "{\"code\":"
         JSONValue.quote(code, into: &out)
         out += ",\"filename\":"
         JSONValue.quote(filename, into: &out)
-        out += ",\"keep_alive\":\(keepAlive)"
+        out += ",\"keep_alive\":\(keepAlive),\"cell\":\(cell)"
         out += ",\"stdout_limit\":\(limits.stdoutBytes),\"stderr_limit\":\(limits.stderrBytes)"
         out += ",\"value_limit\":\(limits.valueBytes)"
         if !inputs.isEmpty {
             out += ",\"inputs\":"
             JSONValue.object(inputs).write(to: &out)
+        }
+        if !tools.isEmpty {
+            out += ",\"tools\":"
+            JSONValue.array(tools.map(\.mcpDefinition)).write(to: &out)
         }
         out += "}"
         return Array(out.utf8)
@@ -48,12 +55,16 @@ struct WireResult {
     var outcome: ExecutionOutcome
     var value: PythonValue?
     var error: PythonError?
+    var reads: [(call: Int, path: String)] = []
 
     static func decode(_ payload: ArraySlice<UInt8>) -> WireResult? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
             let status = object["status"] as? String
         else { return nil }
         var result = WireResult(outcome: .ok)
+        for case let read as [Any] in (object["reads"] as? [Any] ?? []).prefix(10_000) where read.count == 2 {
+            if let call = read[0] as? Int, let path = read[1] as? String { result.reads.append((call, path)) }
+        }
         switch status {
         case "ok":
             if let value = object["value"] as? [String: Any] {
