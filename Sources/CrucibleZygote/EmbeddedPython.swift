@@ -10,7 +10,7 @@ struct EmbeddedPython {
     let importPath: [String]
     let version: String
 
-    init(runtimeDirectory: String) throws {
+    init(runtimeDirectory: String, importPaths: [String] = [], preloadModules: [String] = []) throws {
         var config = PyConfig()
         PyConfig_InitIsolatedConfig(&config)
         defer { PyConfig_Clear(&config) }
@@ -29,6 +29,11 @@ struct EmbeddedPython {
         }
         PyList_Insert(sysPath, 0, directory)
         crucible_py_decref(directory)
+        for (offset, path) in importPaths.enumerated() {
+            guard let entry = PyUnicode_FromString(path) else { continue }
+            PyList_Insert(sysPath, 1 + offset, entry)
+            crucible_py_decref(entry)
+        }
 
         // The runtime imports everything workers may use, so no worker maps new code.
         guard let module = PyImport_ImportModule("crucible_sandbox.worker"),
@@ -38,6 +43,13 @@ struct EmbeddedPython {
             throw "cannot import crucible_sandbox.worker from \(runtimeDirectory)"
         }
         self.serve = serve
+        for name in preloadModules {
+            guard let preloaded = PyImport_ImportModule(name) else {
+                PyErr_Print()
+                throw "cannot preload the module \(name) (import path: \(importPaths))"
+            }
+            crucible_py_decref(preloaded)
+        }
         importPath = (0..<PyList_Size(sysPath)).compactMap { index in
             guard let item = PyList_GetItem(sysPath, index), let utf8 = PyUnicode_AsUTF8(item) else { return nil }
             return String(cString: utf8)

@@ -8,7 +8,9 @@ struct LandlockRuleset {
     let readablePaths: [String]
 
     /// nil when the kernel has no Landlock; throws when it has one and the ruleset fails.
-    static func build(policy: SandboxPolicy, importPath: [String], runtimeDirectory: String) throws -> LandlockRuleset? {
+    static func build(
+        policy: SandboxPolicy, importPath: [String], runtimeDirectory: String, extraReadablePaths: [String]
+    ) throws -> LandlockRuleset? {
         let abi = crucible_landlock_abi()
         guard abi >= 1 else { return nil }
         var net: UInt64 = 0
@@ -28,6 +30,7 @@ struct LandlockRuleset {
             default: paths.append(entry)
             }
         }
+        paths += extraReadablePaths
         var granted: [String] = []
         for path in paths where FileManager.default.fileExists(atPath: path) {
             if crucible_landlock_allow_path(fd, path, Self.readAccess(for: path, abi: abi)) == 0 {

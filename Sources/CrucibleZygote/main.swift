@@ -16,6 +16,10 @@ struct Arguments {
     /// Test-only: skip the zygote-wide layers (privilege drop, namespaces) so a control
     /// run can show an attack succeeding. The `crucible` CLI never passes it.
     var unconfinedForTesting = false
+    /// Extra folders workers may read (Landlock), extra import path entries, modules to preload.
+    var readablePaths: [String] = []
+    var importPaths: [String] = []
+    var preloadModules: [String] = []
 
     init(_ argv: [String]) {
         var rest = argv.dropFirst()
@@ -24,6 +28,9 @@ struct Arguments {
             case "--runtime": runtimeDirectory = rest.popFirst() ?? ""
             case "--policy": policyFile = rest.popFirst() ?? ""
             case "--unconfined-for-testing": unconfinedForTesting = true
+            case "--read": readablePaths.append(rest.popFirst() ?? "")
+            case "--import-path": importPaths.append(rest.popFirst() ?? "")
+            case "--preload": preloadModules.append(rest.popFirst() ?? "")
             default: fatal("unknown argument \(flag); this program is started by the Crucible host")
             }
         }
@@ -46,13 +53,16 @@ let python: EmbeddedPython
 let landlock: LandlockRuleset?
 var landlockError: String?
 do {
-    python = try EmbeddedPython(runtimeDirectory: arguments.runtimeDirectory)
+    python = try EmbeddedPython(
+        runtimeDirectory: arguments.runtimeDirectory, importPaths: arguments.importPaths,
+        preloadModules: arguments.preloadModules)
 } catch {
     fatal("\(error)")
 }
 do {
     landlock = try LandlockRuleset.build(
-        policy: policy, importPath: python.importPath, runtimeDirectory: arguments.runtimeDirectory)
+        policy: policy, importPath: python.importPath, runtimeDirectory: arguments.runtimeDirectory,
+        extraReadablePaths: arguments.readablePaths)
 } catch {
     landlock = nil
     landlockError = "\(error)"

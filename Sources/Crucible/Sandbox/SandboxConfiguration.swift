@@ -58,6 +58,12 @@ public struct SandboxConfiguration: Sendable {
     public var sandboxDirectory: String?
     /// Where the zygote writes its diagnostics (a file descriptor the host owns).
     public var logDescriptor: Int32 = 2
+    /// Extra folders workers may read (never write). Empty by default: code sees only Python.
+    public var readablePaths: [String] = []
+    /// Extra `sys.path` entries (readable too), for modules such as pytest installed apart.
+    public var importPaths: [String] = []
+    /// Modules the zygote imports before forking, so each worker starts with them loaded.
+    public var preloadModules: [String] = []
 
     /// Test-only: confinement layers workers skip, for control runs that show an attack
     /// succeeding without them. `package` access: not reachable by library users or the CLI.

@@ -17,6 +17,9 @@ final class ZygoteProcess: @unchecked Sendable {
         }
         var argv = [zygote, "--runtime", sandbox + "/python", "--policy", sandbox + "/sandbox.policy"]
         if configuration.unconfinedZygoteForTesting { argv.append("--unconfined-for-testing") }
+        for path in configuration.readablePaths { argv += ["--read", path] }
+        for path in configuration.importPaths { argv += ["--import-path", path] }
+        for module in configuration.preloadModules { argv += ["--preload", module] }
         var cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         let pid = crucible_spawn_zygote(zygote, &cArguments, pair[1], configuration.logDescriptor)
