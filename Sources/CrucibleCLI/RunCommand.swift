@@ -66,7 +66,7 @@ struct RunCommand: ParsableCommand {
         defer { sandbox.shutdown() }
         let result = sandbox.execute(code, inputs: bound)
         if json {
-            print(ResultJSON.render(result))
+            print(result.jsonObject.jsonText)
         } else {
             FileHandle.standardOutput.write(Data(result.stdout.utf8))
             FileHandle.standardError.write(Data(result.stderr.utf8))
@@ -78,51 +78,4 @@ struct RunCommand: ParsableCommand {
         }
         if result.outcome != .ok { throw ExitCode(ExitCode32.codeFailed.rawValue) }
     }
-}
-
-/// The `--json` shape of a result (stable field names for scripts).
-enum ResultJSON {
-    static func render(_ result: ExecutionResult) -> String {
-        var object: [String: JSONValue] = [
-            "outcome": .string(result.outcome.name),
-            "outcome_detail": .string(result.outcome.description),
-            "stdout": .string(result.stdout),
-            "stderr": .string(result.stderr),
-            "stdout_truncated_bytes": .int(result.stdoutTruncatedBytes),
-            "stderr_truncated_bytes": .int(result.stderrTruncatedBytes),
-            "duration_ms": .double(result.duration.milliseconds),
-        ]
-        if case .killedBySeccomp(let name) = result.outcome { object["syscall"] = .string(name) }
-        if case .crashed(let signal?, _) = result.outcome { object["signal"] = .int(Int(signal)) }
-        if let value = result.value {
-            switch value {
-            case .json(let text, let type):
-                object["value"] = (try? JSONValue(parsing: text)) ?? .null
-                object["value_type"] = .string(type)
-            case .repr(let text, let type, let truncated):
-                object["value_repr"] = .string(text)
-                object["value_type"] = .string(type)
-                if truncated > 0 { object["value_truncated_chars"] = .int(truncated) }
-            }
-        }
-        if let error = result.error {
-            var described: [String: JSONValue] = [
-                "type": .string(error.type), "message": .string(error.message), "traceback": .string(error.traceback),
-                "frames": .array(error.frames.map {
-                    .object(["file": .string($0.file), "line": .int($0.line), "function": .string($0.function),
-                             "text": .string($0.text)])
-                }),
-            ]
-            if let line = error.line { described["line"] = .int(line) }
-            if let column = error.column { described["column"] = .int(column) }
-            if let line = error.endLine { described["end_line"] = .int(line) }
-            if let column = error.endColumn { described["end_column"] = .int(column) }
-            object["error"] = .object(described)
-        }
-        return JSONValue.object(object).jsonText
-    }
-}
-
-extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

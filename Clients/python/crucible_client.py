@@ -1,0 +1,272 @@
+"""A stdlib-only Python client for `crucible serve` (JSON-RPC 2.0, one JSON object per line).
+
+    from crucible_client import Crucible, tool
+
+    @tool(input_schema={"type": "object", "properties": {"user_id": {"type": "integer"}},
+                        "required": ["user_id"]})
+    def get_user(user_id):
+        "Look up a user."
+        return {"id": user_id, "name": "Ada"}
+
+    with Crucible() as crucible:
+        print(crucible.execute("1 + 1")["value"])            # 2
+        with crucible.open_session(tools=[get_user]) as session:
+            print(session.execute("get_user(7).name")["value"])  # Ada
+
+Calls from the sandboxed code to a tool declared here arrive as `call_tool` requests and
+run in a thread of this process; what the function returns (JSON data) goes back to the
+code, after the server checks it against the tool's output schema. An exception becomes a
+ToolError in the sandbox with the exception's message.
+"""
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+__all__ = ["Crucible", "CrucibleError", "Session", "Tool", "tool"]
+
+
+class CrucibleError(Exception):
+    """A JSON-RPC error from the server (`code`, `message`, `data`), or a dead connection."""
+
+    def __init__(self, code, message, data=None):
+        super().__init__("%s (code %s)" % (message, code))
+        self.code, self.message, self.data = code, message, data
+
+
+class Tool:
+    """A tool the client provides: an MCP-shaped contract and the function that performs it."""
+
+    def __init__(self, function, name=None, description=None, input_schema=None, output_schema=None):
+        self.function = function
+        self.name = name or function.__name__
+        self.description = description if description is not None else (function.__doc__ or "").strip()
+        self.input_schema = input_schema or {"type": "object"}
+        self.output_schema = output_schema
+
+    def definition(self):
+        definition = {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        if self.output_schema is not None:
+            definition["outputSchema"] = self.output_schema
+        return definition
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+
+def tool(function=None, *, name=None, description=None, input_schema=None, output_schema=None):
+    """Decorator: turns a function into a `Tool` (usable as `@tool` or `@tool(...)`)."""
+
+    def wrap(fn):
+        return Tool(fn, name, description, input_schema, output_schema)
+
+    return wrap(function) if function is not None else wrap
+
+
+def _default_command():
+    here = os.path.dirname(os.path.abspath(__file__))
+    built = os.path.join(here, "..", "..", ".build", "debug", "crucible")
+    if os.path.exists(built):
+        return [os.path.normpath(built), "serve"]
+    found = shutil.which("crucible")
+    if found:
+        return [found, "serve"]
+    raise FileNotFoundError("crucible not found: build it (scripts/setup) or pass command=[...]")
+
+
+class Crucible:
+    """A `crucible serve` process and the connection to it. Thread-safe: requests may be
+    made from several threads at once and run concurrently on the server."""
+
+    def __init__(self, command=None, *, args=(), cwd=None, stderr=None):
+        argv = list(command or _default_command()) + list(args)
+        self._process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, bufsize=0
+        )
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pending = {}
+        self._ids = itertools.count(1)
+        self._tools = {}  # session id -> {name: Tool}
+        self._closed = None
+        self._reader = threading.Thread(target=self._read, name="crucible-reader", daemon=True)
+        self._reader.start()
+        self.server = self.request("initialize", {})
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def execute(self, code, *, inputs=None, session=None, timeout=None, memory_mb=None):
+        """Runs code in a fresh confined worker (or a session); returns the result object."""
+        params = {"code": code}
+        if inputs is not None:
+            params["inputs"] = inputs
+        if session is not None:
+            params["session"] = session.id if isinstance(session, Session) else session
+        if timeout is not None:
+            params["timeout"] = timeout
+        if memory_mb is not None:
+            params["memory_mb"] = memory_mb
+        return self.request("execute", params)
+
+    def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None):
+        """Opens a session whose code may call `tools` (Tool objects) besides the server's own.
+        With persistent=True, variables survive from one execute to the next."""
+        tools = [t if isinstance(t, Tool) else Tool(t) for t in tools]
+        params = {"tools": [t.definition() for t in tools], "persistent": persistent}
+        if idle_timeout is not None:
+            params["idle_timeout"] = idle_timeout
+        if label is not None:
+            params["label"] = label
+        if limits is not None:
+            params["limits"] = limits
+        # Register before the server can call: the first call may come with the first execute.
+        pending_tools = {t.name: t for t in tools}
+        answer = self.request("open_session", params)
+        with self._state_lock:
+            self._tools[answer["session"]] = pending_tools
+        return Session(self, answer["session"], answer)
+
+    def list_tools(self, session=None):
+        return self.request("list_tools", self._session_params(session))["tools"]
+
+    def describe_tools(self, session=None):
+        """{'python_api': stubs, 'prompt': text for a model}."""
+        return self.request("describe_tools", self._session_params(session))
+
+    def request(self, method, params=None):
+        """Sends one request and waits for its result; raises CrucibleError on an error."""
+        request_id = next(self._ids)
+        waiter = {"event": threading.Event()}
+        with self._state_lock:
+            if self._closed:
+                raise CrucibleError(-32000, self._closed)
+            self._pending[request_id] = waiter
+        self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
+        waiter["event"].wait()
+        if "error" in waiter:
+            error = waiter["error"]
+            raise CrucibleError(error.get("code"), error.get("message"), error.get("data"))
+        return waiter["result"]
+
+    def send_raw(self, line):
+        """Writes one raw line (tests use it to send malformed messages)."""
+        with self._write_lock:
+            self._process.stdin.write(line if isinstance(line, bytes) else line.encode())
+            self._process.stdin.flush()
+
+    def close(self):
+        """Closes stdin (the server ends its sessions and exits) and waits for the process."""
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        code = self._process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _session_params(self, session):
+        if session is None:
+            return {}
+        return {"session": session.id if isinstance(session, Session) else session}
+
+    def _send(self, message):
+        data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._write_lock:
+            self._process.stdin.write(data)
+            self._process.stdin.flush()
+
+    def _read(self):
+        stream = self._process.stdout
+        unsolicited = []
+        for line in stream:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                self._fail("the server wrote a line that is not JSON: %r" % line[:200])
+                return
+            if isinstance(message, dict) and "method" in message:
+                threading.Thread(target=self._serve_request, args=(message,), daemon=True).start()
+                continue
+            messages = message if isinstance(message, list) else [message]
+            for reply in messages:
+                with self._state_lock:
+                    waiter = self._pending.pop(reply.get("id"), None)
+                if waiter is None:
+                    unsolicited.append(reply)
+                    continue
+                if "error" in reply:
+                    waiter["error"] = reply["error"]
+                else:
+                    waiter["result"] = reply.get("result")
+                waiter["event"].set()
+        self.unsolicited = unsolicited
+        self._fail("the crucible serve process ended (exit status %s)" % self._process.poll())
+
+    def _fail(self, reason):
+        with self._state_lock:
+            self._closed = reason
+            pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            waiter["error"] = {"code": -32000, "message": reason}
+            waiter["event"].set()
+
+    def _serve_request(self, message):
+        request_id = message.get("id")
+        params = message.get("params") or {}
+        if message.get("method") != "call_tool":
+            reply = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32601, "message": "Method not found"}}
+        else:
+            with self._state_lock:
+                found = self._tools.get(params.get("session"), {}).get(params.get("name"))
+            if found is None:
+                reply = {"jsonrpc": "2.0", "id": request_id,
+                         "error": {"code": -32602, "message": "no client tool %r in this session" % params.get("name")}}
+            else:
+                try:
+                    result = found.function(**(params.get("arguments") or {}))
+                    reply = {"jsonrpc": "2.0", "id": request_id, "result": result}
+                except Exception as error:  # the tool's failure goes back to the sandboxed code
+                    reply = {"jsonrpc": "2.0", "id": request_id,
+                             "error": {"code": -32000, "message": "%s: %s" % (type(error).__name__, error)}}
+        if request_id is not None:
+            try:
+                self._send(reply)
+            except (TypeError, ValueError) as error:  # the tool returned something JSON cannot hold
+                self._send({"jsonrpc": "2.0", "id": request_id,
+                            "error": {"code": -32000, "message": "the tool's result is not JSON: %s" % error}})
+
+
+class Session:
+    """An open session; `execute` runs code with the session's tools (and state, if persistent)."""
+
+    def __init__(self, client, session_id, info):
+        self.client, self.id, self.info = client, session_id, info
+
+    def execute(self, code, **options):
+        return self.client.execute(code, session=self, **options)
+
+    def describe_tools(self):
+        return self.client.describe_tools(self)
+
+    def close(self):
+        self.client.request("close_session", {"session": self.id})
+        with self.client._state_lock:
+            self.client._tools.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

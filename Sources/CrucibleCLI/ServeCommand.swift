@@ -1,0 +1,71 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the sandbox to an agent over JSON-RPC 2.0 on stdin/stdout.",
+        discussion: """
+            One JSON object per line in each direction (docs/serve-protocol.md). Methods: \
+            initialize, open_session, close_session, execute, list_tools, describe_tools; the \
+            server asks the client call_tool for tools the client declared. stdout carries only \
+            the protocol: logs go to stderr. Exits 0 when the client closes stdin.
+            """)
+
+    @OptionGroup var tools: ToolOptions
+
+    @Option(help: "Confined workers kept forked and waiting.")
+    var poolSize: Int = 4
+
+    func run() throws {
+        // Only protocol may reach stdout: keep a private copy of it for the protocol and point
+        // fd 1 at stderr, so nothing else this process (or a library) prints can corrupt it.
+        let protocolOutput = dup(STDOUT_FILENO)
+        guard protocolOutput >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
+            throw ValidationError("cannot set up stdout: \(String(cString: strerror(errno)))")
+        }
+        _ = fcntl(protocolOutput, F_SETFD, FD_CLOEXEC)
+        signal(SIGPIPE, SIG_IGN)
+        let sandbox = try makeSandbox(poolSize: poolSize)
+        defer { sandbox.shutdown() }
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        defer { standard?.shutdown() }
+        FileHandle.standardError.write(Data(
+            "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
+        ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput).run()
+    }
+}
+
+struct ToolsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tools",
+        abstract: "Show the tools sandboxed code can call: contracts, the Python API, or the prompt text.",
+        discussion: "Without a flag, lists tool names and descriptions. Exits 3 when the sandbox cannot start.")
+
+    @OptionGroup var tools: ToolOptions
+
+    @Flag(help: "Print the prompt text a model reads: instructions plus the Python API.")
+    var prompt = false
+
+    @Flag(help: "Print the Python API only (stubs of the functions and result classes).")
+    var python = false
+
+    @Flag(help: "Print the contracts as MCP tool definitions (JSON).")
+    var json = false
+
+    func run() throws {
+        let sandbox = try makeSandbox(poolSize: 1)
+        defer { sandbox.shutdown() }
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        defer { standard?.shutdown() }
+        if json {
+            print(JSONValue.array(toolbox.contracts.map(\.mcpDefinition)).jsonText)
+        } else if prompt || python {
+            let api = try sandbox.describe(toolbox)
+            print(prompt ? ToolPrompt.render(api: api) : api, terminator: prompt ? "\n" : "")
+        } else {
+            for contract in toolbox.contracts { print("\(contract.name)\t\(contract.description)") }
+        }
+    }
+}

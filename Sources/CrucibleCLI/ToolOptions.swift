@@ -1,0 +1,50 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+/// How a command finds its tools: the workspace the standard tools work in, and the
+/// project's configured command tools (crucible.toml or [tool.crucible] in pyproject.toml).
+struct ToolOptions: ParsableArguments {
+    @Option(help: "The folder the standard tools may read (and write, with --allow-writes). Default: the current folder.")
+    var workspace: String?
+
+    @Flag(help: "Let write_file change files in the workspace (off by default).")
+    var allowWrites = false
+
+    @Flag(help: "Offer no standard tools (files, git, ruff, ty, pytest); only configured and client tools.")
+    var noStandardTools = false
+
+    @Option(help: "Tool calls one execution may make.")
+    var maxToolCalls: Int = 100
+
+    @Option(help: "Seconds one tool call may take.")
+    var toolTimeout: Double = 30
+
+    func validate() throws {
+        guard maxToolCalls > 0 else { throw ValidationError("--max-tool-calls must be positive") }
+        guard toolTimeout > 0 else { throw ValidationError("--tool-timeout must be positive") }
+    }
+
+    /// The toolbox, plus the standard tools' owner (to shut its pytest sandbox down).
+    func makeToolbox(sandbox: Sandbox) throws -> (Toolbox, StandardTools?) {
+        let root = workspace ?? FileManager.default.currentDirectoryPath
+        var limits = ToolLimits()
+        limits.callsPerExecution = maxToolCalls
+        limits.perCallTimeout = .milliseconds(Int64(toolTimeout * 1000))
+        do {
+            let space = try Workspace(root: root, allowWrites: allowWrites)
+            var toolbox = Toolbox()
+            toolbox.limits = limits
+            var standard: StandardTools?
+            if !noStandardTools {
+                standard = try StandardTools(workspace: space, sandbox: sandbox.configuration, limits: limits)
+                toolbox = standard!.toolbox
+            }
+            let project = try ProjectConfiguration.load(from: space.root, sandbox: sandbox)
+            for tool in project.commandTools { try toolbox.add(tool) }
+            return (toolbox, standard)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
