@@ -14,6 +14,8 @@ public enum WorkerFrameKind: UInt8, Sendable {
     case result = 0x52  // "R"
     /// Worker to host: seccomp trapped a syscall (u32 number, u32 audit arch); the worker dies next.
     case seccompViolation = 0x53  // "S"
+    /// Worker to host: warm-up done, ready for a job (empty payload; the host skips it).
+    case warm = 0x57  // "W"
     /// Worker to host: a tool call, as JSON `{"name", "arguments"}`; the worker blocks for the answer.
     case toolCall = 0x43  // "C"
     /// Host to worker: the answer to a tool call, as JSON `{"ok", "result"}` or `{"ok": false, "error"}`.

@@ -37,10 +37,33 @@ struct Options {
 }
 
 let options = Options()
+let threeCalls = "a = get_user(1); b = get_user(2); c = get_user(3); a['name'] + b['name'] + c['name']"
 let workloads: [(name: String, code: String)] = [
     ("x = 1 + 2", "x = 1 + 2"),
     ("sum(i*i for i in range(200000))", "sum(i*i for i in range(200000))"),
+    ("3 host calls", threeCalls),
 ]
+
+/// get_user as a host-side tool: the counterpart of Monty's external function.
+let userContract = try ToolContract(
+    name: "get_user", description: "Look up a user.",
+    inputSchema: ["type": "object", "properties": ["user_id": ["type": "integer"]], "required": ["user_id"]],
+    outputSchema: ["type": "object", "properties": ["id": ["type": "integer"], "name": ["type": "string"]],
+                   "required": ["id", "name"]])
+func user(_ arguments: JSONValue) -> JSONValue {
+    let id = arguments["user_id"]?.intValue ?? 0
+    return ["id": .int(id), "name": .string("user\(id)")]
+}
+var benchLimits = ToolLimits()
+benchLimits.callsPerExecution = 10_000  // the round-trip cell makes 300 calls in one cell
+let tools = try Toolbox([Tool(userContract, immediate: user), Tool(
+    try ToolContract(name: "ping", description: "Answers at once.", inputSchema: ["type": "object"]), immediate: { _ in [:] })],
+    limits: benchLimits)
+let asyncTools = try Toolbox([Tool(userContract) { user($0) }])
+
+extension Duration {
+    var microseconds: Double { Double(components.seconds) * 1e6 + Double(components.attoseconds) / 1e12 }
+}
 
 func nowMicros() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1000 }
 
@@ -117,6 +140,8 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 FileHandle.standardError.write(Data("bench: starting Crucible and the peers\n".utf8))
 let sandbox = try Sandbox(configuration: configuration(poolSize: 4))
 let session = try sandbox.openSession(idleTimeout: .seconds(3600))
+let toolSession = try sandbox.openSession(idleTimeout: .seconds(3600), tools: tools)
+for _ in 0..<50 { _ = try toolSession.execute(threeCalls) }
 let peer = try Peer()
 for _ in 0..<50 { _ = sandbox.execute("x = 1 + 2") }  // warm both paths
 for _ in 0..<50 { _ = try session.execute("x = 1 + 2") }
@@ -131,15 +156,28 @@ for round in 1...options.rounds {
         let count = heavy ? max(3, options.perRound / 6) : options.perRound
         record("crucible fresh worker|\(name)", (0..<count).map { _ in
             // Warm pool: let the zygote refill before the timed call (throughput is measured apart).
-            while sandbox.idleWorkers < 4 { usleep(200) }
+            while sandbox.warmIdleWorkers < 4 { usleep(200) }
             let start = nowMicros()
-            let result = sandbox.execute(code)
-            precondition(result.outcome == .ok, "crucible failed: \(result.outcome)")
+            let result = sandbox.execute(code, tools: code == threeCalls ? tools : Toolbox())
+            precondition(result.outcome == .ok, "crucible failed: \(result.outcome) \(result.error?.traceback ?? "")")
             return nowMicros() - start
         })
+        if code == threeCalls {
+            record("crucible fresh worker, async tool|\(name)", (0..<count).map { _ in
+                while sandbox.warmIdleWorkers < 4 { usleep(200) }
+                let start = nowMicros()
+                let result = sandbox.execute(code, tools: asyncTools)
+                precondition(result.outcome == .ok)
+                return nowMicros() - start
+            })
+            record("monty session feed|\(name)", peer.measure("monty-session", code, count: count))
+        }
         record("crucible session cell|\(name)", (0..<count).map { _ in
+            // Same quiet machine as the fresh cells: no refill fork competing for the CPU.
+            while sandbox.warmIdleWorkers < 4 { usleep(200) }
             let start = nowMicros()
-            _ = try! session.execute(code)
+            let result = try! (code == threeCalls ? toolSession : session).execute(code)
+            precondition(result.outcome == .ok)
             return nowMicros() - start
         })
         record("monty fresh checkout|\(name)", peer.measure("monty", code, count: count))
@@ -149,6 +187,21 @@ for round in 1...options.rounds {
         }
     }
 }
+
+// MARK: - One tool call round trip, as the sandboxed code sees it (perf_counter around the call).
+
+FileHandle.standardError.write(Data("bench: tool call round trip\n".utf8))
+var roundTrips: [Double] = []
+var hostTimes: [Double] = []
+for _ in 0..<10 {
+    let result = try toolSession.execute(
+        "import time\n_t = []\nfor _ in range(300):\n    _s = time.perf_counter_ns(); ping(); _t.append((time.perf_counter_ns() - _s) / 1000)\n_t")
+    guard case .array(let values)? = result.value?.json else { fatalError("round trip: \(result.outcome) \(result.error?.traceback ?? "")") }
+    roundTrips += values.compactMap(\.numberValue)
+    hostTimes += result.trace.toolCalls.map { $0.duration.microseconds }
+}
+record("crucible tool call round trip (in sandbox)|ping()", roundTrips)
+record("crucible tool call, host side only|ping()", hostTimes)
 
 // MARK: - Sustained throughput: two threads (two cores) executing back to back.
 
@@ -218,6 +271,9 @@ let ratios: [String: Double] = [
     "crucible_fresh_vs_inprocess(cpu loop)": median("crucible fresh worker|\(c)") / median("cpython in-process exec|\(c)"),
     "crucible_session_vs_inprocess(cpu loop)": median("crucible session cell|\(c)") / median("cpython in-process exec|\(c)"),
     "monty_fresh_vs_inprocess(cpu loop)": median("monty fresh checkout|\(c)") / median("cpython in-process exec|\(c)"),
+    "crucible_fresh_vs_monty_fresh(3 host calls)": median("crucible fresh worker|3 host calls") / median("monty fresh checkout|3 host calls"),
+    "crucible_session_vs_monty_fresh(3 host calls)": median("crucible session cell|3 host calls") / median("monty fresh checkout|3 host calls"),
+    "crucible_session_vs_monty_session(3 host calls)": median("crucible session cell|3 host calls") / median("monty session feed|3 host calls"),
 ]
 print()
 print("| ratio (medians) | value |")

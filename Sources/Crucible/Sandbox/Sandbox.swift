@@ -83,6 +83,9 @@ public final class Sandbox: Sendable {
     /// Confined workers forked and waiting right now.
     public var idleWorkers: Int { pool.idleCount }
 
+    /// Idle workers that have finished warming up (the ones a job gets first).
+    public var warmIdleWorkers: Int { pool.warmIdleCount }
+
     /// The zygote's pid, for tests that kill it to check recovery. Not part of the public API.
     package var zygoteProcessForTesting: pid_t? { pool.zygotePID }
 

@@ -10,6 +10,11 @@ struct Worker: Sendable {
     let generation: Int
 
     func kill() { _ = crucible_pidfd_send_signal(pidfd, SIGKILL) }
+    /// Whether the worker has said it is warm: its channel has the "warm" frame to read.
+    var isWarm: Bool {
+        var descriptor = pollfd(fd: channel, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1
+    }
     func closeDescriptors() {
         close(channel)
         close(pidfd)
@@ -80,7 +85,9 @@ final class WorkerPool: @unchecked Sendable {
                     return .failure(SandboxFailure(message: "no worker arrived within \(timeout)"))
                 }
             }
-            let worker = idle.removeFirst()
+            // The oldest warm worker: one still warming up would run the job on a cold cache
+            // while its warm-up competes for the CPU.
+            let worker = idle.remove(at: idle.firstIndex(where: \.isWarm) ?? 0)
             exits[WorkerKey(generation: worker.generation, pid: worker.pid)] = .waiting
             // Refill only when the pool runs low: a fork now would compete with this job for
             // the CPU (2 cores here). `release` tops the pool up once the job is done.
@@ -154,6 +161,13 @@ final class WorkerPool: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         return idle.count
+    }
+
+    /// Idle workers that finished their warm-up (their "warm" frame is waiting to be read).
+    var warmIdleCount: Int {
+        state.lock()
+        defer { state.unlock() }
+        return idle.filter(\.isWarm).count
     }
 
     // MARK: - Zygote life cycle
