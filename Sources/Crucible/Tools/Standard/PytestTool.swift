@@ -26,8 +26,7 @@ final class PytestTool: @unchecked Sendable {
             name: "pytest_run",
             description: "Run the workspace's tests with pytest, confined: no network, no writes, no subprocesses.",
             inputSchema: Schema.input([
-                "paths": ["type": "array", "items": ["type": "string"], "default": ["."],
-                          "description": "Test files or folders relative to the workspace root."],
+                "paths": Schema.paths,
                 "keyword": ["type": ["string", "null"], "description": "Only tests matching this -k expression."],
             ]),
             outputSchema: Schema.object("TestResult", [
@@ -68,9 +67,7 @@ final class PytestTool: @unchecked Sendable {
     }
 
     private func run(_ arguments: JSONValue) throws -> JSONValue {
-        let paths = try (arguments["paths"]?.arrayValue ?? ["."]).map {
-            workspace.relativePath(try workspace.resolve($0.stringValue ?? "."))
-        }
+        let paths = try workspace.relativePaths(arguments["paths"])
         var pytestArguments = [
             "-p", "no:cacheprovider", "-p", "no:faulthandler", "-p", "no:pastebin",
             // The logging plugin opens a log file (/dev/null) for writing, which the sandbox refuses.

@@ -7,8 +7,7 @@ enum RuffTool {
         let contract = try ToolContract(
             name: "ruff_check", description: "Lint Python files with ruff (the workspace's ruff configuration applies).",
             inputSchema: Schema.input([
-                "paths": ["type": "array", "items": ["type": "string"], "default": ["."],
-                          "description": "Files or folders relative to the workspace root."],
+                "paths": Schema.paths,
             ]),
             outputSchema: Schema.object("RuffResult", [
                 "success": Schema.boolean("True when ruff ran and found nothing."),
@@ -22,9 +21,7 @@ enum RuffTool {
             ]))
         return Tool(contract) { arguments in
             let ruff = try ToolProcess.locate("ruff", in: toolsDirectory)
-            let paths = try (arguments["paths"]?.arrayValue ?? ["."]).map {
-                workspace.relativePath(try workspace.resolve($0.stringValue ?? "."))
-            }
+            let paths = try workspace.relativePaths(arguments["paths"])
             let output = try ToolProcess.run(
                 ruff, ["check", "--output-format", "json", "--no-cache", "--exit-zero", "--"] + paths, in: workspace.root)
             if output.timedOut { throw ToolFailure("ruff took longer than 60 s") }

@@ -5,6 +5,11 @@ enum Schema {
     static let number: JSONValue = ["type": "number"]
     static let boolean: JSONValue = ["type": "boolean"]
     static let optionalString: JSONValue = ["type": ["string", "null"]]
+    /// The `paths` parameter of the tools that take files or folders (default: the whole workspace).
+    static let paths: JSONValue = [
+        "type": "array", "items": ["type": "string"], "default": ["."],
+        "description": "Files or folders relative to the workspace root.",
+    ]
 
     static func string(_ description: String) -> JSONValue { ["type": "string", "description": .string(description)] }
     static func integer(_ description: String) -> JSONValue { ["type": "integer", "description": .string(description)] }

@@ -7,8 +7,7 @@ enum TypecheckTool {
         let contract = try ToolContract(
             name: "typecheck", description: "Type-check Python files with ty.",
             inputSchema: Schema.input([
-                "paths": ["type": "array", "items": ["type": "string"], "default": ["."],
-                          "description": "Files or folders relative to the workspace root."],
+                "paths": Schema.paths,
             ]),
             outputSchema: Schema.object("TypeCheckResult", [
                 "success": Schema.boolean("True when ty ran and reported no errors."),
@@ -22,9 +21,7 @@ enum TypecheckTool {
             ]))
         return Tool(contract) { arguments in
             let ty = try ToolProcess.locate("ty", in: toolsDirectory)
-            let paths = try (arguments["paths"]?.arrayValue ?? ["."]).map {
-                workspace.relativePath(try workspace.resolve($0.stringValue ?? "."))
-            }
+            let paths = try workspace.relativePaths(arguments["paths"])
             let output = try ToolProcess.run(
                 ty, ["check", "--output-format", "gitlab", "--no-progress", "--color", "never", "--"] + paths,
                 in: workspace.root)

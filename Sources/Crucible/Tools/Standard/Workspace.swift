@@ -58,6 +58,11 @@ public struct Workspace: Sendable {
         return resolved
     }
 
+    /// A `paths` argument (a list of strings, default ["."]) resolved and made relative to the root.
+    func relativePaths(_ argument: JSONValue?) throws -> [String] {
+        try (argument?.arrayValue ?? ["."]).map { relativePath(try resolve($0.stringValue ?? ".")) }
+    }
+
     /// `absolute` relative to the root ("." for the root itself).
     public func relativePath(_ absolute: String) -> String {
         if absolute == root { return "." }
