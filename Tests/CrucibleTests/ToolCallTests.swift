@@ -239,6 +239,11 @@ struct ToolCallTests {
         #expect(second.trace.toolCalls.isEmpty)
         // The read in cell 2 is of cell 1's result: it still names that call.
         #expect(second.trace.fieldReads == [FieldRead(call: 0, tool: "get_user", path: "email")])
+        // Tools built in cell 1 are still there; the calls go on being numbered across cells.
+        let third = try session.execute("get_user(8).name")
+        #expect(third.value?.json == "user8")
+        #expect(third.trace.toolCalls.map(\.index) == [1])
+        #expect(third.trace.fieldReads == [FieldRead(call: 1, tool: "get_user", path: "name")])
     }
 }
 

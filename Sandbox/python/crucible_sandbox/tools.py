@@ -329,6 +329,13 @@ def warm_up():
     take_reads()
 
 
+def begin_cell(channel):
+    """A later session cell: the functions from cell 1 stay; only the per-cell state resets."""
+    _State.channel = channel
+    _State.reads = []
+    _State.seen = set()
+
+
 def take_reads():
     reads, _State.reads, _State.seen = _State.reads, [], set()
     return reads

@@ -199,6 +199,8 @@ def run_job(job, namespace, channel, user_files):
     namespace.update(job.get("inputs") or {})
     if job.get("tools"):
         tools.install(job["tools"], namespace, channel, job.get("cell", 1) == 1)
+    elif job.get("cell", 1) > 1:
+        tools.begin_cell(channel)
 
     out = CapturedStream(channel, _STDOUT, job.get("stdout_limit", 1 << 20))
     err = CapturedStream(channel, _STDERR, job.get("stderr_limit", 1 << 20))

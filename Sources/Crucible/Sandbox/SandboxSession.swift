@@ -51,9 +51,11 @@ public final class SandboxSession: @unchecked Sendable {
         cells += 1
         let job = WorkerJob(
             code: code, filename: "<cell \(cells)>", inputs: inputs, keepAlive: true, limits: limits,
-            tools: tools.contracts, cell: cells)
-        let (result, alive) = WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher)
-            .run(job: job.encoded())
+            // The worker keeps the tool functions it built in cell 1 (in scope and in `tools`).
+            tools: cells == 1 ? tools.contracts : [], cell: cells)
+        let (result, alive) = WorkerExecution(
+            worker: worker, pool: pool, limits: limits, tools: dispatcher, spinAfterJob: true
+        ).run(job: job.encoded())
         lastUsed = .now
         if !alive {
             closeLocked(reason: "its worker ended in cell \(cells): \(result.outcome)")

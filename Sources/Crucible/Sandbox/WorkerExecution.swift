@@ -11,6 +11,9 @@ struct WorkerExecution {
     let pool: WorkerPool
     let limits: ExecutionLimits
     var tools: ToolDispatcher? = nil
+    /// Poll briefly after sending the job too. Worth it for a warm session worker; not for a
+    /// fresh one, whose job competes for the CPU with the pool's refill.
+    var spinAfterJob = false
 
     /// The result, and whether the worker is still alive and answering (for sessions).
     func run(job: [UInt8]) -> (ExecutionResult, alive: Bool) {
@@ -46,9 +49,8 @@ struct WorkerExecution {
         var readUntil = deadline
         // Waking a thread blocked in poll() costs 25 µs to a millisecond here; a tool call that
         // follows its previous answer within `spinWindow` is picked up by polling without
-        // blocking instead. Not after the job itself: that spin would compete for the CPU with
-        // the worker and with the pool's refill, and cost more than it saves.
-        var spinUntil = ContinuousClock.now
+        // blocking instead. After the job itself only in sessions (see `spinAfterJob`).
+        var spinUntil = ContinuousClock.now + (spinAfterJob ? Self.spinWindow : .zero)
         while true {
             let remaining = readUntil - ContinuousClock.now
             if remaining <= .zero {
