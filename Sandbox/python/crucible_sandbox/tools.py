@@ -19,6 +19,8 @@ import sys
 import types
 
 _CALL, _ANSWER = b"C"[0], b"A"[0]
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _MAX_READS = 10000
 
 
@@ -95,8 +97,11 @@ class ToolResult:
             )
         path = name if not self._path else self._path + "." + name
         _record(self._call, path)
+        value = data[name]
+        if not isinstance(value, (dict, list)):
+            return value  # the common case: a scalar, nothing to wrap
         properties = (self._schema or {}).get("properties") or {}
-        return _wrap(data[name], properties.get(name), self._call, path, type(self).__name__ + _camel(name))
+        return _wrap(value, properties.get(name), self._call, path, type(self).__name__ + _camel(name))
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -143,12 +148,12 @@ _classes = {}
 
 
 def _class_for(schema, fallback_name):
-    name = (schema or {}).get("title") or fallback_name
-    name = "".join(ch for ch in name if ch.isalnum() or ch == "_") or "ToolResult"
+    title = (schema or {}).get("title") or fallback_name
     properties = (schema or {}).get("properties") or {}
-    key = (name, tuple(properties))
+    key = (title, tuple(properties))
     cls = _classes.get(key)
     if cls is None:
+        name = "".join(ch for ch in title if ch.isalnum() or ch == "_") or "ToolResult"
         cls = type(name, (ToolResult,), {"__slots__": (), "_fields": tuple(properties), "__doc__": (schema or {}).get("description")})
         _classes[key] = cls
     return cls
@@ -264,7 +269,7 @@ def _invoke(name, arguments, output_schema, result_name):
     if channel is None:
         raise ToolError("tools can only be called while a job runs", name)
     try:
-        payload = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False, allow_nan=False)
+        payload = _encode({"name": name, "arguments": arguments})
     except (TypeError, ValueError) as error:
         raise ToolArgumentError("%s(): arguments must be JSON values (%s)" % (name, error), name) from None
     channel.send(_CALL, payload.encode("utf-8", "surrogatepass"))
