@@ -184,8 +184,11 @@ class Crucible:
     def _send(self, message):
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8")
         with self._write_lock:
-            self._process.stdin.write(data)
-            self._process.stdin.flush()
+            try:
+                self._process.stdin.write(data)
+                self._process.stdin.flush()
+            except (ValueError, OSError) as error:  # closed by close(), or the server died
+                raise CrucibleError(-32000, "the connection to crucible serve is closed (%s)" % error) from None
 
     def _read(self):
         stream = self._process.stdout
@@ -240,12 +243,16 @@ class Crucible:
                 except Exception as error:  # the tool's failure goes back to the sandboxed code
                     reply = {"jsonrpc": "2.0", "id": request_id,
                              "error": {"code": -32000, "message": "%s: %s" % (type(error).__name__, error)}}
-        if request_id is not None:
+        if request_id is None:
+            return
+        try:
             try:
                 self._send(reply)
             except (TypeError, ValueError) as error:  # the tool returned something JSON cannot hold
                 self._send({"jsonrpc": "2.0", "id": request_id,
                             "error": {"code": -32000, "message": "the tool's result is not JSON: %s" % error}})
+        except CrucibleError:
+            pass  # the connection closed while the tool ran: nobody is waiting for the answer
 
 
 class Session:

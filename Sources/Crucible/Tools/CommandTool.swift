@@ -49,6 +49,9 @@ public struct ProjectConfiguration: Sendable {
     /// The file they came from, nil when there is none.
     public var source: String?
     public var commandTools: [Tool] = []
+    /// The whole settings table (`[tool.crucible]`, or crucible.toml's top level), for other
+    /// readers such as the validators.
+    public var settings: JSONValue = [:]
 
     public struct Problem: Error, CustomStringConvertible {
         public let description: String
@@ -76,6 +79,7 @@ public struct ProjectConfiguration: Sendable {
 
     init(settings: JSONValue, source: String, directory: String) throws {
         self.source = source
+        self.settings = settings
         for (index, entry) in (settings["tools"]?.arrayValue ?? []).enumerated() {
             let place = "\(source): tools[\(index)]"
             guard let name = entry["name"]?.stringValue else { throw Problem(description: "\(place) needs a name") }

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Runs the rules in `Validators/` on Python sources. The rules are Python modules run by
+/// the embedded interpreter, inside confined workers like any other code: they parse the
+/// sources and never run them, and a user's own rule module gets no more power than model
+/// code. The same engine serves `crucible validate` (files, in parallel) and the retry loop
+/// (one in-memory string).
+public final class Validator: Sendable {
+    public struct Configuration: Sendable {
+        public var rulesets: [String] = []
+        public var select: [String] = []
+        public var ignore: [String] = []
+        /// Extra settings rules read (`view_decorator`, `view_suffix`, …), from `[tool.crucible]`.
+        public var settings: [String: JSONValue] = [:]
+        public init() {}
+
+        var json: JSONValue {
+            var object = settings
+            if !rulesets.isEmpty { object["rulesets"] = .array(rulesets.map { .string($0) }) }
+            if !select.isEmpty { object["select"] = .array(select.map { .string($0) }) }
+            if !ignore.isEmpty { object["ignore"] = .array(ignore.map { .string($0) }) }
+            return .object(object)
+        }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    let sandbox: Sandbox
+    public let validatorsDirectory: String
+
+    /// Starts a sandbox whose zygote preloads the validators.
+    public init(sandbox base: SandboxConfiguration = SandboxConfiguration(), validatorsDirectory: String? = nil) throws {
+        guard let directory = validatorsDirectory ?? Self.defaultDirectory(base) else {
+            throw Failure(description: "no Validators/ folder found beside the Sandbox folder; pass validatorsDirectory")
+        }
+        self.validatorsDirectory = directory
+        var configuration = base
+        configuration.importPaths = [directory]
+        configuration.readablePaths = [directory]
+        configuration.preloadModules = ["crucible_validators.engine", "crucible_validators.rules.view"]
+        configuration.defaultLimits.wallClock = .seconds(120)
+        configuration.defaultLimits.memoryBytes = 1 << 30
+        configuration.defaultLimits.valueBytes = 64 << 20
+        configuration.poolSize = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        sandbox = try Sandbox(configuration: configuration)
+    }
+
+    static func defaultDirectory(_ configuration: SandboxConfiguration) -> String? {
+        guard let sandbox = try? configuration.resolvedPaths().sandbox else { return nil }
+        let candidate = URL(fileURLWithPath: sandbox).deletingLastPathComponent().appendingPathComponent("Validators").path
+        return FileManager.default.fileExists(atPath: candidate + "/crucible_validators/engine.py") ? candidate : nil
+    }
+
+    /// Diagnostics for one source held in memory (the retry loop's path).
+    public func validate(source: String, path: String = "<code>", configuration: Configuration = Configuration()) throws
+        -> [Diagnostic]
+    {
+        try run(files: [(path, source)], configuration: configuration)
+    }
+
+    /// Diagnostics for many sources, validated in parallel batches across the pool's workers.
+    public func validate(
+        files: [(path: String, source: String)], configuration: Configuration = Configuration(),
+        progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) throws -> [Diagnostic] {
+        let workers = max(1, sandbox.configuration.poolSize)
+        let batchCount = min(files.count, workers * 4)
+        guard batchCount > 0 else { return [] }
+        var split = [[(String, String)]](repeating: [], count: batchCount)
+        for (index, file) in files.enumerated() { split[index % batchCount].append((file.path, file.source)) }
+        let batches = split
+        let results = ResultSlots(count: batchCount)
+        let next = ResultSlots(count: 1)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let index = next.claim(limit: batchCount) {
+                do { results.set(index, .success(try run(files: batches[index], configuration: configuration))) } catch {
+                    results.set(index, .failure(error))
+                }
+                progress?(results.filled, batchCount)
+            }
+        }
+        var diagnostics: [Diagnostic] = []
+        for slot in 0..<batchCount {
+            switch results.get(slot) {
+            case .success(let found)?: diagnostics += found
+            case .failure(let error)?: throw error
+            case nil: throw Failure(description: "a validation batch did not finish")
+            }
+        }
+        return diagnostics.sorted { ($0.path, $0.line, $0.column, $0.rule) < ($1.path, $1.line, $1.column, $1.rule) }
+    }
+
+    /// Every rule's metadata: ID, ruleset, severity, message, hint, doc, examples.
+    public func rules() throws -> [JSONValue] {
+        let result = sandbox.execute("from crucible_validators import engine\nengine.describe_rules()")
+        guard result.outcome == .ok, let rules = result.value?.json?.arrayValue else {
+            throw Failure(description: "listing the rules failed: \(result.error?.traceback ?? "\(result.outcome)")")
+        }
+        return rules
+    }
+
+    private func run(files: [(String, String)], configuration: Configuration) throws -> [Diagnostic] {
+        let result = sandbox.execute(
+            "from crucible_validators import engine\nengine.validate_many(files, config)",
+            inputs: [
+                "files": .array(files.map { .array([.string($0.0), .string($0.1)]) }),
+                "config": configuration.json,
+            ])
+        guard result.outcome == .ok, let found = result.value?.json?.arrayValue else {
+            let detail = result.error.map { "\($0.type): \($0.message)\n\($0.traceback)" } ?? "\(result.outcome)"
+            throw Failure(description: "the validators failed (an internal error, not a finding): \(detail)")
+        }
+        return found.compactMap(Diagnostic.init(json:))
+    }
+
+    /// `[tool.crucible]` of the project in `directory` as validator settings: `rulesets`,
+    /// `select`, `ignore`, and everything else (`view_decorator`, …) for the rules to read.
+    public func projectConfiguration(in directory: String) throws -> Configuration {
+        let project = try ProjectConfiguration.load(from: directory, sandbox: sandbox)
+        var configuration = Configuration()
+        guard case .object(var settings) = project.settings else { return configuration }
+        func strings(_ key: String) -> [String] {
+            (settings.removeValue(forKey: key)?.arrayValue ?? []).compactMap(\.stringValue)
+        }
+        configuration.rulesets = strings("rulesets")
+        configuration.select = strings("select")
+        configuration.ignore = strings("ignore")
+        settings.removeValue(forKey: "tools")
+        configuration.settings = settings
+        return configuration
+    }
+
+    public func shutdown() { sandbox.shutdown() }
+}
+
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<[Diagnostic], Error>?]
+    private var claimed = 0
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Result<[Diagnostic], Error>) { lock.withLock { slots[index] = value } }
+    func get(_ index: Int) -> Result<[Diagnostic], Error>? { lock.withLock { slots[index] } }
+    var filled: Int { lock.withLock { slots.filter { $0 != nil }.count } }
+    func claim(limit: Int) -> Int? {
+        lock.withLock {
+            guard claimed < limit else { return nil }
+            claimed += 1
+            return claimed - 1
+        }
+    }
+}

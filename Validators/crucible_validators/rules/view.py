@@ -1,0 +1,180 @@
+"""The `view` ruleset: the delegating agent's own view convention (domain.md).
+
+    @view
+    def user_profile_view(user_id: int, *, user_service: UserService) -> Element:
+        user = user_service.get(user_id)
+        return html(t"<div class='user-profile'><h2>{user.username}</h2></div>")
+
+Configuration (`[tool.crucible]`): `view_decorator` (default "view": matched by its last
+dotted part, so `@views.view` and `@view(...)` count), `view_suffix` (default "_view").
+"""
+
+import ast
+
+from ..engine import Finding, rule
+
+
+def _decorator_name(node):
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if isinstance(target, ast.Name):
+        return target.id
+    return None
+
+
+def _functions(tree):
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _is_view(function, context):
+    wanted = (context.config.get("view_decorator") or "view").split(".")[-1]
+    return any(_decorator_name(d) == wanted for d in function.decorator_list)
+
+
+def _suffix(context):
+    return context.config.get("view_suffix") or "_view"
+
+
+def _is_html_call(node):
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == "html")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "html"))
+
+
+def _own_returns(function):
+    """Return statements of this function, not of functions nested in it."""
+    found, stack = [], list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            found.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+@rule("VIEW001", "view", message="view function is missing the @view decorator",
+      hint="decorate it: put `@view` on the line above `def`",
+      doc="A function named like a view (ending in the view suffix) must be registered with @view.",
+      bad="def profile_view() -> Element:\n    return html(t'<p/>')",
+      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')")
+def missing_decorator(context):
+    for function in _functions(context.tree):
+        if function.name.endswith(_suffix(context)) and not _is_view(function, context):
+            yield Finding(line=function.lineno, col=function.col_offset,
+                          end_line=function.lineno, end_col=function.col_offset + len("def ") + len(function.name))
+
+
+@rule("VIEW002", "view", message="a view must be annotated to return Element",
+      hint="add the return annotation `-> Element`",
+      doc="Views return tdom Elements; the annotation documents it and lets the type checker hold it.",
+      bad="@view\ndef profile_view():\n    return html(t'<p/>')",
+      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')")
+def return_annotation(context):
+    for function in _functions(context.tree):
+        if not _is_view(function, context):
+            continue
+        annotation = function.returns
+        name = _decorator_name(annotation) if annotation is not None else None
+        if name != "Element":
+            node = annotation or function
+            yield Finding(node) if annotation is not None else Finding(
+                line=function.lineno, col=function.col_offset, end_line=function.lineno,
+                end_col=function.col_offset + len("def ") + len(function.name))
+
+
+@rule("VIEW003", "view", message="a view must return html() of a t-string",
+      hint="return html(t\"...\"): build the markup as a t-string so interpolations are escaped",
+      doc="Every return of a view is `html(t\"...\")`; anything else skips tdom's escaping or its structure.",
+      bad="@view\ndef profile_view(name: str) -> Element:\n    return name",
+      good="@view\ndef profile_view(name: str) -> Element:\n    return html(t'<p>{name}</p>')")
+def returns_template(context):
+    for function in _functions(context.tree):
+        if not _is_view(function, context):
+            continue
+        returns = _own_returns(function)
+        if not returns:
+            yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
+                          end_col=function.col_offset + len("def ") + len(function.name),
+                          message="a view must return html() of a t-string; this one never returns")
+        for statement in returns:
+            value = statement.value
+            if (value is not None and _is_html_call(value) and value.args
+                    and context.is_template(value.args[0])):
+                continue
+            if value is not None and _is_html_call(value):
+                continue  # the argument itself is VIEW006's business
+            yield Finding(statement)
+
+
+@rule("VIEW004", "view", message="injected services must be keyword-only and annotated",
+      hint="put services after `*` with their type: `def x_view(item_id: int, *, service: ItemService)`",
+      doc="Services are injected by keyword; each needs its type annotation so the injector can resolve it. "
+          "A positional parameter annotated with a type named *Service is taken for a misplaced service.",
+      bad="@view\ndef item_view(item_id: int, service: ItemService) -> Element: ...",
+      good="@view\ndef item_view(item_id: int, *, service: ItemService) -> Element: ...")
+def injected_services(context):
+    for function in _functions(context.tree):
+        if not _is_view(function, context):
+            continue
+        arguments = function.args
+        for argument in arguments.kwonlyargs:
+            if argument.annotation is None:
+                yield Finding(argument, message="keyword-only parameter %r of a view has no type annotation"
+                              % argument.arg)
+        for argument in arguments.posonlyargs + arguments.args:
+            name = _decorator_name(argument.annotation) if argument.annotation is not None else None
+            if name and name.endswith("Service"):
+                yield Finding(argument, message="service %r must be keyword-only (after `*`)" % argument.arg)
+
+
+@rule("VIEW005", "view", message="a view's name must end in the view suffix",
+      hint="rename it so it ends in _view",
+      doc="The suffix makes views findable and lets VIEW001 catch a missing decorator.",
+      bad="@view\ndef profile() -> Element: ...",
+      good="@view\ndef profile_view() -> Element: ...")
+def name_suffix(context):
+    for function in _functions(context.tree):
+        if _is_view(function, context) and not function.name.endswith(_suffix(context)):
+            yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
+                          end_col=function.col_offset + len("def ") + len(function.name),
+                          hint="rename it to %s%s" % (function.name, _suffix(context)))
+
+
+@rule("VIEW006", "view", message="html() must be given a t-string, not a formatted str (an XSS hole)",
+      hint="write html(t\"...\"): only t-string interpolations are escaped",
+      doc="f-strings, plain or concatenated strings, str.format and % build a str before html() sees it, "
+          "so user data lands in the markup unescaped.",
+      bad="html(f'<p>{name}</p>')",
+      good="html(t'<p>{name}</p>')")
+def html_argument(context):
+    for node in ast.walk(context.tree):
+        if not _is_html_call(node) or not node.args:
+            continue
+        argument = node.args[0]
+        kind = None
+        if isinstance(argument, ast.JoinedStr) and not context.is_template(argument):
+            kind = "an f-string"
+        elif isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            kind = "a plain str"
+        elif isinstance(argument, ast.BinOp) and isinstance(argument.op, ast.Add) and _stringish(argument, context):
+            kind = "a concatenated str"
+        elif isinstance(argument, ast.BinOp) and isinstance(argument.op, ast.Mod) and _stringish(argument.left, context):
+            kind = "a %-formatted str"
+        elif (isinstance(argument, ast.Call) and isinstance(argument.func, ast.Attribute)
+              and argument.func.attr == "format" and _stringish(argument.func.value, context)):
+            kind = "a str.format() result"
+        if kind:
+            yield Finding(argument, message="html() is given %s, not a t-string (an XSS hole)" % kind)
+
+
+def _stringish(node, context):
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return not context.is_template(node)
+    if isinstance(node, ast.BinOp):
+        return _stringish(node.left, context) or _stringish(node.right, context)
+    return False

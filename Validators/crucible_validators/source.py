@@ -1,0 +1,148 @@
+"""Parsing Python 3.14 t-strings (PEP 750) with the 3.11 interpreter's own parser.
+
+Why this approach: the validators must run inside the embedded 3.11 interpreter, whose `ast`
+rejects `t"..."`. libcst parses t-strings but is ~8x slower than `ast` and misses `tr`
+prefixes and `t"a" t"b"` (domain.md); tree-sitter accepts invalid forms. Instead:
+
+1. A cheap scan for a t-prefix candidate; files without one (nearly all) go straight to
+   `ast.parse`.
+2. Otherwise `tokenize` finds every t-string exactly: on 3.11 `t"x"` is a NAME (`t`, `tr`,
+   `rt` in any case) immediately followed by a STRING. The prefix's `t` becomes `f`: same
+   length, so every line and column stays where it was, and the t-string parses as an
+   f-string (same grammar: nested interpolations, format specs, conversions, `=`).
+3. The positions of those strings mark which `JoinedStr` nodes are really t-strings.
+   Implicit concatenation of t-strings (`t"a" t"b"`) is valid; a t-string next to a plain
+   or f-string (`t"a" "b"`) is an error in 3.14 and is reported as one.
+
+Known gap: 3.11's f-string grammar predates PEP 701, so a t-string that reuses its own quote
+inside an interpolation (`t"{d["k"]}"`, valid in 3.14) is reported as a syntax error.
+"""
+
+import ast
+import io
+import re
+import tokenize
+
+_CANDIDATE = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])['\"]")
+_T_PREFIXES = {"t", "T", "tr", "tR", "Tr", "TR", "rt", "rT", "Rt", "RT"}
+
+
+class Parsed:
+    """A parsed file: the tree, which JoinedStr nodes are t-strings, and parse problems."""
+
+    def __init__(self, tree, template_positions, problems, lines):
+        self.tree = tree
+        self.template_positions = template_positions
+        self.problems = problems  # [(rule, message, line, col, end_line, end_col, hint)]
+        self.lines = lines
+
+    def is_template(self, node):
+        return isinstance(node, ast.JoinedStr) and (node.lineno, node.col_offset) in self.template_positions
+
+
+def parse(text, filename="<code>"):
+    lines = text.splitlines()
+    problems = []
+    positions = set()
+    source = text
+    if _CANDIDATE.search(text):
+        try:
+            source, positions, problems = _rewrite(text)
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            pass  # ast.parse below reports the error with its position
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as error:
+        line = error.lineno or 1
+        col = (error.offset or 1) - 1
+        end_line = getattr(error, "end_lineno", None) or line
+        end_col = (getattr(error, "end_offset", None) or (col + 2)) - 1
+        problems.append(("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, max(end_col, col + 1),
+                         "fix the syntax; t-strings must follow Python 3.11's f-string rules here"
+                         " (no reuse of the enclosing quote inside {...})"))
+        return Parsed(None, positions, problems, lines)
+    return Parsed(tree, positions, problems, lines)
+
+
+_NESTED = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])(?=['\"])")
+
+
+def _nested_prefixes(token):
+    """t-prefixes of t-strings nested inside this string's {...} interpolations, as (row, col)."""
+    found = []
+    depth = 0
+    row, col = token.start
+    text = token.string
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\n":
+            row, col = row + 1, 0
+            index += 1
+            continue
+        if char in "{}" and text[index:index + 2] in ("{{", "}}") and depth == 0:
+            index += 2
+            col += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif depth:
+            match = _NESTED.match(text, index)
+            if match and (index == 0 or not (text[index - 1].isalnum() or text[index - 1] in "_.")):
+                for offset, prefix_char in enumerate(match.group(0)):
+                    if prefix_char in "tT":
+                        found.append((row, col + offset))
+        index += 1
+        col += 1
+    return found
+
+
+def _rewrite(text):
+    """The source with t-prefixes turned into f-prefixes, t-string start positions, problems."""
+    rows = text.splitlines(keepends=True)
+    tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    edits = []  # (row, col) of each 't'/'T' to turn into 'f'
+    positions = set()
+    problems = []
+    group = []  # the STRING tokens of one implicit concatenation: (is_template, start, end)
+    previous = None
+
+    def close_group():
+        if len(group) > 1 and any(t for t, _, _ in group) and not all(t for t, _, _ in group):
+            (_, start, _), (_, _, end) = group[0], group[-1]
+            problems.append(("TSTR001", "a t-string is concatenated with a string that is not a t-string",
+                             start[0], start[1], end[0], end[1],
+                             "make every part a t-string (t\"a\" t\"b\") or join them into one t-string"))
+        group.clear()
+
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if (token.type == tokenize.NAME and token.string in _T_PREFIXES and following is not None
+                and following.type == tokenize.STRING and following.start == token.end
+                and following.string[:1] in "'\""):
+            for offset, char in enumerate(token.string):
+                if char in "tT":
+                    edits.append((token.start[0], token.start[1] + offset))
+            edits.extend(_nested_prefixes(following))
+            if not group:
+                positions.add((token.start[0], token.start[1]))
+            group.append((True, token.start, following.end))
+            index += 2
+            previous = following
+            continue
+        if token.type == tokenize.STRING:
+            group.append((False, token.start, token.end))
+        elif token.type not in (tokenize.NL, tokenize.COMMENT) and group:
+            close_group()
+        previous = token
+        index += 1
+    close_group()
+    rows = list(rows)
+    for row, col in edits:
+        line = rows[row - 1]
+        rows[row - 1] = line[:col] + "f" + line[col + 1:]
+    return "".join(rows), positions, problems
