@@ -7,6 +7,7 @@ path). Inline suppressions: `# crucible: ignore[ID, ...]` on the offending line;
 suppression that suppresses nothing is itself reported (CRU001).
 """
 
+import ast
 import importlib
 import re
 
@@ -19,7 +20,8 @@ _SUPPRESSION = re.compile(r"#\s*crucible:\s*ignore\[([A-Z0-9_, ]+)\]")
 
 
 class Rule:
-    def __init__(self, rule_id, ruleset, severity, message, hint, doc, bad, good, check):
+    def __init__(self, rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate=None):
+        self.gate = gate  # gate(text, config) -> False when the rule cannot fire on this text
         self.id, self.ruleset, self.severity = rule_id, ruleset, severity
         self.message, self.hint, self.doc, self.bad, self.good, self.check = message, hint, doc, bad, good, check
 
@@ -28,11 +30,12 @@ class Rule:
                 "hint": self.hint, "doc": self.doc, "failing_example": self.bad, "passing_example": self.good}
 
 
-def rule(rule_id, ruleset, *, severity="error", message, hint, doc, bad, good):
-    """Registers the decorated check under a stable ID."""
+def rule(rule_id, ruleset, *, severity="error", message, hint, doc, bad, good, gate=None):
+    """Registers the decorated check under a stable ID. `gate(text, config)` is a cheap text
+    test that must be true for the rule to fire at all: most files skip the tree walk."""
 
     def register(check):
-        RULES[rule_id] = Rule(rule_id, ruleset, severity, message, hint, doc, bad, good, check)
+        RULES[rule_id] = Rule(rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate)
         RULESETS.setdefault(ruleset, []).append(rule_id)
         return check
 
@@ -57,9 +60,29 @@ class Context:
 
     def __init__(self, parsed, path, config):
         self.parsed, self.tree, self.path, self.config = parsed, parsed.tree, path, config
+        self._nodes = self._functions = self._calls = None
 
     def is_template(self, node):
         return self.parsed.is_template(node)
+
+    @property
+    def nodes(self):
+        """Every node of the tree, walked once and shared by all rules."""
+        if self._nodes is None:
+            self._nodes = list(ast.walk(self.tree))
+        return self._nodes
+
+    @property
+    def functions(self):
+        if self._functions is None:
+            self._functions = [n for n in self.nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return self._functions
+
+    @property
+    def calls(self):
+        if self._calls is None:
+            self._calls = [n for n in self.nodes if isinstance(n, ast.Call)]
+        return self._calls
 
 
 BUILTIN_RULESETS = ("view",)
@@ -96,11 +119,14 @@ def validate(text, path, config=None):
         context = Context(parsed, path, config)
         for rule_id in selected:
             current = RULES[rule_id]
+            if current.gate is not None and not current.gate(text, config):
+                continue
             for finding in current.check(context) or ():
                 diagnostics.append(_diagnostic(
                     rule_id, current.severity, finding.message or current.message, finding.hint or current.hint,
                     path, finding.line, finding.col, finding.end_line, finding.end_col))
-    diagnostics = _apply_suppressions(diagnostics, parsed.lines, path)
+    if "crucible:" in text:  # cheap test first: splitting every file into lines is not free
+        diagnostics = _apply_suppressions(diagnostics, text.splitlines(), path)
     diagnostics = [d for d in diagnostics if d["rule"] == "SYNTAX" or _wanted(d["rule"], config)]
     diagnostics.sort(key=lambda d: (d["line"], d["column"], d["rule"]))
     return diagnostics

@@ -23,7 +23,8 @@ import io
 import re
 import tokenize
 
-_CANDIDATE = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])['\"]")
+# A t-prefix where an expression can start (not inside a word, not right after a quote).
+_CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
 _T_PREFIXES = {"t", "T", "tr", "tR", "Tr", "TR", "rt", "rT", "Rt", "RT"}
 
 
@@ -41,27 +42,31 @@ class Parsed:
 
 
 def parse(text, filename="<code>"):
-    lines = text.splitlines()
+    lines = None  # split on demand only
     problems = []
     positions = set()
-    source = text
-    if _CANDIDATE.search(text):
+    # A t-string is always a syntax error to 3.11's parser, so a file that parses has none:
+    # the tokenize pass runs only for files that fail and contain a t-prefix candidate.
+    try:
+        return Parsed(ast.parse(text, filename), positions, problems, lines)
+    except SyntaxError as first_error:
+        error = first_error
+    if _has_candidate(text):
         try:
             source, positions, problems = _rewrite(text)
-        except (tokenize.TokenError, IndentationError, SyntaxError):
-            pass  # ast.parse below reports the error with its position
-    try:
-        tree = ast.parse(source, filename)
-    except SyntaxError as error:
-        line = error.lineno or 1
-        col = (error.offset or 1) - 1
-        end_line = getattr(error, "end_lineno", None) or line
-        end_col = (getattr(error, "end_offset", None) or (col + 2)) - 1
-        problems.append(("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, max(end_col, col + 1),
-                         "fix the syntax; t-strings must follow Python 3.11's f-string rules here"
-                         " (no reuse of the enclosing quote inside {...})"))
-        return Parsed(None, positions, problems, lines)
-    return Parsed(tree, positions, problems, lines)
+            return Parsed(ast.parse(source, filename), positions, problems, lines)
+        except (tokenize.TokenError, IndentationError) as rewrite_error:
+            error = rewrite_error if isinstance(rewrite_error, SyntaxError) else error
+        except SyntaxError as rewritten_error:
+            error = rewritten_error
+    line = error.lineno or 1
+    col = (error.offset or 1) - 1
+    end_line = getattr(error, "end_lineno", None) or line
+    end_col = (getattr(error, "end_offset", None) or (col + 2)) - 1
+    problems.append(("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, max(end_col, col + 1),
+                     "fix the syntax; t-strings must follow Python 3.11's f-string rules here"
+                     " (no reuse of the enclosing quote inside {...})"))
+    return Parsed(None, positions, problems, lines)
 
 
 _NESTED = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])(?=['\"])")
@@ -97,6 +102,11 @@ def _nested_prefixes(token):
         index += 1
         col += 1
     return found
+
+
+def _has_candidate(text):
+    # Only files that failed to parse get here; the regex decides.
+    return _CANDIDATE.search(text) is not None
 
 
 def _rewrite(text):

@@ -12,23 +12,23 @@ struct WorkerJob {
     var cell = 1
 
     func encoded() -> [UInt8] {
-        var out = "{\"code\":"
+        var out = Array("{\"code\":".utf8)
         JSONValue.quote(code, into: &out)
-        out += ",\"filename\":"
+        out += Array(",\"filename\":".utf8)
         JSONValue.quote(filename, into: &out)
-        out += ",\"keep_alive\":\(keepAlive),\"cell\":\(cell)"
-        out += ",\"stdout_limit\":\(limits.stdoutBytes),\"stderr_limit\":\(limits.stderrBytes)"
-        out += ",\"value_limit\":\(limits.valueBytes)"
+        out += Array(",\"keep_alive\":\(keepAlive),\"cell\":\(cell)".utf8)
+        out += Array(",\"stdout_limit\":\(limits.stdoutBytes),\"stderr_limit\":\(limits.stderrBytes)".utf8)
+        out += Array(",\"value_limit\":\(limits.valueBytes)".utf8)
         if !inputs.isEmpty {
-            out += ",\"inputs\":"
+            out += Array(",\"inputs\":".utf8)
             JSONValue.object(inputs).write(to: &out)
         }
         if !tools.isEmpty {
-            out += ",\"tools\":"
+            out += Array(",\"tools\":".utf8)
             JSONValue.array(tools.map(\.mcpDefinition)).write(to: &out)
         }
-        out += "}"
-        return Array(out.utf8)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// Input names become Python variables: they must be identifiers and not keywords.

@@ -10,6 +10,7 @@ dotted part, so `@views.view` and `@view(...)` count), `view_suffix` (default "_
 """
 
 import ast
+import re
 
 from ..engine import Finding, rule
 
@@ -23,10 +24,6 @@ def _decorator_name(node):
     return None
 
 
-def _functions(tree):
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-
-
 def _is_view(function, context):
     wanted = (context.config.get("view_decorator") or "view").split(".")[-1]
     return any(_decorator_name(d) == wanted for d in function.decorator_list)
@@ -34,6 +31,35 @@ def _is_view(function, context):
 
 def _suffix(context):
     return context.config.get("view_suffix") or "_view"
+
+
+_gate_patterns = {}
+
+
+def _pattern(kind, value):
+    key = (kind, value)
+    if key not in _gate_patterns:
+        name = re.escape(value)
+        _gate_patterns[key] = re.compile(
+            r"def\s+\w*%s\b" % name if kind == "suffix" else r"@\s*(?:[\w.]*\.)?%s\b" % name)
+    return _gate_patterns[key]
+
+
+def _mentions_suffix(text, config):
+    """Gate: some function is named with the view suffix."""
+    suffix = config.get("view_suffix") or "_view"
+    return suffix in text and _pattern("suffix", suffix).search(text) is not None
+
+
+def _mentions_decorator(text, config):
+    """Gate: the view decorator appears."""
+    name = (config.get("view_decorator") or "view").split(".")[-1]
+    return name in text and _pattern("decorator", name).search(text) is not None
+
+
+def _mentions_html(text, config):
+    """Gate: something is called html."""
+    return "html(" in text
 
 
 def _is_html_call(node):
@@ -59,9 +85,10 @@ def _own_returns(function):
       hint="decorate it: put `@view` on the line above `def`",
       doc="A function named like a view (ending in the view suffix) must be registered with @view.",
       bad="def profile_view() -> Element:\n    return html(t'<p/>')",
-      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')")
+      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')",
+      gate=_mentions_suffix)
 def missing_decorator(context):
-    for function in _functions(context.tree):
+    for function in context.functions:
         if function.name.endswith(_suffix(context)) and not _is_view(function, context):
             yield Finding(line=function.lineno, col=function.col_offset,
                           end_line=function.lineno, end_col=function.col_offset + len("def ") + len(function.name))
@@ -71,9 +98,10 @@ def missing_decorator(context):
       hint="add the return annotation `-> Element`",
       doc="Views return tdom Elements; the annotation documents it and lets the type checker hold it.",
       bad="@view\ndef profile_view():\n    return html(t'<p/>')",
-      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')")
+      good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')",
+      gate=_mentions_decorator)
 def return_annotation(context):
-    for function in _functions(context.tree):
+    for function in context.functions:
         if not _is_view(function, context):
             continue
         annotation = function.returns
@@ -89,9 +117,10 @@ def return_annotation(context):
       hint="return html(t\"...\"): build the markup as a t-string so interpolations are escaped",
       doc="Every return of a view is `html(t\"...\")`; anything else skips tdom's escaping or its structure.",
       bad="@view\ndef profile_view(name: str) -> Element:\n    return name",
-      good="@view\ndef profile_view(name: str) -> Element:\n    return html(t'<p>{name}</p>')")
+      good="@view\ndef profile_view(name: str) -> Element:\n    return html(t'<p>{name}</p>')",
+      gate=_mentions_decorator)
 def returns_template(context):
-    for function in _functions(context.tree):
+    for function in context.functions:
         if not _is_view(function, context):
             continue
         returns = _own_returns(function)
@@ -114,9 +143,10 @@ def returns_template(context):
       doc="Services are injected by keyword; each needs its type annotation so the injector can resolve it. "
           "A positional parameter annotated with a type named *Service is taken for a misplaced service.",
       bad="@view\ndef item_view(item_id: int, service: ItemService) -> Element: ...",
-      good="@view\ndef item_view(item_id: int, *, service: ItemService) -> Element: ...")
+      good="@view\ndef item_view(item_id: int, *, service: ItemService) -> Element: ...",
+      gate=_mentions_decorator)
 def injected_services(context):
-    for function in _functions(context.tree):
+    for function in context.functions:
         if not _is_view(function, context):
             continue
         arguments = function.args
@@ -134,9 +164,10 @@ def injected_services(context):
       hint="rename it so it ends in _view",
       doc="The suffix makes views findable and lets VIEW001 catch a missing decorator.",
       bad="@view\ndef profile() -> Element: ...",
-      good="@view\ndef profile_view() -> Element: ...")
+      good="@view\ndef profile_view() -> Element: ...",
+      gate=_mentions_decorator)
 def name_suffix(context):
-    for function in _functions(context.tree):
+    for function in context.functions:
         if _is_view(function, context) and not function.name.endswith(_suffix(context)):
             yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
                           end_col=function.col_offset + len("def ") + len(function.name),
@@ -148,9 +179,10 @@ def name_suffix(context):
       doc="f-strings, plain or concatenated strings, str.format and % build a str before html() sees it, "
           "so user data lands in the markup unescaped.",
       bad="html(f'<p>{name}</p>')",
-      good="html(t'<p>{name}</p>')")
+      good="html(t'<p>{name}</p>')",
+      gate=_mentions_html)
 def html_argument(context):
-    for node in ast.walk(context.tree):
+    for node in context.calls:
         if not _is_html_call(node) or not node.args:
             continue
         argument = node.args[0]
