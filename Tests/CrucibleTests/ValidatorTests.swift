@@ -38,7 +38,7 @@ struct ValidatorTests {
     func manyFiles() throws {
         let files = (0..<40).map { index in
             (path: "f\(String(format: "%02d", index)).py",
-             source: index % 2 == 0 ? "x = html('<p>')\n" : "x = html(t'<p>')\n")
+             source: index % 2 == 0 ? "x = html('<p></p>')\n" : "x = html(t'<p></p>')\n")
         }
         let findings = try Self.validator.validate(files: files)
         #expect(findings.count == 20)

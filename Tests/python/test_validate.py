@@ -126,6 +126,8 @@ def test_exit_codes(tmp_path):
 def test_rules_are_documented():
     process = validate("--list-rules", "--format", "json")
     rules = json.loads(process.stdout)
-    assert [r["id"] for r in rules] == ["CRU001", "TSTR001", "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
+    assert [r["id"] for r in rules] == [
+        "CRU001", "TDOM001", "TDOM002", "TDOM003", "TDOM004", "TDOM005", "TSTR001",
+        "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
     for rule in rules:
         assert rule["message"] and rule["hint"] and rule["doc"] and rule["failing_example"] and rule["passing_example"]

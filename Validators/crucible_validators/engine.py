@@ -66,6 +66,10 @@ class Context:
         return self.parsed.is_template(node)
 
     @property
+    def rulesets(self):
+        return self.config.get("rulesets") or list(BUILTIN_RULESETS)
+
+    @property
     def nodes(self):
         """Every node of the tree, walked once and shared by all rules."""
         if self._nodes is None:
@@ -85,7 +89,7 @@ class Context:
         return self._calls
 
 
-BUILTIN_RULESETS = ("view",)
+BUILTIN_RULESETS = ("view", "tdom")
 
 # Findings the engine itself makes (always on unless ignored; SYNTAX cannot be ignored).
 RULES["TSTR001"] = Rule(

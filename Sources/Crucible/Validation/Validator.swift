@@ -39,7 +39,9 @@ public final class Validator: Sendable {
         var configuration = base
         configuration.importPaths = [directory]
         configuration.readablePaths = [directory]
-        configuration.preloadModules = ["crucible_validators.engine", "crucible_validators.rules.view"]
+        configuration.preloadModules = [
+            "crucible_validators.engine", "crucible_validators.rules.view", "crucible_validators.rules.tdom",
+        ]
         configuration.defaultLimits.wallClock = .seconds(120)
         configuration.defaultLimits.memoryBytes = 1 << 30
         configuration.defaultLimits.valueBytes = 64 << 20
