@@ -280,6 +280,9 @@ struct ConfinementTests {
         let result = TestSandboxes.unconfined.execute(code)
         switch attack.control {
         case .createsFile(let name)?:
+            // A forked child may write its marker after the worker has answered: wait for it.
+            let deadline = ContinuousClock.now + .seconds(3)
+            while !scratch.exists(name) && ContinuousClock.now < deadline { usleep(10_000) }
             #expect(scratch.exists(name), "control did not create \(name): \(result.outcome) \(result.error?.traceback ?? "")")
         case .removesFile(let name)?: #expect(!scratch.exists(name), "\(result.outcome)")
         case .tcpConnection?: #expect(tcp.sawHit(), "\(result.outcome) \(result.error?.traceback ?? "")")
