@@ -8,6 +8,7 @@ suppression that suppresses nothing is itself reported (CRU001).
 """
 
 import ast
+import gc
 import importlib
 import re
 
@@ -185,8 +186,16 @@ def validate_many(files, config=None):
     """[(path, text)] -> diagnostics for all of them (one job's batch)."""
     load_rulesets(config.get("rulesets") or BUILTIN_RULESETS if config else BUILTIN_RULESETS)
     out = []
-    for path, text in files:
-        out.extend(validate(text, path, config))
+    # Syntax trees hold no reference cycles, so refcounting frees them; the cycle collector
+    # would only rescan them (about 20% of the time on the stdlib).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for path, text in files:
+            out.extend(validate(text, path, config))
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 

@@ -85,6 +85,8 @@ def _component(name):
 
 
 def _templates(context):
+    if not context.parsed.template_positions:
+        return  # the parser saw no t-string at all: nothing to walk
     for node in context.nodes:
         if context.is_template(node) and any(isinstance(v, ast.Constant) and "<" in str(v.value) for v in node.values):
             yield node
