@@ -9,7 +9,8 @@ struct ValidateCommand: ParsableCommand {
         discussion: """
             Folders are searched for *.py (hidden folders, .git, virtual environments and build \
             folders skipped). Settings come from [tool.crucible] in ./pyproject.toml (rulesets, \
-            select, ignore, view_decorator, view_suffix); flags add to them. Suppress one finding \
+            select, ignore, per_file_ignores, rule_modules, view_decorator, view_suffix); flags add to \
+            them. Suppress one finding \
             with `# crucible: ignore[ID]` on its line. Exit codes: 0 no findings, 1 findings, \
             2 usage or internal error.
             """)
@@ -57,8 +58,9 @@ struct ValidateCommand: ParsableCommand {
     private func execute() throws {
         let validator = try Validator()
         defer { validator.shutdown() }
+        var configuration = try validator.projectConfiguration(in: FileManager.default.currentDirectoryPath)
         if listRules {
-            let rules = try validator.rules()
+            let rules = try validator.rules(configuration: configuration)
             if format == .json { print(JSONValue.array(rules).jsonText); return }
             for rule in rules {
                 print("\(rule["id"]?.stringValue ?? "?")  [\(rule["ruleset"]?.stringValue ?? "")]  \(rule["message"]?.stringValue ?? "")")
@@ -66,7 +68,6 @@ struct ValidateCommand: ParsableCommand {
             }
             return
         }
-        var configuration = try validator.projectConfiguration(in: FileManager.default.currentDirectoryPath)
         if !rulesets.isEmpty { configuration.rulesets = rulesets }
         if let select { configuration.select = split(select) }
         if let ignore { configuration.ignore += split(ignore) }
@@ -92,7 +93,7 @@ struct ValidateCommand: ParsableCommand {
                 print("::\(level) file=\(d.path),line=\(d.line),col=\(d.column),endLine=\(d.endLine),endColumn=\(d.endColumn),title=\(d.rule)::\(d.message) (\(d.hint))")
             }
         case .sarif:
-            print(Sarif.document(diagnostics, rules: try validator.rules()).jsonText)
+            print(Sarif.document(diagnostics, rules: try validator.rules(configuration: configuration)).jsonText)
         }
         if statistics {
             var counts: [String: Int] = [:]

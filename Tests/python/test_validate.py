@@ -131,3 +131,37 @@ def test_rules_are_documented():
         "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
     for rule in rules:
         assert rule["message"] and rule["hint"] and rule["doc"] and rule["failing_example"] and rule["passing_example"]
+
+
+def test_user_rule_module_and_per_file_ignores(tmp_path):
+    (tmp_path / "house_rules.py").write_text(
+        "from crucible_validators.engine import Finding, rule\n\n"
+        "@rule('HOUSE001', 'house', message='no print() in library code', hint='use logging',\n"
+        "      doc='Library code logs; it does not print.', bad='print(1)', good='log.info(1)')\n"
+        "def no_print(context):\n"
+        "    for call in context.calls:\n"
+        "        if getattr(call.func, 'id', None) == 'print':\n"
+        "            yield Finding(call)\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.crucible]\nrule_modules = ['house_rules.py']\n"
+        "per_file_ignores = { 'scripts/*' = ['HOUSE'] }\n"
+    )
+    (tmp_path / "lib.py").write_text("print('x')\n")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "run.py").write_text("print('ok here')\n")
+    process = validate("--format", "json", "lib.py", "scripts", cwd=tmp_path)
+    assert [(d["path"], d["line"], d["rule"]) for d in json.loads(process.stdout)] == [("lib.py", 1, "HOUSE001")]
+    listed = json.loads(validate("--list-rules", "--format", "json", cwd=tmp_path).stdout)
+    assert "HOUSE001" in [r["id"] for r in listed]
+
+
+def test_a_user_rule_module_runs_confined(tmp_path):
+    # A rule module is code from the repository: it runs in the sandbox like model code.
+    (tmp_path / "evil_rules.py").write_text("open('/tmp/crucible-evil-rule-marker', 'w').write('x')\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.crucible]\nrule_modules = ['evil_rules.py']\n")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    process = validate("a.py", cwd=tmp_path)
+    assert process.returncode == 2
+    assert "PermissionError" in process.stderr
+    assert not os.path.exists("/tmp/crucible-evil-rule-marker")

@@ -8,6 +8,7 @@ suppression that suppresses nothing is itself reported (CRU001).
 """
 
 import ast
+import fnmatch
 import gc
 import importlib
 import re
@@ -132,22 +133,44 @@ def validate(text, path, config=None):
                     path, finding.line, finding.col, finding.end_line, finding.end_col))
     if "crucible:" in text:  # cheap test first: splitting every file into lines is not free
         diagnostics = _apply_suppressions(diagnostics, text.splitlines(), path)
-    diagnostics = [d for d in diagnostics if d["rule"] == "SYNTAX" or _wanted(d["rule"], config)]
+    diagnostics = [d for d in diagnostics if d["rule"] == "SYNTAX" or _wanted(d["rule"], config, path)]
     diagnostics.sort(key=lambda d: (d["line"], d["column"], d["rule"]))
     return diagnostics
 
 
+USER_RULESETS = []  # rulesets registered by the user's own rule modules, in load order
+
+
 def _selected_rules(config):
-    rulesets = config.get("rulesets") or list(BUILTIN_RULESETS)
+    rulesets = config.get("rulesets") or list(BUILTIN_RULESETS) + USER_RULESETS
     return [i for name in rulesets for i in RULESETS.get(name, []) if _wanted(i, config)]
 
 
-def _wanted(rule_id, config):
-    """--select / --ignore by ID or prefix."""
+def _wanted(rule_id, config, path=None):
+    """--select / --ignore by ID or prefix, and per-file ignores by glob."""
     select = config.get("select") or []
     if select and not any(rule_id.startswith(s) for s in select):
         return False
-    return not any(rule_id.startswith(s) for s in config.get("ignore") or [])
+    ignored = list(config.get("ignore") or [])
+    if path is not None:
+        for pattern, ids in (config.get("per_file_ignores") or {}).items():
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern):
+                ignored.extend(ids)
+    return not any(rule_id.startswith(s) for s in ignored)
+
+
+def load_user_modules(modules):
+    """The user's own rule modules, given as [(name, source)]: executed as modules that use
+    `rule` and `Finding` from this engine. They run here, inside the sandbox, like model code."""
+    import types
+    for name, source in modules:
+        before = set(RULESETS)
+        module = types.ModuleType("crucible_user_rules.%s" % name)
+        module.__file__ = name
+        exec(compile(source, name, "exec"), module.__dict__)
+        for ruleset in RULESETS:
+            if ruleset not in before and ruleset not in USER_RULESETS:
+                USER_RULESETS.append(ruleset)
 
 
 def _diagnostic(rule_id, severity, message, hint, path, line, col, end_line, end_col):
@@ -184,7 +207,8 @@ def _apply_suppressions(diagnostics, lines, path):
 
 def validate_many(files, config=None):
     """[(path, text)] -> diagnostics for all of them (one job's batch)."""
-    load_rulesets(config.get("rulesets") or BUILTIN_RULESETS if config else BUILTIN_RULESETS)
+    load_rulesets(BUILTIN_RULESETS)
+    load_user_modules((config or {}).get("user_modules") or [])
     out = []
     # Syntax trees hold no reference cycles, so refcounting frees them; the cycle collector
     # would only rescan them (about 20% of the time on the stdlib).
@@ -199,6 +223,7 @@ def validate_many(files, config=None):
     return out
 
 
-def describe_rules():
+def describe_rules(user_modules=()):
     load_rulesets()
+    load_user_modules(user_modules)
     return [RULES[i].describe() for i in sorted(RULES)]

@@ -10,8 +10,11 @@ public final class Validator: Sendable {
         public var rulesets: [String] = []
         public var select: [String] = []
         public var ignore: [String] = []
-        /// Extra settings rules read (`view_decorator`, `view_suffix`, …), from `[tool.crucible]`.
+        /// Extra settings rules read (`view_decorator`, `view_suffix`, `per_file_ignores`, …),
+        /// from `[tool.crucible]`.
         public var settings: [String: JSONValue] = [:]
+        /// The user's own rule modules: (name, Python source). They run in the sandbox.
+        public var userModules: [(name: String, source: String)] = []
         public init() {}
 
         var json: JSONValue {
@@ -19,6 +22,9 @@ public final class Validator: Sendable {
             if !rulesets.isEmpty { object["rulesets"] = .array(rulesets.map { .string($0) }) }
             if !select.isEmpty { object["select"] = .array(select.map { .string($0) }) }
             if !ignore.isEmpty { object["ignore"] = .array(ignore.map { .string($0) }) }
+            if !userModules.isEmpty {
+                object["user_modules"] = .array(userModules.map { .array([.string($0.name), .string($0.source)]) })
+            }
             return .object(object)
         }
     }
@@ -95,8 +101,10 @@ public final class Validator: Sendable {
     }
 
     /// Every rule's metadata: ID, ruleset, severity, message, hint, doc, examples.
-    public func rules() throws -> [JSONValue] {
-        let result = sandbox.execute("from crucible_validators import engine\nengine.describe_rules()")
+    public func rules(configuration: Configuration = Configuration()) throws -> [JSONValue] {
+        let result = sandbox.execute(
+            "from crucible_validators import engine\nengine.describe_rules(config.get('user_modules') or [])",
+            inputs: ["config": configuration.json])
         guard result.outcome == .ok, let rules = result.value?.json?.arrayValue else {
             throw Failure(description: "listing the rules failed: \(result.error?.traceback ?? "\(result.outcome)")")
         }
@@ -130,6 +138,14 @@ public final class Validator: Sendable {
         configuration.select = strings("select")
         configuration.ignore = strings("ignore")
         settings.removeValue(forKey: "tools")
+        // rule_modules: paths relative to the project; their source is read here and run in the sandbox.
+        for path in strings("rule_modules") {
+            let full = path.hasPrefix("/") ? path : directory + "/" + path
+            guard let source = try? String(contentsOfFile: full, encoding: .utf8) else {
+                throw Failure(description: "rule_modules: cannot read \(full)")
+            }
+            configuration.userModules.append((name: path, source: source))
+        }
         configuration.settings = settings
         return configuration
     }
