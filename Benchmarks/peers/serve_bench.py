@@ -11,8 +11,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Clients", "python"))
 
-import pydantic_monty  # noqa: E402
-from crucible_client import Crucible, tool  # noqa: E402
+import pydantic_monty
+from crucible_client import Crucible, tool
 
 binary, results_path = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 300

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 
 __all__ = ["Crucible", "CrucibleError", "Session", "Tool", "tool"]

@@ -3,7 +3,6 @@
 Run by scripts/test after `swift build`; each test starts a real `crucible serve` process.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "Clients", "python"))
 
-from crucible_client import Crucible, CrucibleError, tool  # noqa: E402
+from crucible_client import Crucible, CrucibleError, tool
 
 
 @pytest.fixture

@@ -117,7 +117,6 @@ def _rewrite(text):
     positions = set()
     problems = []
     group = []  # the STRING tokens of one implicit concatenation: (is_template, start, end)
-    previous = None
 
     def close_group():
         if len(group) > 1 and any(t for t, _, _ in group) and not all(t for t, _, _ in group):
@@ -142,13 +141,11 @@ def _rewrite(text):
                 positions.add((token.start[0], token.start[1]))
             group.append((True, token.start, following.end))
             index += 2
-            previous = following
             continue
         if token.type == tokenize.STRING:
             group.append((False, token.start, token.end))
         elif token.type not in (tokenize.NL, tokenize.COMMENT) and group:
             close_group()
-        previous = token
         index += 1
     close_group()
     rows = list(rows)

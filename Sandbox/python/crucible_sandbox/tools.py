@@ -14,7 +14,6 @@ the job's result, so the trace shows how results were used.
 
 import inspect
 import json
-import keyword
 import sys
 import types
 

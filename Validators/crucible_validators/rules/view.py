@@ -24,9 +24,14 @@ def _decorator_name(node):
     return None
 
 
-def _is_view(function, context):
+def _is_decorated(function, context):
     wanted = (context.config.get("view_decorator") or "view").split(".")[-1]
     return any(_decorator_name(d) == wanted for d in function.decorator_list)
+
+
+def _is_view(function, context):
+    """Decorated as a view, or named as one (then VIEW001 also reports the missing decorator)."""
+    return _is_decorated(function, context) or function.name.endswith(_suffix(context))
 
 
 def _suffix(context):
@@ -55,6 +60,11 @@ def _mentions_decorator(text, config):
     """Gate: the view decorator appears."""
     name = (config.get("view_decorator") or "view").split(".")[-1]
     return name in text and _pattern("decorator", name).search(text) is not None
+
+
+def _mentions_view(text, config):
+    """Gate for rules on every view: decorated, or named as one."""
+    return _mentions_decorator(text, config) or _mentions_suffix(text, config)
 
 
 def _mentions_html(text, config):
@@ -89,7 +99,7 @@ def _own_returns(function):
       gate=_mentions_suffix)
 def missing_decorator(context):
     for function in context.functions:
-        if function.name.endswith(_suffix(context)) and not _is_view(function, context):
+        if function.name.endswith(_suffix(context)) and not _is_decorated(function, context):
             yield Finding(line=function.lineno, col=function.col_offset,
                           end_line=function.lineno, end_col=function.col_offset + len("def ") + len(function.name))
 
@@ -99,7 +109,7 @@ def missing_decorator(context):
       doc="Views return tdom Elements; the annotation documents it and lets the type checker hold it.",
       bad="@view\ndef profile_view():\n    return html(t'<p/>')",
       good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')",
-      gate=_mentions_decorator)
+      gate=_mentions_view)
 def return_annotation(context):
     for function in context.functions:
         if not _is_view(function, context):
@@ -118,7 +128,7 @@ def return_annotation(context):
       doc="Every return of a view is `html(t\"...\")`; anything else skips tdom's escaping or its structure.",
       bad="@view\ndef profile_view(name: str) -> Element:\n    return name",
       good="@view\ndef profile_view(name: str) -> Element:\n    return html(t'<p>{name}</p>')",
-      gate=_mentions_decorator)
+      gate=_mentions_view)
 def returns_template(context):
     for function in context.functions:
         if not _is_view(function, context):
@@ -144,7 +154,7 @@ def returns_template(context):
           "A positional parameter annotated with a type named *Service is taken for a misplaced service.",
       bad="@view\ndef item_view(item_id: int, service: ItemService) -> Element: ...",
       good="@view\ndef item_view(item_id: int, *, service: ItemService) -> Element: ...",
-      gate=_mentions_decorator)
+      gate=_mentions_view)
 def injected_services(context):
     for function in context.functions:
         if not _is_view(function, context):
@@ -168,7 +178,7 @@ def injected_services(context):
       gate=_mentions_decorator)
 def name_suffix(context):
     for function in context.functions:
-        if _is_view(function, context) and not function.name.endswith(_suffix(context)):
+        if _is_decorated(function, context) and not function.name.endswith(_suffix(context)):
             yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
                           end_col=function.col_offset + len("def ") + len(function.name),
                           hint="rename it to %s%s" % (function.name, _suffix(context)))
