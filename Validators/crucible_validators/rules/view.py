@@ -78,6 +78,13 @@ def _is_html_call(node):
         or (isinstance(node.func, ast.Attribute) and node.func.attr == "html"))
 
 
+def _at_name(function, **details):
+    """A finding on `def name` (the function's own line, not its decorators or body)."""
+    prefix = len("async def ") if isinstance(function, ast.AsyncFunctionDef) else len("def ")
+    return Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
+                   end_col=function.col_offset + prefix + len(function.name), **details)
+
+
 def _own_returns(function):
     """Return statements of this function, not of functions nested in it."""
     found, stack = [], list(function.body)
@@ -100,8 +107,7 @@ def _own_returns(function):
 def missing_decorator(context):
     for function in context.functions:
         if function.name.endswith(_suffix(context)) and not _is_decorated(function, context):
-            yield Finding(line=function.lineno, col=function.col_offset,
-                          end_line=function.lineno, end_col=function.col_offset + len("def ") + len(function.name))
+            yield _at_name(function)
 
 
 @rule("VIEW002", "view", message="a view must be annotated to return Element",
@@ -117,10 +123,7 @@ def return_annotation(context):
         annotation = function.returns
         name = _decorator_name(annotation) if annotation is not None else None
         if name != "Element":
-            node = annotation or function
-            yield Finding(node) if annotation is not None else Finding(
-                line=function.lineno, col=function.col_offset, end_line=function.lineno,
-                end_col=function.col_offset + len("def ") + len(function.name))
+            yield Finding(annotation) if annotation is not None else _at_name(function)
 
 
 @rule("VIEW003", "view", message="a view must return html() of a t-string",
@@ -135,9 +138,7 @@ def returns_template(context):
             continue
         returns = _own_returns(function)
         if not returns:
-            yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
-                          end_col=function.col_offset + len("def ") + len(function.name),
-                          message="a view must return html() of a t-string; this one never returns")
+            yield _at_name(function, message="a view must return html() of a t-string; this one never returns")
         for statement in returns:
             value = statement.value
             if (value is not None and _is_html_call(value) and value.args
@@ -179,9 +180,7 @@ def injected_services(context):
 def name_suffix(context):
     for function in context.functions:
         if _is_decorated(function, context) and not function.name.endswith(_suffix(context)):
-            yield Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
-                          end_col=function.col_offset + len("def ") + len(function.name),
-                          hint="rename it to %s%s" % (function.name, _suffix(context)))
+            yield _at_name(function, hint="rename it to %s%s" % (function.name, _suffix(context)))
 
 
 @rule("VIEW006", "view", message="html() must be given a t-string, not a formatted str (an XSS hole)",
