@@ -41,7 +41,8 @@ doc = f"""# Benchmarks
 Command: `Benchmarks/run` (defaults: 10 rounds, 30 runs per cell per round, interleaved).
 Machine: the project's `swift-packages-b` VM, {d['machine']}, 24 GiB, Debian 12,
 CPython 3.11.2 (Debian) for Crucible, the in-process baseline and pydantic-monty 1.4.0's venv.
-Run: {d['date']}. Figures: `bench-results.json` from the same run. Times in microseconds.
+Run: {d['date']}. Figures: `bench-results.json` from the same run (kept as `Benchmarks/results.json`).
+Times in microseconds.
 This file is written by `Benchmarks/report.py` from that JSON.
 
 Cells: *crucible fresh worker* is `Sandbox.execute` on a worker from the warm pool (a new
