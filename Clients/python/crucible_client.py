@@ -92,6 +92,8 @@ class Crucible:
         self._ids = itertools.count(1)
         self._tools = {}  # session id -> {name: Tool}
         self._closed = None
+        # Replies that answer no request of ours (JSON-RPC errors with id null), as they arrive.
+        self.unsolicited = []
         self._reader = threading.Thread(target=self._read, name="crucible-reader", daemon=True)
         self._reader.start()
         self.server = self.request("initialize", {})
@@ -191,7 +193,6 @@ class Crucible:
 
     def _read(self):
         stream = self._process.stdout
-        unsolicited = []
         for line in stream:
             try:
                 message = json.loads(line)
@@ -206,14 +207,13 @@ class Crucible:
                 with self._state_lock:
                     waiter = self._pending.pop(reply.get("id"), None)
                 if waiter is None:
-                    unsolicited.append(reply)
+                    self.unsolicited.append(reply)
                     continue
                 if "error" in reply:
                     waiter["error"] = reply["error"]
                 else:
                     waiter["result"] = reply.get("result")
                 waiter["event"].set()
-        self.unsolicited = unsolicited
         self._fail("the crucible serve process ended (exit status %s)" % self._process.poll())
 
     def _fail(self, reason):

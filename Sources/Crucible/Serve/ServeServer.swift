@@ -58,7 +58,10 @@ public final class ServeServer: @unchecked Sendable {
         case "open_session": return try openSession(params)
         case "close_session":
             let session = try session(params, required: true)!
-            lock.withLock { _ = sessions.removeValue(forKey: session.id) }
+            lock.withLock {
+                _ = sessions.removeValue(forKey: session.id)
+                _ = describeCache.removeValue(forKey: session.id)
+            }
             session.persistent?.close()
             return ["closed": true]
         case "execute": return try execute(params)

@@ -57,7 +57,7 @@ final class ToolDispatcher {
         case .immediate(let perform):
             result = Result { try perform(arguments) }
         case .async(let perform):
-            guard let awaited = Self.await(timeout: timeout, { try await perform(arguments) }) else {
+            guard let awaited = Self.waitForTask(timeout: timeout, { try await perform(arguments) }) else {
                 return finish(.timeout, message: "\(name)() did not answer within \(timeout)")
             }
             result = awaited
@@ -107,7 +107,7 @@ final class ToolDispatcher {
     }
 
     /// Runs `body` on a task and waits up to `timeout`; nil when it did not finish (the task is cancelled).
-    static func await<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () async throws -> T) -> Result<T, Error>? {
+    static func waitForTask<T: Sendable>(timeout: Duration, _ body: @escaping @Sendable () async throws -> T) -> Result<T, Error>? {
         let box = ResultBox<T>()
         let task = Task {
             let outcome: Result<T, Error>
