@@ -27,6 +27,26 @@ struct ValidatorTests {
         #expect(try Self.validator.validate(source: fixed).isEmpty)
     }
 
+    @Test("project rules (svcs) run on a single in-memory string too")
+    func projectRulesInMemory() throws {
+        let service = """
+            import svcs
+
+            class Database: ...
+
+            def connect(url: str) -> Database:
+                return Database()
+
+            registry = svcs.Registry()
+            registry.register_factory(Database, connect)
+            """
+        let findings = try Self.validator.validate(source: service, path: "<service>")
+        #expect(findings.map { "\($0.rule)@\($0.line)" } == ["SVCS003@9"])
+        #expect(findings.first?.message == "connect requires 'url', which svcs does not pass")
+        let fixed = service.replacingOccurrences(of: "url: str", with: "svcs_container: svcs.Container")
+        #expect(try Self.validator.validate(source: fixed).isEmpty)
+    }
+
     @Test("a syntax error is a finding with a position, not a failure")
     func syntaxError() throws {
         let findings = try Self.validator.validate(source: "def broken(:\n    pass\n")

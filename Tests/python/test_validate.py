@@ -127,8 +127,11 @@ def test_rules_are_documented():
     process = validate("--list-rules", "--format", "json")
     rules = json.loads(process.stdout)
     assert [r["id"] for r in rules] == [
-        "CRU001", "TDOM001", "TDOM002", "TDOM003", "TDOM004", "TDOM005", "TSTR001",
-        "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
+        "CRU001", "DI001", "DI002", "MW001", "MW002", "MW003",
+        "SVCS001", "SVCS002", "SVCS003", "SVCS004", "SVCS005", "SVCS006",
+        "TDOM001", "TDOM002", "TDOM003", "TDOM004", "TDOM005", "TDOM006", "TDOM007", "TDOM008", "TDOM009",
+        "TSTR001", "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
+    assert {r["ruleset"] for r in rules} == {"core", "view", "tdom", "svcs", "svcs-di", "middleware"}
     for rule in rules:
         assert rule["message"] and rule["hint"] and rule["doc"] and rule["failing_example"] and rule["passing_example"]
 
@@ -165,3 +168,63 @@ def test_a_user_rule_module_runs_confined(tmp_path):
     assert process.returncode == 2
     assert "PermissionError" in process.stderr
     assert not os.path.exists("/tmp/crucible-evil-rule-marker")
+
+
+def findings(process):
+    assert process.returncode in (0, 1), process.stderr
+    return [(os.path.basename(d["path"]), d["line"], d["rule"]) for d in json.loads(process.stdout)]
+
+
+def test_services_registered_elsewhere_are_declared_external(tmp_path):
+    (tmp_path / "views.py").write_text(
+        "import svcs\n\ndef page(svcs_container: svcs.Container):\n"
+        "    return svcs_container.get(Database), svcs_container.get(Mailer)\n")
+    assert findings(validate("--format", "json", "views.py", cwd=tmp_path)) == [
+        ("views.py", 4, "SVCS001"), ("views.py", 4, "SVCS001")]
+    (tmp_path / "pyproject.toml").write_text("[tool.crucible]\nexternal_services = ['app.db.Database']\n")
+    assert findings(validate("--format", "json", "views.py", cwd=tmp_path)) == [("views.py", 4, "SVCS001")]
+
+
+def test_registration_in_another_file_and_another_batch_counts(tmp_path):
+    # Enough files that they are split over several parallel batches: the facts still meet.
+    for index in range(40):
+        (tmp_path / ("filler_%02d.py" % index)).write_text("x = %d\n" % index)
+    (tmp_path / "a_views.py").write_text(
+        "def page(svcs_container):\n    return svcs_container.get(Database)\n")
+    (tmp_path / "z_services.py").write_text(
+        "import svcs\n\nclass Database: ...\n\nregistry = svcs.Registry()\n"
+        "registry.register_factory(Database, Database)\n")
+    assert findings(validate("--format", "json", ".", cwd=tmp_path)) == []
+    (tmp_path / "z_services.py").unlink()
+    assert findings(validate("--format", "json", ".", cwd=tmp_path)) == [("a_views.py", 2, "SVCS001")]
+
+
+def test_a_project_rule_can_be_suppressed_and_an_unused_suppression_is_reported(tmp_path):
+    (tmp_path / "views.py").write_text(
+        "def page(svcs_container):\n"
+        "    a = svcs_container.get(Database)  # crucible: ignore[SVCS001]\n"
+        "    b = 1  # crucible: ignore[SVCS001]\n")
+    assert findings(validate("--format", "json", "views.py", cwd=tmp_path)) == [("views.py", 3, "CRU001")]
+
+
+def test_async_middleware_is_fine_where_the_async_chain_runs(tmp_path):
+    (tmp_path / "mw.py").write_text(
+        "from tdom_svcs import middleware\n\n@middleware\nclass Load:\n    priority: int = 0\n\n"
+        "    async def __call__(self, target, props, context):\n        return props\n")
+    assert findings(validate("--format", "json", "mw.py", cwd=tmp_path)) == [("mw.py", 7, "MW003")]
+    (tmp_path / "app.py").write_text(
+        "from tdom_svcs import execute_middleware_async\n\n"
+        "async def render(target, container):\n    return await execute_middleware_async(target, {}, container)\n")
+    assert findings(validate("--format", "json", ".", cwd=tmp_path)) == []
+
+
+def test_tdom_era_from_configuration(tmp_path):
+    (tmp_path / "page.py").write_text(
+        "from tdom import Element, html\n\n"
+        "def Card(*, title: str) -> Element:\n    return html(t'<h2>{title}</h2>')\n\n"
+        "def page() -> Element:\n    return html(t'<{Card} title=\"x\" />')\n")
+    # By its imports the file is of the Node era (<= 0.1.14), where this is correct.
+    assert findings(validate("--format", "json", "--ruleset", "tdom", "page.py", cwd=tmp_path)) == []
+    (tmp_path / "pyproject.toml").write_text("[tool.crucible]\ntdom_version = '0.1.20'\n")
+    assert findings(validate("--format", "json", "--ruleset", "tdom", "page.py", cwd=tmp_path)) == [
+        ("page.py", 1, "TDOM009"), ("page.py", 3, "TDOM008"), ("page.py", 4, "TDOM008")]

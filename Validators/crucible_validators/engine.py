@@ -13,6 +13,7 @@ import gc
 import importlib
 import re
 
+from . import signatures
 from . import source as parsing
 
 RULES = {}  # id -> Rule
@@ -22,8 +23,9 @@ _SUPPRESSION = re.compile(r"#\s*crucible:\s*ignore\[([A-Z0-9_, ]+)\]")
 
 
 class Rule:
-    def __init__(self, rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate=None):
+    def __init__(self, rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate=None, project=False):
         self.gate = gate  # gate(text, config) -> False when the rule cannot fire on this text
+        self.project = project  # checks facts collected from all files, not one file's tree
         self.id, self.ruleset, self.severity = rule_id, ruleset, severity
         self.message, self.hint, self.doc, self.bad, self.good, self.check = message, hint, doc, bad, good, check
 
@@ -32,16 +34,44 @@ class Rule:
                 "hint": self.hint, "doc": self.doc, "failing_example": self.bad, "passing_example": self.good}
 
 
-def rule(rule_id, ruleset, *, severity="error", message, hint, doc, bad, good, gate=None):
+def rule(rule_id, ruleset, *, severity="error", message, hint, doc, bad, good, gate=None, project=False):
     """Registers the decorated check under a stable ID. `gate(text, config)` is a cheap text
-    test that must be true for the rule to fire at all: most files skip the tree walk."""
+    test that must be true for the rule to fire at all: most files skip the tree walk.
+
+    A `project` rule sees every file analyzed together: its check gets a `Project` (the facts
+    its ruleset's collector gathered from each file) and yields (path, Finding) pairs."""
 
     def register(check):
-        RULES[rule_id] = Rule(rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate)
+        RULES[rule_id] = Rule(rule_id, ruleset, severity, message, hint, doc, bad, good, check, gate, project)
         RULESETS.setdefault(ruleset, []).append(rule_id)
         return check
 
     return register
+
+
+COLLECTORS = {}  # ruleset -> (collect(context) -> JSON-able facts, gate)
+
+
+def collector(ruleset, gate=None):
+    """Registers what a ruleset's project rules need from one file. Facts must be plain JSON
+    (they cross from the batch that parsed the file to the job that sees all files)."""
+
+    def register(collect):
+        COLLECTORS[ruleset] = (collect, gate)
+        return collect
+
+    return register
+
+
+class Project:
+    """All files' facts for project rules: `facts[path][ruleset]`."""
+
+    def __init__(self, facts, config):
+        self.facts, self.config = facts, config
+
+    def of(self, ruleset):
+        """[(path, facts)] of the files that have facts for this ruleset, in path order."""
+        return [(path, found[ruleset]) for path, found in sorted(self.facts.items()) if ruleset in found]
 
 
 class Finding:
@@ -62,7 +92,8 @@ class Context:
 
     def __init__(self, parsed, path, config):
         self.parsed, self.tree, self.path, self.config = parsed, parsed.tree, path, config
-        self._nodes = self._functions = self._calls = None
+        self._nodes = self._functions = self._calls = self._definitions = None
+        self.memo = {}  # per-file results rules share (e.g. the component tags of tdom's rules)
 
     def is_template(self, node):
         return self.parsed.is_template(node)
@@ -85,13 +116,20 @@ class Context:
         return self._functions
 
     @property
+    def definitions(self):
+        """`def` and `class` statements by name (names defined twice left out)."""
+        if self._definitions is None:
+            self._definitions = signatures.definitions(self.tree)
+        return self._definitions
+
+    @property
     def calls(self):
         if self._calls is None:
             self._calls = [n for n in self.nodes if isinstance(n, ast.Call)]
         return self._calls
 
 
-BUILTIN_RULESETS = ("view", "tdom")
+BUILTIN_RULESETS = ("view", "tdom", "svcs", "svcs-di", "middleware")
 
 # Findings the engine itself makes (always on unless ignored; SYNTAX cannot be ignored).
 RULES["TSTR001"] = Rule(
@@ -112,8 +150,13 @@ def load_rulesets(names=BUILTIN_RULESETS, extra_modules=()):
         importlib.import_module(module)
 
 
-def validate(text, path, config=None):
-    """Diagnostics for one source text (sorted by position)."""
+class RuleCrashed(Exception):
+    """A rule raised: an internal error (exit 2), named with the rule and the file."""
+
+
+def validate(text, path, config=None, facts=None):
+    """Diagnostics of the per-file rules for one source text (sorted by position). When `facts`
+    (a dict) is given, the collectors of selected project rules add this file's facts to it."""
     config = config or {}
     selected = _selected_rules(config)
     parsed = parsing.parse(text, path)
@@ -121,21 +164,69 @@ def validate(text, path, config=None):
     for problem in parsed.problems:
         rule_id, message, line, col, end_line, end_col, hint = problem
         diagnostics.append(_diagnostic(rule_id, "error", message, hint, path, line, col, end_line, end_col))
+    file_facts = {}
     if parsed.tree is not None:
         context = Context(parsed, path, config)
         for rule_id in selected:
             current = RULES[rule_id]
-            if current.gate is not None and not current.gate(text, config):
-                continue
-            for finding in current.check(context) or ():
-                diagnostics.append(_diagnostic(
-                    rule_id, current.severity, finding.message or current.message, finding.hint or current.hint,
-                    path, finding.line, finding.col, finding.end_line, finding.end_col))
+            try:
+                if current.project:
+                    collect, gate = COLLECTORS[current.ruleset]
+                    if current.ruleset not in file_facts and (gate is None or gate(text, config)):
+                        file_facts[current.ruleset] = collect(context)
+                    continue
+                if current.gate is not None and not current.gate(text, config):
+                    continue
+                for finding in current.check(context) or ():
+                    diagnostics.append(_diagnostic(
+                        rule_id, current.severity, finding.message or current.message,
+                        finding.hint or current.hint, path, finding.line, finding.col, finding.end_line,
+                        finding.end_col))
+            except Exception as error:
+                raise RuleCrashed("rule %s crashed on %s: %s: %s" % (
+                    rule_id, path, type(error).__name__, error)) from error
     if "crucible:" in text:  # cheap test first: splitting every file into lines is not free
-        diagnostics = _apply_suppressions(diagnostics, text.splitlines(), path)
+        lines = text.splitlines()
+        wanted = _suppressions(lines)
+        later = {n: {i for i in ids if i in RULES and RULES[i].project} for n, ids in wanted.items()}
+        later = {n: sorted(ids) for n, ids in later.items() if ids}
+        if later:  # project rules report later; their suppressions travel with the facts
+            file_facts["suppressions"] = {"wanted": {str(n): ids for n, ids in later.items()},
+                                          "lines": {str(n): lines[n - 1] for n in later}}
+        diagnostics = _apply_suppressions(diagnostics, lines, path, wanted, skip=later)
+    if facts is not None and file_facts:
+        facts[path] = file_facts
     diagnostics = [d for d in diagnostics if d["rule"] == "SYNTAX" or _wanted(d["rule"], config, path)]
     diagnostics.sort(key=lambda d: (d["line"], d["column"], d["rule"]))
     return diagnostics
+
+
+def finish(facts, config=None):
+    """Diagnostics of the project rules over the facts of every file analyzed together."""
+    config = config or {}
+    load_rulesets(BUILTIN_RULESETS)
+    load_user_modules(config.get("user_modules") or [])
+    project = Project(facts, config)
+    by_path = {}
+    for rule_id in _selected_rules(config):
+        current = RULES[rule_id]
+        if not current.project:
+            continue
+        for path, finding in current.check(project) or ():
+            by_path.setdefault(path, []).append(_diagnostic(
+                rule_id, current.severity, finding.message or current.message, finding.hint or current.hint,
+                path, finding.line, finding.col, finding.end_line, finding.end_col))
+    out = []
+    for path in sorted(set(by_path) | {p for p, f in facts.items() if "suppressions" in f}):
+        diagnostics = by_path.get(path, [])
+        suppressions = facts.get(path, {}).get("suppressions")
+        if suppressions:
+            wanted = {int(n): set(ids) for n, ids in suppressions["wanted"].items()}
+            lines = {int(n): text for n, text in suppressions["lines"].items()}
+            diagnostics = _apply_suppressions(diagnostics, lines, path, wanted)
+        out.extend(d for d in diagnostics if _wanted(d["rule"], config, path))
+    out.sort(key=lambda d: (d["path"], d["line"], d["column"], d["rule"]))
+    return out
 
 
 USER_RULESETS = []  # rulesets registered by the user's own rule modules, in load order
@@ -179,14 +270,26 @@ def _diagnostic(rule_id, severity, message, hint, path, line, col, end_line, end
             "line": line, "column": col + 1, "end_line": end_line, "end_column": end_col + 1}
 
 
-def _apply_suppressions(diagnostics, lines, path):
+def _suppressions(lines):
+    """{line number: {rule IDs}} of `# crucible: ignore[...]` comments."""
     wanted = {}
     for number, text in enumerate(lines, 1):
         match = _SUPPRESSION.search(text)
         if match:
             wanted[number] = {part.strip() for part in match.group(1).split(",") if part.strip()}
+    return wanted
+
+
+def _apply_suppressions(diagnostics, lines, path, wanted, skip=None):
+    """Drops suppressed diagnostics and reports unused suppressions (CRU001), except those in
+    `skip` ({line: IDs}) which the project phase judges. `lines` maps numbers to text, by
+    index (a list, 1-based numbers) or by key (a dict)."""
     if not wanted:
         return diagnostics
+    skip = skip or {}
+
+    def line_text(number):
+        return lines[number] if isinstance(lines, dict) else lines[number - 1]
     used = set()
     kept = []
     for diagnostic in diagnostics:
@@ -197,30 +300,40 @@ def _apply_suppressions(diagnostics, lines, path):
         kept.append(diagnostic)
     for number, ids in wanted.items():
         for rule_id in sorted(ids):
-            if (number, rule_id) not in used:
-                column = lines[number - 1].find("#") + 1
+            if (number, rule_id) not in used and rule_id not in skip.get(number, ()):
+                text = line_text(number)
+                column = text.find("#") + 1
                 kept.append(_diagnostic("CRU001", "warning", "unused suppression of %s" % rule_id,
                                         "remove the suppression; nothing on this line triggers %s" % rule_id,
-                                        path, number, column - 1, number, len(lines[number - 1])))
+                                        path, number, column - 1, number, len(text)))
     return kept
 
 
+def validate_project(files, config=None):
+    """[(path, text)] -> every diagnostic, per-file and project rules, when one job sees all files."""
+    batch = validate_many(files, config)
+    return sorted(batch["diagnostics"] + finish(batch["facts"], config),
+                  key=lambda d: (d["path"], d["line"], d["column"], d["rule"]))
+
+
 def validate_many(files, config=None):
-    """[(path, text)] -> diagnostics for all of them (one job's batch)."""
+    """[(path, text)] -> {"diagnostics": per-file rules' findings, "facts": {path: project facts}}
+    for one job's batch; `finish` turns the facts of all batches into project findings."""
     load_rulesets(BUILTIN_RULESETS)
     load_user_modules((config or {}).get("user_modules") or [])
     out = []
+    facts = {}
     # Syntax trees hold no reference cycles, so refcounting frees them; the cycle collector
     # would only rescan them (about 20% of the time on the stdlib).
     collecting = gc.isenabled()
     gc.disable()
     try:
         for path, text in files:
-            out.extend(validate(text, path, config))
+            out.extend(validate(text, path, config, facts))
     finally:
         if collecting:
             gc.enable()
-    return out
+    return {"diagnostics": out, "facts": facts}
 
 
 def describe_rules(user_modules=()):

@@ -14,6 +14,9 @@ prefixes and `t"a" t"b"` (domain.md); tree-sitter accepts invalid forms. Instead
    Implicit concatenation of t-strings (`t"a" t"b"`) is valid; a t-string next to a plain
    or f-string (`t"a" "b"`) is an error in 3.14 and is reported as one.
 
+PEP 695 `type X = ...` statements (3.12+) fail on 3.11 too; the same pass turns each into an
+assignment to `type_X` (same length) and records the alias.
+
 Known gap: 3.11's f-string grammar predates PEP 701, so a t-string that reuses its own quote
 inside an interpolation (`t"{d["k"]}"`, valid in 3.14) is reported as a syntax error.
 """
@@ -25,14 +28,17 @@ import tokenize
 
 # A t-prefix where an expression can start (not inside a word, not right after a quote).
 _CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
+# A PEP 695 `type X = ...` / `type X[T] = ...` statement (3.12+), which 3.11 cannot parse either.
+_TYPE_STATEMENT = re.compile(r"^[ \t]*type[ \t]+[A-Za-z_]\w*[ \t]*[\[=]", re.MULTILINE)
 _T_PREFIXES = {"t", "T", "tr", "tR", "Tr", "TR", "rt", "rT", "Rt", "RT"}
 
 
 class Parsed:
     """A parsed file: the tree, which JoinedStr nodes are t-strings, and parse problems."""
 
-    def __init__(self, tree, template_positions, problems, lines):
+    def __init__(self, tree, template_positions, problems, lines, type_aliases=None):
         self.tree = tree
+        self.type_aliases = type_aliases or {}  # PEP 695 `type X = ...`: name -> line
         self.template_positions = template_positions
         self.problems = problems  # [(rule, message, line, col, end_line, end_col, hint)]
         self.lines = lines
@@ -51,10 +57,10 @@ def parse(text, filename="<code>"):
         return Parsed(ast.parse(text, filename), positions, problems, lines)
     except SyntaxError as first_error:
         error = first_error
-    if _has_candidate(text):
+    if _has_candidate(text) or _TYPE_STATEMENT.search(text):
         try:
-            source, positions, problems = _rewrite(text)
-            return Parsed(ast.parse(source, filename), positions, problems, lines)
+            source, positions, problems, aliases = _rewrite(text)
+            return Parsed(ast.parse(source, filename), positions, problems, lines, aliases)
         except (tokenize.TokenError, IndentationError) as rewrite_error:
             error = rewrite_error if isinstance(rewrite_error, SyntaxError) else error
         except SyntaxError as rewritten_error:
@@ -110,10 +116,13 @@ def _has_candidate(text):
 
 
 def _rewrite(text):
-    """The source with t-prefixes turned into f-prefixes, t-string start positions, problems."""
+    """The source with t-prefixes turned into f-prefixes and `type X = ...` statements into
+    assignments to `type_X` (same length, so positions hold), t-string start positions,
+    problems, and the type aliases found."""
     rows = text.splitlines(keepends=True)
     tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    edits = []  # (row, col) of each 't'/'T' to turn into 'f'
+    edits = []  # (row, col, replacement character)
+    aliases = {}
     positions = set()
     problems = []
     group = []  # the STRING tokens of one implicit concatenation: (is_template, start, end)
@@ -135,13 +144,17 @@ def _rewrite(text):
                 and following.string[:1] in "'\""):
             for offset, char in enumerate(token.string):
                 if char in "tT":
-                    edits.append((token.start[0], token.start[1] + offset))
-            edits.extend(_nested_prefixes(following))
+                    edits.append((token.start[0], token.start[1] + offset, "f"))
+            edits.extend((row, col, "f") for row, col in _nested_prefixes(following))
             if not group:
                 positions.add((token.start[0], token.start[1]))
             group.append((True, token.start, following.end))
             index += 2
             continue
+        if _is_type_statement(tokens, index):
+            name = tokens[index + 1]
+            aliases[name.string] = name.start[0]
+            edits.extend((token.end[0], col, "_") for col in range(token.end[1], name.start[1]))
         if token.type == tokenize.STRING:
             group.append((False, token.start, token.end))
         elif token.type not in (tokenize.NL, tokenize.COMMENT) and group:
@@ -149,7 +162,24 @@ def _rewrite(text):
         index += 1
     close_group()
     rows = list(rows)
-    for row, col in edits:
+    for row, col, char in edits:
         line = rows[row - 1]
-        rows[row - 1] = line[:col] + "f" + line[col + 1:]
-    return "".join(rows), positions, problems
+        rows[row - 1] = line[:col] + char + line[col + 1:]
+    return "".join(rows), positions, problems, aliases
+
+
+_STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.NL,
+                    tokenize.COMMENT}
+
+
+def _is_type_statement(tokens, index):
+    """`type` starting a statement, then a name and `=` or `[` on the same line (a soft keyword:
+    `type = 3` and `type(x)` stay what they are)."""
+    token = tokens[index]
+    if token.type != tokenize.NAME or token.string != "type" or index + 2 >= len(tokens):
+        return False
+    if index > 0 and tokens[index - 1].type not in _STATEMENT_START and tokens[index - 1].string != ";":
+        return False
+    name, after = tokens[index + 1], tokens[index + 2]
+    return (name.type == tokenize.NAME and name.start[0] == token.start[0] and name.start[1] > token.end[1]
+            and after.type == tokenize.OP and after.string in ("=", "["))

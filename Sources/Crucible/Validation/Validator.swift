@@ -65,7 +65,8 @@ public final class Validator: Sendable {
     public func validate(source: String, path: String = "<code>", configuration: Configuration = Configuration()) throws
         -> [Diagnostic]
     {
-        try run(files: [(path, source)], configuration: configuration)
+        let batch = try run(files: [(path, source)], configuration: configuration)
+        return batch.diagnostics + (try finish(facts: batch.facts, configuration: configuration))
     }
 
     /// Diagnostics for many sources, validated in parallel batches across the pool's workers.
@@ -79,8 +80,8 @@ public final class Validator: Sendable {
         var split = [[(String, String)]](repeating: [], count: batchCount)
         for (index, file) in files.enumerated() { split[index % batchCount].append((file.path, file.source)) }
         let batches = split
-        let results = ResultSlots(count: batchCount)
-        let next = ResultSlots(count: 1)
+        let results = ResultSlots<Batch>(count: batchCount)
+        let next = ResultSlots<Void>(count: 1)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let index = next.claim(limit: batchCount) {
                 do { results.set(index, .success(try run(files: batches[index], configuration: configuration))) } catch {
@@ -90,13 +91,18 @@ public final class Validator: Sendable {
             }
         }
         var diagnostics: [Diagnostic] = []
+        var facts: [String: JSONValue] = [:]
         for slot in 0..<batchCount {
             switch results.get(slot) {
-            case .success(let found)?: diagnostics += found
+            case .success(let batch)?:
+                diagnostics += batch.diagnostics
+                facts.merge(batch.facts) { first, _ in first }
             case .failure(let error)?: throw error
             case nil: throw Failure(description: "a validation batch did not finish")
             }
         }
+        // Project rules (svcs registrations, middleware) need every file's facts at once.
+        diagnostics += try finish(facts: facts, configuration: configuration)
         return diagnostics.sorted { ($0.path, $0.line, $0.column, $0.rule) < ($1.path, $1.line, $1.column, $1.rule) }
     }
 
@@ -111,18 +117,45 @@ public final class Validator: Sendable {
         return rules
     }
 
-    private func run(files: [(String, String)], configuration: Configuration) throws -> [Diagnostic] {
-        let result = sandbox.execute(
-            "from crucible_validators import engine\nengine.validate_many(files, config)",
-            inputs: [
-                "files": .array(files.map { .array([.string($0.0), .string($0.1)]) }),
-                "config": configuration.json,
-            ])
-        guard result.outcome == .ok, let found = result.value?.json?.arrayValue else {
+    /// One batch's per-file findings and the facts its files give the project rules.
+    struct Batch: Sendable {
+        var diagnostics: [Diagnostic]
+        var facts: [String: JSONValue]
+    }
+
+    private func run(files: [(String, String)], configuration: Configuration) throws -> Batch {
+        let value = try engine(
+            "engine.validate_many(files, config)",
+            inputs: ["files": .array(files.map { .array([.string($0.0), .string($0.1)]) })],
+            configuration: configuration)
+        guard let found = value["diagnostics"]?.arrayValue, case .object(let facts)? = value["facts"] else {
+            throw Failure(description: "the validators returned an unexpected shape (an internal error)")
+        }
+        return Batch(diagnostics: found.compactMap(Diagnostic.init(json:)), facts: facts)
+    }
+
+    /// The project rules over the facts of every file validated together.
+    private func finish(facts: [String: JSONValue], configuration: Configuration) throws -> [Diagnostic] {
+        guard !facts.isEmpty else { return [] }
+        let value = try engine("engine.finish(facts, config)", inputs: ["facts": .object(facts)],
+                               configuration: configuration)
+        guard let found = value.arrayValue else {
+            throw Failure(description: "the validators returned an unexpected shape (an internal error)")
+        }
+        return found.compactMap(Diagnostic.init(json:))
+    }
+
+    private func engine(_ call: String, inputs: [String: JSONValue], configuration: Configuration) throws
+        -> JSONValue
+    {
+        var inputs = inputs
+        inputs["config"] = configuration.json
+        let result = sandbox.execute("from crucible_validators import engine\n" + call, inputs: inputs)
+        guard result.outcome == .ok, let value = result.value?.json else {
             let detail = result.error.map { "\($0.type): \($0.message)\n\($0.traceback)" } ?? "\(result.outcome)"
             throw Failure(description: "the validators failed (an internal error, not a finding): \(detail)")
         }
-        return found.compactMap(Diagnostic.init(json:))
+        return value
     }
 
     /// `[tool.crucible]` of the project in `directory` as validator settings: `rulesets`,
@@ -153,13 +186,13 @@ public final class Validator: Sendable {
     public func shutdown() { sandbox.shutdown() }
 }
 
-private final class ResultSlots: @unchecked Sendable {
+private final class ResultSlots<Value>: @unchecked Sendable {
     private let lock = NSLock()
-    private var slots: [Result<[Diagnostic], Error>?]
+    private var slots: [Result<Value, Error>?]
     private var claimed = 0
     init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<[Diagnostic], Error>) { lock.withLock { slots[index] = value } }
-    func get(_ index: Int) -> Result<[Diagnostic], Error>? { lock.withLock { slots[index] } }
+    func set(_ index: Int, _ value: Result<Value, Error>) { lock.withLock { slots[index] = value } }
+    func get(_ index: Int) -> Result<Value, Error>? { lock.withLock { slots[index] } }
     var filled: Int { lock.withLock { slots.filter { $0 != nil }.count } }
     func claim(limit: Int) -> Int? {
         lock.withLock {

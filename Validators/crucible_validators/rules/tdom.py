@@ -9,6 +9,7 @@ import ast
 import re
 
 from ..engine import Finding, rule
+from ..signatures import dotted_name, last_name, of_definition, own_returns
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
 _RAW = {"script", "style", "title", "textarea"}  # no Template or iterable inside these
@@ -198,6 +199,185 @@ def raw_text(context):
             if kind in ("raw", "comment") and _SLOT in body:
                 where = "a comment" if kind == "comment" else "<%s>" % name
                 yield Finding(node, message="an interpolation inside %s" % where)
+
+
+def _component_uses(context):
+    """[(template node, callable expression, attribute names, has spread)] for every component
+    start or self-closing tag in the file's t-strings."""
+    if "tdom_uses" not in context.memo:
+        uses = []
+        for node in _templates(context):
+            text, expressions = _markup(node)
+            for kind, name, attributes, _ in _scan(text):
+                slot = _component(name) if kind in ("start", "self") else None
+                if slot is None or slot < 0:
+                    continue
+                spread = any(_SLOT in attribute for attribute in attributes)
+                named = [a.replace("-", "_").lower() for a in attributes if _SLOT not in a]
+                uses.append((node, expressions[slot], named, spread))
+        context.memo["tdom_uses"] = uses
+    return context.memo["tdom_uses"]
+
+
+def _components(context):
+    """Callables defined in this file and used as components here: name -> (definition, signature)."""
+    found = {}
+    for _, expression, _, _ in _component_uses(context):
+        if isinstance(expression, ast.Name) and expression.id in context.definitions:
+            definition = context.definitions[expression.id]
+            signature = of_definition(definition)
+            if signature is not None:
+                found[expression.id] = (definition, signature)
+    return found
+
+
+def _definition_name(definition):
+    """A finding on `def name` / `class name`."""
+    keyword = {"ClassDef": "class ", "AsyncFunctionDef": "async def "}.get(type(definition).__name__, "def ")
+    return Finding(line=definition.lineno, col=definition.col_offset, end_line=definition.lineno,
+                   end_col=definition.col_offset + len(keyword) + len(definition.name))
+
+
+def _has_components(text, config):
+    return "</{" in text or "<{" in text
+
+
+@rule("TDOM006", "tdom", message="a component callable cannot take required positional parameters or *args",
+      hint="make the parameters keyword-friendly: give positional-only ones a default or drop the `/`, "
+           "and replace *args with named parameters",
+      doc="tdom passes attributes as keyword arguments only: 'Component callables cannot have required "
+          "positional arguments.'",
+      bad="def Card(title, /):\n    return t'<h2>{title}</h2>'\nhtml(t'<{Card} title=x />')",
+      good="def Card(*, title):\n    return t'<h2>{title}</h2>'\nhtml(t'<{Card} title=x />')",
+      gate=_has_components)
+def positional_parameters(context):
+    for name, (definition, signature) in sorted(_components(context).items()):
+        for argument in signature.required_positional_only:
+            yield Finding(argument, message="component %s has a required positional-only parameter %r; "
+                          "tdom passes attributes by keyword" % (name, argument.arg))
+        if signature.var_positional is not None:
+            yield Finding(signature.var_positional,
+                          message="component %s takes *%s; tdom never passes positional arguments"
+                          % (name, signature.var_positional.arg))
+
+
+# Filled by tdom itself (children, and tdom-svcs' context) or by the injector (Inject[...]).
+_SUPPLIED = {"children", "context"}
+
+
+@rule("TDOM007", "tdom", message="a component tag leaves out a parameter the component requires",
+      hint="add the attribute to the tag, or give the parameter a default",
+      doc="tdom raises 'Missing required parameters for component: ...' when an attribute the component "
+          "requires is absent (kebab-case attributes become snake_case parameters).",
+      bad="def Card(*, title): ...\nhtml(t'<{Card} />')", good="def Card(*, title): ...\nhtml(t'<{Card} title=x />')",
+      gate=_has_components)
+def missing_parameters(context):
+    components = _components(context)
+    for node, expression, attributes, spread in _component_uses(context):
+        if spread or not isinstance(expression, ast.Name) or expression.id not in components:
+            continue
+        _, signature = components[expression.id]
+        missing = [arg.arg for arg in signature.required_named
+                   if arg.arg not in attributes and arg.arg not in _SUPPLIED and not _is_injected(arg)]
+        if missing:
+            yield Finding(node, message="component %s is missing required parameters: %s"
+                          % (expression.id, ", ".join(missing)),
+                          hint="add %s to the tag" % " ".join("%s={...}" % m.replace("_", "-") for m in missing))
+
+
+def _is_injected(argument):
+    annotation = argument.annotation
+    return isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Inject"
+
+
+# tdom's two eras (domain.md): names each exports that the other does not.
+_NODES_ERA = {"Node", "Element", "Fragment", "Text", "Comment", "DocumentType"}
+_TEMPLATES_ERA = {"svg", "Scope", "ScopedTemplate"}
+
+
+def _era(context):
+    """'nodes' (tdom <= 0.1.14), 'templates' (>= 0.1.15) or None when neither configuration nor
+    the file's imports say."""
+    if "tdom_era" not in context.memo:
+        configured = context.config.get("tdom_version")
+        era = None
+        if configured:
+            era = "nodes" if _version(configured) <= (0, 1, 14) else "templates"
+        else:
+            imported = _tdom_imports(context)
+            names = {alias.name for _, alias in imported}
+            if names & _TEMPLATES_ERA and not names & _NODES_ERA:
+                era = "templates"
+            elif names & _NODES_ERA and not names & _TEMPLATES_ERA:
+                era = "nodes"
+        context.memo["tdom_era"] = era
+    return context.memo["tdom_era"]
+
+
+def _version(text):
+    parts = []
+    for part in str(text).split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def _tdom_imports(context):
+    return [(node, alias) for node in context.tree.body if isinstance(node, ast.ImportFrom)
+            and (node.module or "").split(".")[0] == "tdom" for alias in node.names]
+
+
+_NOT_A_TEMPLATE = {"str", "Node", "Element", "Fragment", "Markup"}
+
+
+@rule("TDOM008", "tdom", message="from tdom 0.1.15 a component must return a Template, not rendered markup",
+      hint="return the t-string itself (return t\"<p>...</p>\"); tdom renders it in place",
+      doc="Since 0.1.15 html() returns str and a component must return a Template or a zero-argument callable "
+          "returning one ('Component callable must return Template or Callable'); a rendered str nested in a "
+          "template is escaped. Applies when `tdom_version` is 0.1.15 or later, or the file imports names only "
+          "that era has (svg, Scope, ScopedTemplate).",
+      bad="def Card(*, title: str) -> str:\n    return html(t'<h2>{title}</h2>')",
+      good="def Card(*, title: str) -> Template:\n    return t'<h2>{title}</h2>'",
+      gate=_has_components)
+def component_returns(context):
+    if _era(context) != "templates":
+        return
+    for name, (definition, _) in sorted(_components(context).items()):
+        if isinstance(definition, ast.ClassDef):
+            continue  # the instance is the callable; its __call__ is checked by what it returns below
+        if definition.returns is not None and last_name(definition.returns) in _NOT_A_TEMPLATE:
+            yield Finding(definition.returns, message="component %s is annotated to return %s, not a Template"
+                          % (name, dotted_name(definition.returns)))
+        for statement in own_returns(definition):
+            value = statement.value
+            if isinstance(value, ast.Call) and last_name(value.func) in ("html", "svg"):
+                yield Finding(statement, message="component %s returns %s(...), a rendered str; return the "
+                              "t-string" % (name, last_name(value.func)))
+
+
+@rule("TDOM009", "tdom", message="this name is not exported by the configured tdom era",
+      hint="use the names of your tdom version: up to 0.1.14 Node/Element/Fragment/Text; from 0.1.15 "
+           "html() returns str and components return Templates (svg, Scope, ScopedTemplate)",
+      doc="tdom 0.1.15 removed the Node classes and added svg, Scope and ScopedTemplate; importing a name "
+          "from the other era fails with ImportError. Checked against `tdom_version` when configured, and "
+          "for a file that imports names of both eras.",
+      bad="# tdom_version = \"0.1.20\"\nfrom tdom import Element, html", good="from tdom import html, svg",
+      gate=lambda text, config: "tdom" in text)
+def era_imports(context):
+    imported = _tdom_imports(context)
+    configured = context.config.get("tdom_version")
+    if configured:
+        foreign = _TEMPLATES_ERA if _version(configured) <= (0, 1, 14) else _NODES_ERA
+        for node, alias in imported:
+            if alias.name in foreign:
+                yield Finding(node, message="tdom %s does not export %s" % (configured, alias.name))
+        return
+    names = {alias.name for _, alias in imported}
+    if names & _NODES_ERA and names & _TEMPLATES_ERA:
+        for node, alias in imported:
+            if alias.name in _TEMPLATES_ERA:
+                yield Finding(node, message="%s (tdom >= 0.1.15) is imported beside %s (tdom <= 0.1.14); no "
+                              "tdom version exports both" % (alias.name, ", ".join(sorted(names & _NODES_ERA))))
 
 
 def _show(text):

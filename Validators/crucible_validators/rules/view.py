@@ -13,6 +13,7 @@ import ast
 import re
 
 from ..engine import Finding, rule
+from ..signatures import own_returns
 
 
 def _decorator_name(node):
@@ -85,19 +86,6 @@ def _at_name(function, **details):
                    end_col=function.col_offset + prefix + len(function.name), **details)
 
 
-def _own_returns(function):
-    """Return statements of this function, not of functions nested in it."""
-    found, stack = [], list(function.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Return):
-            found.append(node)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-    return found
-
-
 @rule("VIEW001", "view", message="view function is missing the @view decorator",
       hint="decorate it: put `@view` on the line above `def`",
       doc="A function named like a view (ending in the view suffix) must be registered with @view.",
@@ -136,7 +124,7 @@ def returns_template(context):
     for function in context.functions:
         if not _is_view(function, context):
             continue
-        returns = _own_returns(function)
+        returns = own_returns(function)
         if not returns:
             yield _at_name(function, message="a view must return html() of a t-string; this one never returns")
         for statement in returns:

@@ -1,0 +1,148 @@
+"""What a callable defined in the analyzed source accepts, read from its syntax tree.
+
+tdom calls components with keyword arguments only; svcs calls factories with nothing or the
+container. Both questions need the same facts about a `def` or a `class` (its dataclass
+fields or its `__init__`), without running anything.
+"""
+
+import ast
+
+
+class Signature:
+    """Parameters of a callable as the caller sees them (`self` already dropped)."""
+
+    def __init__(self, node, positional_only=(), positional=(), keyword_only=(), var_positional=None,
+                 var_keyword=None, returns=None):
+        self.node = node
+        self.positional_only = list(positional_only)  # [(arg node, has default)]
+        self.positional = list(positional)
+        self.keyword_only = list(keyword_only)
+        self.var_positional = var_positional  # the *args node, or None
+        self.var_keyword = var_keyword
+        self.returns = returns  # the return annotation node, or None
+
+    @property
+    def parameters(self):
+        return self.positional_only + self.positional + self.keyword_only
+
+    @property
+    def required_positional_only(self):
+        return [arg for arg, has_default in self.positional_only if not has_default]
+
+    @property
+    def required_named(self):
+        return [arg for arg, has_default in self.positional + self.keyword_only if not has_default]
+
+    def names(self):
+        return {arg.arg for arg, _ in self.parameters}
+
+
+def of_function(function, drop_first=False):
+    arguments = function.args
+    ordered = arguments.posonlyargs + arguments.args
+    # Defaults align with the end of the positional parameters.
+    first_default = len(ordered) - len(arguments.defaults)
+    flagged = [(arg, index >= first_default) for index, arg in enumerate(ordered)]
+    if drop_first and flagged:
+        flagged = flagged[1:]
+    positional_only_count = max(0, len(arguments.posonlyargs) - (1 if drop_first else 0))
+    keyword_only = [(arg, default is not None) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    return Signature(function, flagged[:positional_only_count], flagged[positional_only_count:], keyword_only,
+                     arguments.vararg, arguments.kwarg, getattr(function, "returns", None))  # lambdas have none
+
+
+def of_class(cls):
+    """The constructor's signature: an explicit `__init__`, else dataclass fields, else none."""
+    for statement in cls.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == "__init__":
+            return of_function(statement, drop_first=True)
+    if is_dataclass(cls):
+        fields = []
+        for statement in cls.body:
+            if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
+                continue
+            if dotted_name(statement.annotation).split(".")[-1] in ("ClassVar", "InitVar") or _is_subscript_of(
+                    statement.annotation, "ClassVar"):
+                continue
+            has_default = statement.value is not None and not _field_without_default(statement.value)
+            argument = ast.arg(arg=statement.target.id, annotation=statement.annotation)
+            ast.copy_location(argument, statement)
+            fields.append((argument, has_default))
+        keyword_only = _dataclass_keyword_only(cls)
+        return Signature(cls, (), [] if keyword_only else fields, fields if keyword_only else [])
+    if cls.bases or cls.keywords:
+        return None  # the constructor may come from a base class we cannot see
+    return Signature(cls)
+
+
+def of_definition(node):
+    if isinstance(node, ast.ClassDef):
+        return of_class(node)
+    return of_function(node)
+
+
+def is_dataclass(cls):
+    return any(dotted_name(d.func if isinstance(d, ast.Call) else d).split(".")[-1] == "dataclass"
+               for d in cls.decorator_list)
+
+
+def _dataclass_keyword_only(cls):
+    for decorator in cls.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if keyword.arg == "kw_only" and isinstance(keyword.value, ast.Constant) and keyword.value.value:
+                    return True
+    return False
+
+
+def _field_without_default(value):
+    """`field(...)` with neither default nor default_factory leaves the field required."""
+    if isinstance(value, ast.Call) and dotted_name(value.func).split(".")[-1] == "field":
+        return not any(k.arg in ("default", "default_factory") for k in value.keywords)
+    return False
+
+
+def _is_subscript_of(node, name):
+    return isinstance(node, ast.Subscript) and dotted_name(node.value).split(".")[-1] == name
+
+
+def dotted_name(node):
+    """`a.b.C` for Name/Attribute chains (and string annotations), '' for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted_name(node.value)
+        return base + "." + node.attr if base else ""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.strip()
+    return ""
+
+
+def last_name(node):
+    return dotted_name(node).split(".")[-1]
+
+
+def definitions(tree):
+    """Module-level and nested `def`/`class` by name; a name defined twice is left out (ambiguous)."""
+    found, repeated = {}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name in found:
+                repeated.add(node.name)
+            found[node.name] = node
+    for name in repeated:
+        del found[name]
+    return found
+
+
+def own_returns(function):
+    """Return statements of this function, not of functions nested in it."""
+    found, stack = [], list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return):
+            found.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
