@@ -11,6 +11,9 @@ final class PytestTool: @unchecked Sendable {
     let wallClock: Duration
     private let lock = NSLock()
     private var sandbox: Sandbox?
+    /// A host-owned folder the confined pytest may read: where generated test modules are
+    /// written for `runGenerated` (the workspace itself stays untouched).
+    private var scratch: String?
 
     init(workspace: Workspace, toolsDirectory: String?, configuration: SandboxConfiguration, wallClock: Duration) {
         self.workspace = workspace
@@ -48,9 +51,17 @@ final class PytestTool: @unchecked Sendable {
             guard let toolsDirectory, FileManager.default.fileExists(atPath: toolsDirectory + "/pytest") else {
                 throw ToolFailure("pytest is not installed: run scripts/setup (it installs pytest into .crucible/tools)")
             }
+            let folder = FileManager.default.temporaryDirectory
+                .appendingPathComponent("crucible-generated-tests-\(UUID().uuidString.prefix(8))").path
+            // 0755: the confined worker runs as an unmapped user in its own user namespace, so it
+            // needs the "other" bits, and pytest lists the folder of the file it collects. The
+            // folder only ever holds generated tests (model output), never anything of the host's.
+            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o755])
+            scratch = folder
             var configuration = baseConfiguration
             configuration.poolSize = 1
-            configuration.readablePaths = [workspace.root]
+            configuration.readablePaths = [workspace.root, folder]
             configuration.importPaths = [toolsDirectory]
             configuration.preloadModules = ["pytest"]
             configuration.defaultLimits.wallClock = wallClock
@@ -67,14 +78,33 @@ final class PytestTool: @unchecked Sendable {
     }
 
     private func run(_ arguments: JSONValue) throws -> JSONValue {
-        let paths = try workspace.relativePaths(arguments["paths"])
+        try run(paths: try workspace.relativePaths(arguments["paths"]), keyword: arguments["keyword"]?.stringValue)
+    }
+
+    /// Runs a generated test module (source text) confined, against the workspace: it is
+    /// written to the scratch folder, never into the workspace, and imports the workspace's code.
+    func runGenerated(_ source: String) throws -> JSONValue {
+        _ = try confinedSandbox()
+        guard let folder = lock.withLock({ scratch }) else { throw ToolFailure("no scratch folder for generated tests") }
+        let path = folder + "/test_generated_\(UUID().uuidString.prefix(8).lowercased()).py"
+        do {
+            try source.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        } catch {
+            throw ToolFailure("cannot write the generated test to \(path): \(error)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try run(paths: [path], keyword: nil)
+    }
+
+    private func run(paths: [String], keyword: String?) throws -> JSONValue {
         var pytestArguments = [
             "-p", "no:cacheprovider", "-p", "no:faulthandler", "-p", "no:pastebin",
             // The logging plugin opens a log file (/dev/null) for writing, which the sandbox refuses.
             "-p", "no:logging", "--capture=sys", "-q",
             "--color=no", "--rootdir", workspace.root, "-o", "addopts=",
         ]
-        if let keyword = arguments["keyword"]?.stringValue { pytestArguments += ["-k", keyword] }
+        if let keyword { pytestArguments += ["-k", keyword] }
         pytestArguments += ["--"] + paths
         let sandbox = try confinedSandbox()
         let result = sandbox.execute(
@@ -150,5 +180,10 @@ final class PytestTool: @unchecked Sendable {
          "duration": round(time.perf_counter() - _started, 6), "output": _output.getvalue()[-4000:]}
         """
 
-    func shutdown() { lock.withLock { sandbox?.shutdown() } }
+    func shutdown() {
+        lock.withLock {
+            sandbox?.shutdown()
+            if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+        }
+    }
 }

@@ -37,6 +37,10 @@ public final class StandardTools: Sendable {
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 
+    /// Runs a generated pytest module confined against the workspace (the `test` kind's
+    /// runtime check); the result has pytest_run's TestResult shape.
+    public func runGeneratedTest(_ source: String) throws -> JSONValue { try pytest.runGenerated(source) }
+
     /// Stops the confined pytest sandbox, if one was started.
     public func shutdown() { pytest.shutdown() }
 }

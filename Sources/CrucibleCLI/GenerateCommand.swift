@@ -1,0 +1,301 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Ask a model for an artifact; validate it, run it, feed errors back, retry within a budget.",
+        discussion: """
+            Every attempt (messages sent, reply, code, findings, run, trace, model, sampling \
+            parameters sent, latency, tokens) is appended to --records as one JSON line.
+            Kinds: Corpus/kinds/*.toml, plus [tool.crucible.kinds.NAME] in pyproject.toml.
+            Model: --model URL/NAME (e.g. http://127.0.0.1:11434/v1/qwen2.5-coder) or NAME with \
+            OPENAI_BASE_URL; the key comes from OPENAI_API_KEY. --scripted FILE replays replies.
+            Exit codes: 0 every task passed; 1 some task still failed when its budget ran out; \
+            2 usage error; 3 the sandbox could not be built; 4 the model server could not be \
+            reached (after HTTP retries); 130 interrupted (records so far are kept).
+            """)
+
+    @Option(help: "The artifact kind: script, view, component, service, middleware, test, or one of your own.")
+    var kind: String?
+
+    @Option(help: "The request, for one task.")
+    var task: String?
+
+    @Option(help: "A file of tasks: JSON Lines {\"id\", \"task\", \"kind\", \"expect\"} or one task per line.")
+    var tasks: String?
+
+    @Option(help: "URL/NAME of an OpenAI-compatible server's model, or NAME with OPENAI_BASE_URL set.")
+    var model: String?
+
+    @Option(help: "Replay replies from this JSON Lines file instead of asking a server.")
+    var scripted: String?
+
+    @Option(help: "Retries after the first attempt: 3 means at most 4 model calls per task.")
+    var maxRetries: Int = 3
+
+    @Option(help: "Tasks worked on at once.")
+    var concurrency: Int = 1
+
+    @Option(help: "The JSON Lines file attempts are appended to.")
+    var records: String = ".crucible/attempts.jsonl"
+
+    @Option(help: "Sampling temperature to send (unsent: the server's default).")
+    var temperature: Double?
+
+    @Option(help: "max_tokens to send (unsent: the server's default).")
+    var maxTokens: Int?
+
+    @Option(help: "Seed to send, for servers that honor it.")
+    var seed: Int?
+
+    @Flag(help: "Ask the server to stream (SSE).")
+    var stream = false
+
+    @Option(help: "HTTP attempts per model call (connection errors, 429, 5xx and timeouts are retried with backoff).")
+    var httpAttempts: Int = 4
+
+    @Option(help: "Seconds one model request may take.")
+    var requestTimeout: Double = 120
+
+    @Flag(help: "Print the outcome as one JSON object on stdout.")
+    var json = false
+
+    @OptionGroup var toolOptions: ToolOptions
+
+    func validate() throws {
+        guard (task == nil) != (tasks == nil) else { throw ValidationError("give exactly one of --task and --tasks") }
+        guard (model == nil) != (scripted == nil) else { throw ValidationError("give exactly one of --model and --scripted") }
+        guard maxRetries >= 0 else { throw ValidationError("--max-retries must be 0 or more") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard httpAttempts >= 1 else { throw ValidationError("--http-attempts must be at least 1") }
+        if task != nil && kind == nil { throw ValidationError("--task needs --kind") }
+    }
+
+    func run() throws {
+        let outcome = Box<Result<Int32, Error>>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { outcome.value = .success(try await generate()) } catch { outcome.value = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        switch outcome.value! {
+        case .success(let code): if code != 0 { throw ExitCode(code) }
+        case .failure(let error): throw error
+        }
+    }
+
+    private func generate() async throws -> Int32 {
+        let chatModel: ChatModel
+        do {
+            if let scripted {
+                chatModel = try ScriptedModel(path: scripted)
+            } else {
+                var client = try OpenAIChatModel.from(modelArgument: model!)
+                client.stream = stream
+                client.maxHTTPAttempts = httpAttempts
+                client.requestTimeout = requestTimeout
+                chatModel = client
+            }
+        } catch { throw ValidationError("\(error)") }
+        let work: [GenerationTask]
+        do {
+            work = try tasks.map { try GenerationTask.load(path: $0) } ?? [GenerationTask(id: "task-1", text: task!)]
+        } catch { throw ValidationError("\(error)") }
+        guard !work.isEmpty else { throw ValidationError("\(tasks ?? "the tasks file") holds no tasks") }
+
+        let sandbox = try makeSandbox(limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1)
+        defer { sandbox.shutdown() }
+        let validator: Validator
+        do { validator = try Validator() } catch {
+            FileHandle.standardError.write(Data("crucible: the validators cannot start: \(error)\n".utf8))
+            throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
+        }
+        defer { validator.shutdown() }
+        let (toolbox, standard) = try toolOptions.makeToolbox(sandbox: sandbox)
+        defer { standard?.shutdown() }
+        let root = toolOptions.workspace ?? FileManager.default.currentDirectoryPath
+        let project = try? ProjectConfiguration.load(from: root, sandbox: sandbox)
+        guard let kindsDirectory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
+            throw ValidationError("cannot find Corpus/kinds beside the Sandbox folder")
+        }
+        let kinds: [String: ArtifactKind]
+        do { kinds = try ArtifactKind.load(directory: kindsDirectory, project: project?.settings, sandbox: sandbox) } catch {
+            throw ValidationError("\(error)")
+        }
+        for item in work {
+            let name = item.kind ?? kind
+            guard let name, kinds[name] != nil else {
+                throw ValidationError("\(item.id): unknown kind \((item.kind ?? kind ?? "(none)").debugDescription); "
+                    + "known: \(kinds.keys.sorted().joined(separator: ", "))")
+            }
+        }
+        let toolAPI = toolbox.isEmpty ? nil : try sandbox.describe(toolbox)
+        let log: AttemptLog
+        do { log = try AttemptLog(path: records) } catch { throw ValidationError("\(error)") }
+        var settings = RetryLoop.Settings()
+        settings.maxRetries = maxRetries
+        settings.parameters = SamplingParameters(temperature: temperature, maxTokens: maxTokens, seed: seed)
+        let validatorConfiguration = (try? validator.projectConfiguration(in: root)) ?? Validator.Configuration()
+        var runTest: (@Sendable (String) throws -> JSONValue)?
+        if let standard { runTest = { source in try standard.runGeneratedTest(source) } }
+        let loop = RetryLoop(
+            model: chatModel, validator: validator, sandbox: sandbox, tools: toolbox, toolAPI: toolAPI,
+            runTest: runTest, settings: settings, validatorConfiguration: validatorConfiguration, log: log)
+
+        let interrupt = Interrupt()
+        let progress = Progress(total: work.count, quiet: work.count == 1)  // stderr: never in the way of --json
+        var outcomes = [RetryLoop.Outcome?](repeating: nil, count: work.count)
+        await withTaskGroup(of: (Int, RetryLoop.Outcome).self) { group in
+            var next = 0
+            func startNext() {
+                guard next < work.count, !interrupt.requested else { return }
+                let index = next
+                next += 1
+                let item = work[index]
+                let itemKind = kinds[item.kind ?? kind!]!
+                group.addTask { (index, await loop.run(item, kind: itemKind, isCancelled: { interrupt.requested })) }
+            }
+            for _ in 0..<concurrency { startNext() }
+            for await (index, outcome) in group {
+                outcomes[index] = outcome
+                progress.finished(outcome)
+                startNext()
+            }
+        }
+        progress.clear()
+        let finished = outcomes.compactMap { $0 }
+        let summary = Summary(finished, total: work.count, records: log)
+        if json {
+            print(JSONValue.object([
+                "summary": summary.json,
+                "tasks": .array(finished.map { outcome in
+                    ["id": .string(outcome.task.id), "kind": .string(outcome.kind), "passed": .bool(outcome.passed),
+                     "attempts": .array(outcome.attempts),
+                     "final_error": outcome.finalError.map { .string($0) } ?? .null]
+                }),
+            ]).jsonText)
+        } else {
+            if work.count == 1, let only = finished.first { printAttempts(only) }
+            print(summary.text)
+        }
+        if interrupt.requested { return 130 }
+        if finished.contains(where: { $0.modelFailure != nil }) { return 4 }
+        return finished.allSatisfy(\.passed) ? 0 : 1
+    }
+
+    private func printAttempts(_ outcome: RetryLoop.Outcome) {
+        for attempt in outcome.attempts {
+            let number = attempt["attempt"]?.intValue ?? 0
+            let passed = attempt["passed"]?.boolValue == true
+            print("== attempt \(number): \(passed ? "passed" : "failed")")
+            if let error = attempt["model_error"]?["message"]?.stringValue { print("   model error: \(error)"); continue }
+            if let code = attempt["code"]?.stringValue {
+                print(code.split(separator: "\n", omittingEmptySubsequences: false).map { "   | \($0)" }.joined(separator: "\n"))
+            }
+            for diagnostic in attempt["diagnostics"]?.arrayValue ?? [] {
+                print("   \(diagnostic["rule"]?.stringValue ?? "?") line \(diagnostic["line"]?.intValue ?? 0): "
+                      + (diagnostic["message"]?.stringValue ?? ""))
+            }
+            if let runtime = attempt["runtime"] {
+                let status = runtime["status"]?.stringValue ?? "?"
+                let detail = runtime["reason"]?.stringValue ?? runtime["expectation"]?.stringValue
+                    ?? runtime["outcome_detail"]?.stringValue ?? ""
+                print("   runtime: \(status)\(detail.isEmpty ? "" : " (\(detail))")")
+            }
+        }
+        if let error = outcome.finalError { print("final: \(error)") }
+    }
+}
+
+/// The batch's figures: pass at first attempt, pass within budget, mean attempts, the rules
+/// that failed most.
+struct Summary {
+    var json: JSONValue
+    var text: String
+
+    init(_ outcomes: [RetryLoop.Outcome], total: Int, records: AttemptLog) {
+        let passedFirst = outcomes.filter { $0.passed && $0.attemptCount == 1 }.count
+        let passed = outcomes.filter(\.passed).count
+        let attempts = outcomes.reduce(0) { $0 + $1.attemptCount }
+        let mean = outcomes.isEmpty ? 0 : Double(attempts) / Double(outcomes.count)
+        var counts: [String: Int] = [:]
+        for outcome in outcomes { for rule in outcome.failedRules { counts[rule, default: 0] += 1 } }
+        let top = counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.prefix(5)
+        let modelFailures = outcomes.filter { $0.modelFailure != nil }.count
+        json = [
+            "tasks": .int(total), "finished": .int(outcomes.count), "passed_first_attempt": .int(passedFirst),
+            "passed_within_budget": .int(passed), "failed": .int(outcomes.count - passed),
+            "model_failures": .int(modelFailures), "attempts": .int(attempts),
+            "mean_attempts": .double((mean * 100).rounded() / 100),
+            "top_failed_rules": .array(top.map { ["rule": .string($0.key), "count": .int($0.value)] }),
+            "records": .string(records.path), "records_written": .int(records.written),
+        ]
+        var lines = [
+            "tasks: \(outcomes.count) of \(total) finished; passed at first attempt: \(passedFirst); "
+                + "passed within budget: \(passed); failed: \(outcomes.count - passed)"
+                + (modelFailures > 0 ? " (\(modelFailures) could not reach the model)" : ""),
+            "mean attempts: \(String(format: "%.2f", mean))",
+        ]
+        if !top.isEmpty { lines.append("most failed rules: " + top.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")) }
+        lines.append("records: \(records.written) attempts appended to \(records.path)")
+        text = lines.joined(separator: "\n")
+    }
+}
+
+/// A progress line on a terminal; one line per finished task otherwise (logs to stderr).
+final class Progress: @unchecked Sendable {
+    let total: Int
+    let quiet: Bool
+    let terminal = isatty(STDERR_FILENO) == 1
+    private var done = 0, passed = 0
+    init(total: Int, quiet: Bool) {
+        self.total = total
+        self.quiet = quiet
+    }
+    func finished(_ outcome: RetryLoop.Outcome) {
+        done += 1
+        if outcome.passed { passed += 1 }
+        guard !quiet else { return }
+        if terminal {
+            let width = 30
+            let filled = width * done / max(total, 1)
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total) tasks, \(passed) passed".utf8))
+        } else {
+            FileHandle.standardError.write(Data(("generate: \(done)/\(total) \(outcome.task.id) "
+                + "\(outcome.passed ? "passed" : "failed") after \(outcome.attemptCount) attempts\n").utf8))
+        }
+    }
+    func clear() { if terminal && !quiet { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+}
+
+/// Ctrl-C: the first stops starting attempts and lets those in flight finish (their records
+/// are written); a second exits at once. Records already written are whole lines either way.
+final class Interrupt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    private let source: DispatchSourceSignal
+    var requested: Bool { lock.withLock { flag } }
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [unowned self] in
+            let second = lock.withLock { () -> Bool in
+                defer { flag = true }
+                return flag
+            }
+            if second { Foundation.exit(130) }
+            FileHandle.standardError.write(Data(
+                "\ncrucible: interrupted; finishing the attempts in flight (Ctrl-C again to quit now)\n".utf8))
+        }
+        source.resume()
+    }
+}
+
+final class Box<Value>: @unchecked Sendable {
+    var value: Value?
+}
