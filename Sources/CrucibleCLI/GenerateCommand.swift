@@ -193,7 +193,8 @@ struct GenerateCommand: ParsableCommand {
             print("== attempt \(number): \(passed ? "passed" : "failed")")
             if let error = attempt["model_error"]?["message"]?.stringValue { print("   model error: \(error)"); continue }
             if let code = attempt["code"]?.stringValue {
-                print(code.split(separator: "\n", omittingEmptySubsequences: false).map { "   | \($0)" }.joined(separator: "\n"))
+                print(code.trimmingCharacters(in: .newlines).split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { "   | \($0)" }.joined(separator: "\n"))
             }
             for diagnostic in attempt["diagnostics"]?.arrayValue ?? [] {
                 print("   \(diagnostic["rule"]?.stringValue ?? "?") line \(diagnostic["line"]?.intValue ?? 0): "
@@ -205,6 +206,13 @@ struct GenerateCommand: ParsableCommand {
                     ?? runtime["outcome_detail"]?.stringValue ?? ""
                 print("   runtime: \(status)\(detail.isEmpty ? "" : " (\(detail))")")
             }
+            let usage = attempt["usage"].flatMap { $0 == .null ? nil : $0["total_tokens"]?.intValue }
+            print("   recorded: \(attempt["messages"]?.arrayValue?.count ?? 0) messages sent, the reply, the code, "
+                  + "\(attempt["diagnostics"]?.arrayValue?.count ?? 0) findings, the run, model "
+                  + "\(attempt["model"]?.stringValue ?? "?"), parameters \(attempt["parameters"]?.jsonText ?? "{}"), "
+                  + "latency \(String(format: "%.1f", attempt["latency_ms"]?.numberValue ?? 0)) ms, "
+                  + "tokens \(usage.map(String.init) ?? "not reported")")
+            if attempt["feedback"] != nil { print("   feedback for the next attempt: the findings above, with the offending lines and hints") }
         }
         if let error = outcome.finalError { print("final: \(error)") }
     }

@@ -167,15 +167,27 @@ def validate(text, path, config=None, facts=None):
     file_facts = {}
     if parsed.tree is not None:
         context = Context(parsed, path, config)
+        gates = {}  # gate -> result: rules share gates, and each is a scan of the whole text
+
+        def opens(gate):
+            if gate is None:
+                return True
+            if gate not in gates:
+                gates[gate] = gate(text, config)
+            return gates[gate]
+
+        collected = set()
         for rule_id in selected:
             current = RULES[rule_id]
             try:
                 if current.project:
                     collect, gate = COLLECTORS[current.ruleset]
-                    if current.ruleset not in file_facts and (gate is None or gate(text, config)):
-                        file_facts[current.ruleset] = collect(context)
+                    if current.ruleset not in collected:
+                        collected.add(current.ruleset)
+                        if opens(gate):
+                            file_facts[current.ruleset] = collect(context)
                     continue
-                if current.gate is not None and not current.gate(text, config):
+                if not opens(current.gate):
                     continue
                 for finding in current.check(context) or ():
                     diagnostics.append(_diagnostic(
