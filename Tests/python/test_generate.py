@@ -320,3 +320,47 @@ def test_usage_errors_exit_2(tmp_path):
     assert process.returncode == 2 and "unknown kind \"poem\"" in process.stderr and "view" in process.stderr
     help_text = " ".join(subprocess.run([CRUCIBLE, "generate", "--help"], capture_output=True, text=True).stdout.split())
     assert "Retries after the first attempt: 3 means at most 4 model calls" in help_text
+
+
+def test_a_project_kind_and_several_fenced_blocks(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.crucible.kinds.snippet]\n"
+        "description = 'A snippet that prints'\nruntime = 'sandbox'\nrulesets = []\n"
+        "prompt = 'Write a snippet.'\n")
+    reply = ("First a draft:\n```python\nprint('draft'\n```\nand the final version:\n"
+             "```python\nprint('final')\n```\nExample output:\n```\nfinal\n```")
+    write_script(tmp_path / "r.jsonl", [("Print final.", [reply])])
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(
+        {"id": "p", "task": "Print final.", "kind": "snippet", "expect": {"stdout_contains": "final"}}) + "\n")
+    process = generate("--tasks", "tasks.jsonl", "--scripted", "r.jsonl", "--records", "out.jsonl", cwd=tmp_path)
+    assert process.returncode == 0, process.stdout + process.stderr
+    (record,) = records(tmp_path / "out.jsonl")
+    assert record["kind"] == "snippet" and record["messages"][0]["content"].startswith("Write a snippet.")
+    assert record["code"] == "print('final')\n"  # the last python block, not the draft or the output
+    assert record["extraction"].startswith("3 fenced blocks; used the last python block")
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_whole_records(tmp_path, server_factory):
+    import signal
+    import time
+
+    def slow(handler, body):
+        time.sleep(1.5)
+        completion(BAD_VIEW)(handler, body)
+
+    server = server_factory([slow])
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps({"task": "View %d" % i}) + "\n" for i in range(10)))
+    process = subprocess.Popen(
+        [CRUCIBLE, "generate", "--kind", "view", "--tasks", "tasks.jsonl", "--model", server.url + "/m",
+         "--records", "out.jsonl", "--json"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not server.requests and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted; finishing the attempts in flight" in stderr
+    summary = json.loads(stdout)["summary"]
+    assert 1 <= summary["finished"] < 10  # stopped early, with what was in flight finished
+    kept = records(tmp_path / "out.jsonl")  # every line parses: no half-written record
+    assert len(kept) == summary["records_written"] == summary["attempts"]
