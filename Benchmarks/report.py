@@ -1,9 +1,15 @@
-"""Writes BENCHMARKS.md from bench-results.json (run by Benchmarks/run after measuring)."""
+"""Writes BENCHMARKS.md from bench-results.json (run by Benchmarks/run after measuring).
+
+    python report.py RESULTS_JSON BENCHMARKS_MD [PREVIOUS_RESULTS_JSON]
+
+With the previous run's JSON (Benchmarks/results.json before it is replaced), the page also
+lists how the headline figures moved since then."""
 import json
 import sys
 
 results, out = sys.argv[1], sys.argv[2]
 d = json.load(open(results))
+previous = json.load(open(sys.argv[3])) if len(sys.argv) > 3 else None
 rows = sorted(d["cells"], key=lambda r: (r["cell"], r["workload"]))
 table = "\n".join("| %s | `%s` | %d | %.1f | %.1f |" % (r["cell"], r["workload"], r["n"], r["median_us"], r["p99_us"]) for r in rows)
 ratios = "\n".join("| %s | %.3f |" % (k, v) for k, v in sorted(d["ratios"].items()))
@@ -48,6 +54,36 @@ if generate:
            for k, v in sorted(generate["kinds"].items())]
         + ["", "`view` attempts are validated only (t-strings cannot run on 3.11); `script` attempts are"
            " validated and then run in a fresh sandbox worker that reads a file through the tools."])
+
+
+
+def headline(run):
+    """The figures the bars are about, from one run's JSON (None where that run lacks them)."""
+    def cell(name, workload):
+        found = [r for r in run["cells"] if r["cell"] == name and r["workload"] == workload]
+        return found[0]["median_us"] if found else None
+    ratios = run.get("ratios", {})
+    return [
+        ("fresh worker `x = 1 + 2` vs Monty fresh", ratios.get("crucible_fresh_vs_monty_fresh(x = 1 + 2)"), "%.2fx"),
+        ("CPU loop, fresh worker vs in-process", ratios.get("crucible_fresh_vs_inprocess(cpu loop)"), "%.2fx"),
+        ("throughput", run.get("throughput_executions_per_second"), "%.0f/s"),
+        ("3 host calls, session vs Monty fresh", ratios.get("crucible_session_vs_monty_fresh(3 host calls)"), "%.2fx"),
+        ("tool call round trip", cell("crucible tool call round trip (in sandbox)", "ping()"), "%.1f µs"),
+        ("validate vs ruff, stdlib", (run.get("validate") or {}).get("ratio_crucible_over_ruff"), "%.2fx"),
+    ]
+
+
+changes_section = ""
+if previous:
+    def shown(value, form):
+        return form % value if value is not None else "not measured"
+    changes_section = "\n".join(
+        ["", "## Since the previous run (%s)" % previous.get("date", "?"), "",
+         "| figure | previous | this run |", "|---|---:|---:|"]
+        + ["| %s | %s | %s |" % (name, shown(old, form), shown(new, form))
+           for (name, old, form), (_, new, _) in zip(headline(previous), headline(d), strict=True)]
+        + ["", "Both runs: `Benchmarks/run` on this VM. Why a figure moved (code or machine noise) is in the"
+           " commit log and the issue notes of that stop."])
 
 round_trip = med("crucible tool call round trip (in sandbox)", "ping()")
 three = R["crucible_session_vs_monty_fresh(3 host calls)"]
@@ -95,6 +131,7 @@ Python process. {serve.get('note', '')}.
 
 {validate_section}
 {generate_section}
+{changes_section}
 
 ## Against the bars, this run
 

@@ -211,7 +211,8 @@ def test_a_generated_test_runs_confined_against_the_workspace(world_readable_tmp
                        "--records", "out.jsonl", cwd=tmp_path)
     assert process.returncode == 0, process.stdout + process.stderr
     first, second = records(tmp_path / "out.jsonl")
-    assert first["runtime"]["tests"]["failed"] == 1 and "assert 4 == 5" in first["messages"][0]["content"] + first.get("feedback", "")
+    assert first["runtime"]["tests"]["failed"] == 1
+    assert "assert 4 == 5" in first["feedback"]  # pytest's failure reached the model
     assert second["runtime"]["tests"]["passed"] == 1
     assert sorted(os.listdir(tmp_path)) == ["calc.py", "out.jsonl", "replies.jsonl"]  # nothing written into the workspace
 

@@ -86,6 +86,14 @@ class Finding:
         self.end_col = end_col if end_col is not None else self.col + 1
         self.message, self.hint = message, hint
 
+    @classmethod
+    def on_name(cls, definition, **details):
+        """A finding on `def name` / `class name`: the definition's own line, not its
+        decorators or body."""
+        keyword = {ast.ClassDef: "class ", ast.AsyncFunctionDef: "async def "}.get(type(definition), "def ")
+        return cls(line=definition.lineno, col=definition.col_offset, end_line=definition.lineno,
+                   end_col=definition.col_offset + len(keyword) + len(definition.name), **details)
+
 
 class Context:
     """What a rule sees: the parsed file, its path and the configuration."""

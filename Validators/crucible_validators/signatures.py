@@ -46,7 +46,7 @@ def of_function(function, drop_first=False):
     if drop_first and flagged:
         flagged = flagged[1:]
     positional_only_count = max(0, len(arguments.posonlyargs) - (1 if drop_first else 0))
-    keyword_only = [(arg, default is not None) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    keyword_only = [(arg, default is not None) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
     return Signature(function, flagged[:positional_only_count], flagged[positional_only_count:], keyword_only,
                      arguments.vararg, arguments.kwarg, getattr(function, "returns", None))  # lambdas have none
 

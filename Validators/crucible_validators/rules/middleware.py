@@ -40,11 +40,6 @@ def _call_method(cls):
     return None
 
 
-def _at_class_name(cls, message):
-    return Finding(line=cls.lineno, col=cls.col_offset, end_line=cls.lineno,
-                   end_col=cls.col_offset + len("class ") + len(cls.name), message=message)
-
-
 @rule("MW001", "middleware", message="a middleware needs a `priority: int` attribute",
       hint="add `priority: int = 0` to the class body (lower runs first)",
       doc="The chain is ordered by each middleware's `priority`, an annotated int; without the annotation a "
@@ -68,7 +63,7 @@ def priority(context):
             yield Finding(plain[0], message="%s.priority has no `int` annotation" % cls.name,
                           hint="annotate it: priority: int = ...")
         else:
-            yield _at_class_name(cls, "middleware %s has no priority" % cls.name)
+            yield Finding.on_name(cls, message="middleware %s has no priority" % cls.name)
 
 
 @rule("MW002", "middleware", message="a middleware's __call__ must take (self, target, props, context)",
@@ -81,7 +76,7 @@ def call_signature(context):
     for cls in _middleware_classes(context):
         method = _call_method(cls)
         if method is None:
-            yield _at_class_name(cls, "middleware %s has no __call__" % cls.name)
+            yield Finding.on_name(cls, message="middleware %s has no __call__" % cls.name)
             continue
         signature = of_function(method, drop_first=True)
         positional = signature.positional_only + signature.positional

@@ -71,7 +71,7 @@ def _containers_in(function):
             if a.arg == "svcs_container" or _is_container_annotation(a.annotation)}
 
 
-def _assigned_containers(tree, aliases):
+def _assigned_containers(tree):
     """Names bound to `svcs.Container(...)` anywhere: `c = svcs.Container(r)`, `with Container(r) as c`."""
     names = set()
     for node in ast.walk(tree):
@@ -114,7 +114,7 @@ def _unsupplied(signature):
 def collect(context):
     tree = context.tree
     aliases = import_aliases(tree)
-    module_containers = _assigned_containers(tree, aliases)
+    module_containers = _assigned_containers(tree)
     facts = {"registrations": [], "requests": [], "classes": {}, "factories": {}, "aliases": {}}
     for name, line in context.parsed.type_aliases.items():
         facts["aliases"][name] = line

@@ -231,13 +231,6 @@ def _components(context):
     return found
 
 
-def _definition_name(definition):
-    """A finding on `def name` / `class name`."""
-    keyword = {"ClassDef": "class ", "AsyncFunctionDef": "async def "}.get(type(definition).__name__, "def ")
-    return Finding(line=definition.lineno, col=definition.col_offset, end_line=definition.lineno,
-                   end_col=definition.col_offset + len(keyword) + len(definition.name))
-
-
 def _has_components(text, config):
     return "</{" in text or "<{" in text
 
@@ -251,7 +244,7 @@ def _has_components(text, config):
       good="def Card(*, title):\n    return t'<h2>{title}</h2>'\nhtml(t'<{Card} title=x />')",
       gate=_has_components)
 def positional_parameters(context):
-    for name, (definition, signature) in sorted(_components(context).items()):
+    for name, (_, signature) in sorted(_components(context).items()):
         for argument in signature.required_positional_only:
             yield Finding(argument, message="component %s has a required positional-only parameter %r; "
                           "tdom passes attributes by keyword" % (name, argument.arg))

@@ -79,13 +79,6 @@ def _is_html_call(node):
         or (isinstance(node.func, ast.Attribute) and node.func.attr == "html"))
 
 
-def _at_name(function, **details):
-    """A finding on `def name` (the function's own line, not its decorators or body)."""
-    prefix = len("async def ") if isinstance(function, ast.AsyncFunctionDef) else len("def ")
-    return Finding(line=function.lineno, col=function.col_offset, end_line=function.lineno,
-                   end_col=function.col_offset + prefix + len(function.name), **details)
-
-
 @rule("VIEW001", "view", message="view function is missing the @view decorator",
       hint="decorate it: put `@view` on the line above `def`",
       doc="A function named like a view (ending in the view suffix) must be registered with @view.",
@@ -95,7 +88,7 @@ def _at_name(function, **details):
 def missing_decorator(context):
     for function in context.functions:
         if function.name.endswith(_suffix(context)) and not _is_decorated(function, context):
-            yield _at_name(function)
+            yield Finding.on_name(function)
 
 
 @rule("VIEW002", "view", message="a view must be annotated to return Element",
@@ -111,7 +104,7 @@ def return_annotation(context):
         annotation = function.returns
         name = _decorator_name(annotation) if annotation is not None else None
         if name != "Element":
-            yield Finding(annotation) if annotation is not None else _at_name(function)
+            yield Finding(annotation) if annotation is not None else Finding.on_name(function)
 
 
 @rule("VIEW003", "view", message="a view must return html() of a t-string",
@@ -126,7 +119,7 @@ def returns_template(context):
             continue
         returns = own_returns(function)
         if not returns:
-            yield _at_name(function, message="a view must return html() of a t-string; this one never returns")
+            yield Finding.on_name(function, message="a view must return html() of a t-string; this one never returns")
         for statement in returns:
             value = statement.value
             if (value is not None and _is_html_call(value) and value.args
@@ -168,7 +161,7 @@ def injected_services(context):
 def name_suffix(context):
     for function in context.functions:
         if _is_decorated(function, context) and not function.name.endswith(_suffix(context)):
-            yield _at_name(function, hint="rename it to %s%s" % (function.name, _suffix(context)))
+            yield Finding.on_name(function, hint="rename it to %s%s" % (function.name, _suffix(context)))
 
 
 @rule("VIEW006", "view", message="html() must be given a t-string, not a formatted str (an XSS hole)",
