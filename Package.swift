@@ -8,8 +8,8 @@ import PackageDescription
 //   CSandboxKernel         the raw syscalls Swift cannot call (Landlock, pidfd, seccomp load, fd passing)
 //   CrucibleWire           frames and control messages shared by host, zygote and workers
 //   CrucibleZygote         `crucible-zygote`: the single-threaded fork server that embeds CPython
-//   Crucible               the library a Swift host embeds: sandbox, pool, executions, sessions
-//   CrucibleCLI            `crucible`: run, doctor, demo
+//   Crucible               the library a Swift host embeds: sandbox, tools, validators, retry loop, corpus
+//   CrucibleCLI            `crucible`: run, validate, generate, serve, corpus, tools, doctor, demo
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v14)],
@@ -19,7 +19,9 @@ let package = Package(
         .executable(name: "crucible-zygote", targets: ["CrucibleZygote"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The corpus store: SQLite (Debian's libsqlite3-dev) in WAL mode with versioned migrations.
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,7 +37,9 @@ let package = Package(
             dependencies: ["CPython", "CSeccomp", "CSandboxKernel", "CrucibleWire"]),
         .target(
             name: "Crucible",
-            dependencies: ["CSeccomp", "CSandboxKernel", "CrucibleWire"]),
+            dependencies: [
+                "CSeccomp", "CSandboxKernel", "CrucibleWire", .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .executableTarget(
             name: "CrucibleCLI",
             dependencies: [

@@ -100,9 +100,13 @@ class Crucible:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def execute(self, code, *, inputs=None, session=None, timeout=None, memory_mb=None):
-        """Runs code in a fresh confined worker (or a session); returns the result object."""
+    def execute(self, code, *, inputs=None, session=None, timeout=None, memory_mb=None, corpus=None):
+        """Runs code in a fresh confined worker (or a session); returns the result object.
+        `corpus` links attempts at one artifact in the server's corpus: {"session": ID,
+        "task": ..., "kind": ...}; False records nothing."""
         params = {"code": code}
+        if corpus is not None:
+            params["corpus"] = corpus
         if inputs is not None:
             params["inputs"] = inputs
         if session is not None:
@@ -112,6 +116,15 @@ class Crucible:
         if memory_mb is not None:
             params["memory_mb"] = memory_mb
         return self.request("execute", params)
+
+    def validate(self, code, *, kind=None, rulesets=None, path=None, corpus=None):
+        """The validators on `code` (by artifact kind or ruleset names): {passed, diagnostics,
+        feedback}. `corpus` links it with other attempts, as for execute."""
+        params = {"code": code}
+        for key, value in (("kind", kind), ("rulesets", rulesets), ("path", path), ("corpus", corpus)):
+            if value is not None:
+                params[key] = value
+        return self.request("validate", params)
 
     def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None):
         """Opens a session whose code may call `tools` (Tool objects) besides the server's own.

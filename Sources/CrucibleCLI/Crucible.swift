@@ -11,7 +11,7 @@ struct CrucibleCommand: ParsableCommand {
             Exit codes: 0 success; 1 the code failed (exception, limit, seccomp kill); \
             2 usage error; 3 the sandbox could not be built on this machine.
             """,
-        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, ToolsCommand.self, DoctorCommand.self, DemoCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, CorpusCommand.self, ToolsCommand.self, DoctorCommand.self, DemoCommand.self])
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; Crucible promises 2, like ruff.
     static func main() {

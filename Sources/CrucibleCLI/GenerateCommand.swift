@@ -8,7 +8,10 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Ask a model for an artifact; validate it, run it, feed errors back, retry within a budget.",
         discussion: """
             Every attempt (messages sent, reply, code, findings, run, trace, model, sampling \
-            parameters sent, latency, tokens) is appended to --records as one JSON line.
+            parameters sent, latency, tokens) is stored in the corpus (--corpus, default \
+            $CRUCIBLE_CORPUS or .crucible/corpus.sqlite), and appended to --records as one JSON \
+            line when given. If the corpus cannot be written the run goes on and the attempts \
+            go to a spill file it names, for `crucible corpus import`.
             Kinds: Corpus/kinds/*.toml, plus [tool.crucible.kinds.NAME] in pyproject.toml.
             Model: --model URL/NAME (e.g. http://127.0.0.1:11434/v1/qwen2.5-coder) or NAME with \
             OPENAI_BASE_URL; the key comes from OPENAI_API_KEY. --scripted FILE replays replies.
@@ -38,8 +41,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Tasks worked on at once.")
     var concurrency: Int = 1
 
-    @Option(help: "The JSON Lines file attempts are appended to.")
-    var records: String = ".crucible/attempts.jsonl"
+    @Option(help: "The corpus database attempts are stored in (default: $CRUCIBLE_CORPUS, else .crucible/corpus.sqlite).")
+    var corpus: String?
+
+    @Flag(help: "Do not store attempts in the corpus (use with --records to keep them only as JSON Lines).")
+    var noCorpus = false
+
+    @Option(help: "Also append every attempt to this JSON Lines file.")
+    var records: String?
 
     @Option(help: "Sampling temperature to send (unsent: the server's default).")
     var temperature: Double?
@@ -133,8 +142,14 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         let toolAPI = toolbox.isEmpty ? nil : try sandbox.describe(toolbox)
-        let log: AttemptLog
-        do { log = try AttemptLog(path: records) } catch { throw ValidationError("\(error)") }
+        var recorders: [any AttemptRecorder] = []
+        var log: AttemptLog?
+        if let records {
+            do { log = try AttemptLog(path: records) } catch { throw ValidationError("\(error)") }
+            recorders.append(log!)
+        }
+        let corpusRecorder = noCorpus ? nil : CorpusRecorder(path: CorpusStore.resolvedPath(corpus), source: "generate")
+        if let corpusRecorder { recorders.append(corpusRecorder) }
         var settings = RetryLoop.Settings()
         settings.maxRetries = maxRetries
         settings.parameters = SamplingParameters(temperature: temperature, maxTokens: maxTokens, seed: seed)
@@ -143,7 +158,7 @@ struct GenerateCommand: ParsableCommand {
         if let standard { runTest = { source in try standard.runGeneratedTest(source) } }
         let loop = RetryLoop(
             model: chatModel, validator: validator, sandbox: sandbox, tools: toolbox, toolAPI: toolAPI,
-            runTest: runTest, settings: settings, validatorConfiguration: validatorConfiguration, log: log)
+            runTest: runTest, settings: settings, validatorConfiguration: validatorConfiguration, recorders: recorders)
 
         let interrupt = Interrupt()
         let progress = Progress(total: work.count, quiet: work.count == 1)  // stderr: never in the way of --json
@@ -167,7 +182,7 @@ struct GenerateCommand: ParsableCommand {
         }
         progress.clear()
         let finished = outcomes.compactMap { $0 }
-        let summary = Summary(finished, total: work.count, records: log)
+        let summary = Summary(finished, total: work.count, records: log, corpus: corpusRecorder)
         if json {
             print(JSONValue.object([
                 "summary": summary.json,
@@ -224,7 +239,7 @@ struct Summary {
     var json: JSONValue
     var text: String
 
-    init(_ outcomes: [RetryLoop.Outcome], total: Int, records: AttemptLog) {
+    init(_ outcomes: [RetryLoop.Outcome], total: Int, records: AttemptLog?, corpus: CorpusRecorder?) {
         let passedFirst = outcomes.filter { $0.passed && $0.attemptCount == 1 }.count
         let passed = outcomes.filter(\.passed).count
         let attempts = outcomes.reduce(0) { $0 + $1.attemptCount }
@@ -239,7 +254,8 @@ struct Summary {
             "model_failures": .int(modelFailures), "attempts": .int(attempts),
             "mean_attempts": .double((mean * 100).rounded() / 100),
             "top_failed_rules": .array(top.map { ["rule": .string($0.key), "count": .int($0.value)] }),
-            "records": .string(records.path), "records_written": .int(records.written),
+            "records": records.map { .string($0.path) } ?? .null, "records_written": .int(records?.written ?? 0),
+            "corpus": corpus?.summaryJSON ?? .null,
         ]
         var lines = [
             "tasks: \(outcomes.count) of \(total) finished; passed at first attempt: \(passedFirst); "
@@ -248,7 +264,8 @@ struct Summary {
             "mean attempts: \(String(format: "%.2f", mean))",
         ]
         if !top.isEmpty { lines.append("most failed rules: " + top.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")) }
-        lines.append("records: \(records.written) attempts appended to \(records.path)")
+        if let records { lines.append("records: \(records.written) attempts appended to \(records.path)") }
+        if let corpus { lines.append(corpus.summary) }
         text = lines.joined(separator: "\n")
     }
 }

@@ -8,15 +8,25 @@ struct ServeCommand: ParsableCommand {
         abstract: "Serve the sandbox to an agent over JSON-RPC 2.0 on stdin/stdout.",
         discussion: """
             One JSON object per line in each direction (docs/serve-protocol.md). Methods: \
-            initialize, open_session, close_session, execute, list_tools, describe_tools; the \
-            server asks the client call_tool for tools the client declared. stdout carries only \
-            the protocol: logs go to stderr. Exits 0 when the client closes stdin.
+            initialize, open_session, close_session, execute, validate, list_tools, describe_tools; \
+            the server asks the client call_tool for tools the client declared. stdout carries \
+            only the protocol: logs go to stderr. Exits 0 when the client closes stdin.
+            Every execute and validate is recorded in the corpus (--corpus, default \
+            $CRUCIBLE_CORPUS or .crucible/corpus.sqlite); a client links the calls that are \
+            attempts at one artifact with "corpus": {"session": ID, "task", "kind"}, so its \
+            failures and fixes form error-to-fix pairs.
             """)
 
     @OptionGroup var tools: ToolOptions
 
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
+
+    @Option(help: "The corpus database calls are recorded in (default: $CRUCIBLE_CORPUS, else .crucible/corpus.sqlite).")
+    var corpus: String?
+
+    @Flag(help: "Record nothing in the corpus.")
+    var noCorpus = false
 
     func run() throws {
         // Only protocol may reach stdout: keep a private copy of it for the protocol and point
@@ -33,7 +43,9 @@ struct ServeCommand: ParsableCommand {
         defer { standard?.shutdown() }
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
-        ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput).run()
+        let recorder = noCorpus ? nil : CorpusRecorder(path: CorpusStore.resolvedPath(corpus), source: "serve")
+        ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
+                    makeValidator: { try Validator() }).run()
     }
 }
 

@@ -2,8 +2,8 @@ import Foundation
 
 /// Appends attempt records to a JSON Lines file, one record per line, each written with a
 /// single `write(2)` on an O_APPEND descriptor: several processes can share the file and a
-/// process killed mid-run leaves only whole records before the cut. (The SQLite corpus store
-/// replaces this file as the default with the corpus issue.)
+/// process killed mid-run leaves only whole records before the cut. The corpus store is the
+/// default record; this file is `--records`, and the spill file when the store cannot write.
 public final class AttemptLog: @unchecked Sendable {
     public let path: String
     private let descriptor: Int32

@@ -34,13 +34,13 @@ public final class RetryLoop: Sendable {
     let runTest: (@Sendable (String) throws -> JSONValue)?
     let settings: Settings
     let validatorConfiguration: Validator.Configuration
-    let log: AttemptLog?
+    let recorders: [any AttemptRecorder]
     let logProblem: @Sendable (String) -> Void
 
     public init(
         model: ChatModel, validator: Validator, sandbox: Sandbox, tools: Toolbox = Toolbox(), toolAPI: String? = nil,
         runTest: (@Sendable (String) throws -> JSONValue)? = nil, settings: Settings = Settings(),
-        validatorConfiguration: Validator.Configuration = Validator.Configuration(), log: AttemptLog? = nil,
+        validatorConfiguration: Validator.Configuration = Validator.Configuration(), recorders: [any AttemptRecorder] = [],
         logProblem: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
     ) {
         self.model = model
@@ -51,7 +51,7 @@ public final class RetryLoop: Sendable {
         self.runTest = runTest
         self.settings = settings
         self.validatorConfiguration = validatorConfiguration
-        self.log = log
+        self.recorders = recorders
         self.logProblem = logProblem
     }
 
@@ -140,10 +140,11 @@ public final class RetryLoop: Sendable {
 
     private func keep(_ record: JSONValue, in outcome: inout Outcome) {
         outcome.attempts.append(record)
-        guard let log else { return }
-        do { try log.append(record) } catch {
-            // Said loudly, every time: the run goes on, and the record is still in the outcome.
-            logProblem("\(error) (the attempt is kept in memory and in --json output)")
+        for recorder in recorders {
+            do { try recorder.append(record) } catch {
+                // Said loudly, every time: the run goes on, and the record is still in the outcome.
+                logProblem("\(error) (the attempt is kept in memory and in --json output)")
+            }
         }
     }
 

@@ -14,6 +14,16 @@ public final class ServeServer: @unchecked Sendable {
     private var sessions: [String: ServeSession] = [:]
     private var sessionCounter = 0
     private var describeCache: [String: JSONValue] = [:]
+    /// Where executions and validations are recorded (nil: not recorded).
+    let recorder: CorpusRecorder?
+    /// Started on the first `validate` (a second zygote most agents never need).
+    private let makeValidator: (@Sendable () throws -> Validator)?
+    private var validatorStarted: Result<Validator, Error>?
+    private var kindRulesets: [String: [String]] = [:]
+    private let validatorLock = NSLock()
+    /// Records are written in call order, off the request's path (the agent's answer never
+    /// waits on the disk); `run` drains it before returning.
+    private let recording = DispatchQueue(label: "crucible.serve.corpus")
 
     final class ServeSession: @unchecked Sendable {
         let id: String
@@ -28,10 +38,13 @@ public final class ServeServer: @unchecked Sendable {
         }
     }
 
-    public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32) {
+    public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32, recorder: CorpusRecorder? = nil,
+                makeValidator: (@Sendable () throws -> Validator)? = nil) {
         self.sandbox = sandbox
         self.baseTools = baseTools
         self.connection = JSONRPCConnection(input: input, output: output)
+        self.recorder = recorder
+        self.makeValidator = makeValidator
     }
 
     /// Serves until the client closes its end, then closes every session.
@@ -41,6 +54,9 @@ public final class ServeServer: @unchecked Sendable {
             for session in sessions.values { session.persistent?.close() }
             sessions.removeAll()
         }
+        recording.sync {}
+        validatorLock.withLock { if case .success(let validator)? = validatorStarted { validator.shutdown() } }
+        if let recorder { FileHandle.standardError.write(Data("crucible serve: \(recorder.summary)\n".utf8)) }
     }
 
     typealias RPCError = JSONRPCConnection.RPCError
@@ -51,9 +67,10 @@ public final class ServeServer: @unchecked Sendable {
         case "initialize":
             return [
                 "server": "crucible", "protocol_version": .int(Self.protocolVersion),
-                "methods": ["initialize", "open_session", "close_session", "execute", "list_tools", "describe_tools"],
+                "methods": ["initialize", "open_session", "close_session", "execute", "validate", "list_tools", "describe_tools"],
                 "server_requests": ["call_tool"],
                 "python": .string(sandbox.report.pythonVersion),
+                "corpus": recorder.map { .string($0.path) } ?? .null,
             ]
         case "open_session": return try openSession(params)
         case "close_session":
@@ -65,6 +82,7 @@ public final class ServeServer: @unchecked Sendable {
             session.persistent?.close()
             return ["closed": true]
         case "execute": return try execute(params)
+        case "validate": return try validate(params)
         case "list_tools":
             let toolbox = try session(params, required: false)?.toolbox ?? baseTools
             return ["tools": .array(toolbox.contracts.map(\.mcpDefinition))]
@@ -144,6 +162,26 @@ public final class ServeServer: @unchecked Sendable {
 
     private func execute(_ params: JSONValue) throws -> JSONValue {
         guard let code = params["code"]?.stringValue else { throw RPCError.invalidParams("\"code\" must be a string") }
+        let link = try corpusLink(params)
+        let started = Date()
+        let result = try executeUnrecorded(params, code: code)
+        if let link {
+            let passed = result.outcome == .ok
+            var runtime = result.jsonObject
+            if case .object(var members) = runtime {
+                members["status"] = "ran"
+                runtime = .object(members)
+            }
+            record(link, code: code, passed: passed, diagnostics: [], runtime: runtime,
+                   feedback: passed ? nil : RetryFeedback.render(
+                       diagnostics: [], runtimeFailure: RetryFeedback.describe(result, expectation: nil), code: code,
+                       attempt: 1, maxAttempts: 1),
+                   started: started)
+        }
+        return result.jsonObject
+    }
+
+    private func executeUnrecorded(_ params: JSONValue, code: String) throws -> ExecutionResult {
         var inputs: [String: JSONValue] = [:]
         if let given = params["inputs"] {
             guard case .object(let members) = given else { throw RPCError.invalidParams("\"inputs\" must be an object") }
@@ -151,7 +189,7 @@ public final class ServeServer: @unchecked Sendable {
         }
         let session = try session(params, required: false)
         if let persistent = session?.persistent {
-            do { return try persistent.execute(code, inputs: inputs).jsonObject } catch let error as SandboxError {
+            do { return try persistent.execute(code, inputs: inputs) } catch let error as SandboxError {
                 if case .sessionClosed = error { throw RPCError(code: -32001, message: "\(error)") }
                 throw RPCError.invalidParams("\(error)")
             }
@@ -161,7 +199,110 @@ public final class ServeServer: @unchecked Sendable {
         if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
             throw RPCError.invalidParams(detail)
         }
-        return result.jsonObject
+        return result
+    }
+
+    /// `validate`: the validators on one piece of code, by kind (its rulesets) or by rulesets.
+    private func validate(_ params: JSONValue) throws -> JSONValue {
+        guard let code = params["code"]?.stringValue else { throw RPCError.invalidParams("\"code\" must be a string") }
+        if let given = params["rulesets"], given.arrayValue?.allSatisfy({ $0.stringValue != nil }) != true {
+            throw RPCError.invalidParams("\"rulesets\" must be a list of ruleset names")
+        }
+        let link = try corpusLink(params)
+        let started = Date()
+        let validator = try startedValidator()
+        var configuration = Validator.Configuration()
+        if let rulesets = params["rulesets"]?.arrayValue {
+            configuration.rulesets = rulesets.compactMap(\.stringValue)
+        } else if let kind = params["kind"]?.stringValue ?? link?.kind {
+            guard let rulesets = validatorLock.withLock({ kindRulesets[kind] }) else {
+                let known = validatorLock.withLock { kindRulesets.keys.sorted() }
+                throw RPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
+            }
+            configuration.rulesets = rulesets.isEmpty ? ["core"] : rulesets
+        }
+        let diagnostics: [Diagnostic]
+        do {
+            diagnostics = try validator.validate(source: code, path: params["path"]?.stringValue ?? "<code>",
+                                                 configuration: configuration)
+        } catch { throw RPCError(code: -32002, message: "Sandbox failure: \(error)") }
+        let errors = diagnostics.filter { $0.severity == "error" }
+        let feedback = errors.isEmpty ? nil : RetryFeedback.render(
+            diagnostics: errors, runtimeFailure: nil, code: code, attempt: 1, maxAttempts: 1)
+        if let link {
+            record(link, code: code, passed: errors.isEmpty, diagnostics: diagnostics,
+                   runtime: ["status": "not_run", "reason": "validation only"], feedback: feedback, started: started)
+        }
+        return ["passed": .bool(errors.isEmpty), "diagnostics": .array(diagnostics.map(\.json)),
+                "feedback": feedback.map { .string($0) } ?? .null]
+    }
+
+    private func startedValidator() throws -> Validator {
+        try validatorLock.withLock {
+            if validatorStarted == nil {
+                guard let makeValidator else {
+                    throw RPCError(code: -32002, message: "Sandbox failure: this server has no validators")
+                }
+                validatorStarted = Result {
+                    let validator = try makeValidator()
+                    kindRulesets = (try? validator.artifactKinds(projectDirectory: FileManager.default.currentDirectoryPath))?
+                        .mapValues(\.rulesets) ?? [:]
+                    return validator
+                }
+            }
+            do { return try validatorStarted!.get() } catch {
+                throw RPCError(code: -32002, message: "Sandbox failure: the validators cannot start: \(error)")
+            }
+        }
+    }
+
+    /// How a call joins the corpus: the client's `corpus` object links calls that are attempts
+    /// at one artifact into one session (`{"session": ID, "task": ..., "kind": ...}`);
+    /// without one each call is a session of its own; `"corpus": false` records nothing.
+    struct CorpusLink {
+        var session: String
+        var task: String
+        var taskID: String?
+        var kind: String
+        var model: String?
+    }
+
+    private func corpusLink(_ params: JSONValue) throws -> CorpusLink? {
+        guard recorder != nil else { return nil }
+        guard let given = params["corpus"] else {
+            return CorpusLink(session: "serve:" + UUID().uuidString.lowercased(), task: "", taskID: nil, kind: "", model: nil)
+        }
+        if given == .bool(false) { return nil }
+        guard case .object = given else {
+            throw RPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
+        }
+        for key in ["session", "task_id", "task", "kind", "model"] {
+            if let value = given[key], value.stringValue == nil {
+                throw RPCError.invalidParams("\"corpus.\(key)\" must be a string")
+            }
+        }
+        let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
+        return CorpusLink(
+            session: "serve:" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
+            taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
+            model: given["model"]?.stringValue)
+    }
+
+    private func record(_ link: CorpusLink, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
+                        feedback: String?, started: Date) {
+        guard let recorder else { return }
+        var record: [String: JSONValue] = [
+            "session_id": .string(link.session), "task": .string(link.task), "kind": .string(link.kind),
+            "code": .string(code), "passed": .bool(passed), "diagnostics": .array(diagnostics.map(\.json)),
+            "runtime": runtime, "started_at": .string(ISO8601DateFormatter().string(from: started)),
+            "latency_ms": .double(Date().timeIntervalSince(started) * 1000), "source": "serve",
+        ]
+        if let taskID = link.taskID { record["task_id"] = .string(taskID) }
+        if let model = link.model { record["model"] = .string(model) }
+        if let feedback { record["feedback"] = .string(feedback) }
+        // A store failure is reported by the recorder (and spilled); the agent still gets its result.
+        let finished = JSONValue.object(record)
+        recording.async { _ = try? recorder.record(finished) }
     }
 
     private func describe(_ params: JSONValue) throws -> JSONValue {

@@ -47,6 +47,7 @@ public final class Validator: Sendable {
         configuration.readablePaths = [directory]
         configuration.preloadModules = [
             "crucible_validators.engine", "crucible_validators.rules.view", "crucible_validators.rules.tdom",
+            "crucible_validators.corpus_facts",
         ]
         configuration.defaultLimits.wallClock = .seconds(120)
         configuration.defaultLimits.memoryBytes = 1 << 30
@@ -145,7 +146,7 @@ public final class Validator: Sendable {
         return found.compactMap(Diagnostic.init(json:))
     }
 
-    private func engine(_ call: String, inputs: [String: JSONValue], configuration: Configuration) throws
+    func engine(_ call: String, inputs: [String: JSONValue], configuration: Configuration) throws
         -> JSONValue
     {
         var inputs = inputs
@@ -183,10 +184,23 @@ public final class Validator: Sendable {
         return configuration
     }
 
+    /// The artifact kinds (Corpus/kinds and the project's own), read with this validator's
+    /// sandbox: the corpus needs each kind's rulesets to re-validate its attempts.
+    public func artifactKinds(projectDirectory: String) throws -> [String: ArtifactKind] {
+        guard let directory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
+            throw Failure(description: "cannot find Corpus/kinds beside the Sandbox folder")
+        }
+        let project = try? ProjectConfiguration.load(from: projectDirectory, sandbox: sandbox)
+        return try ArtifactKind.load(directory: directory, project: project?.settings, sandbox: sandbox)
+    }
+
+    /// The embedded interpreter's version (the one that normalizes code for the corpus).
+    public var pythonVersion: String { sandbox.report.pythonVersion }
+
     public func shutdown() { sandbox.shutdown() }
 }
 
-private final class ResultSlots<Value>: @unchecked Sendable {
+final class ResultSlots<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [Result<Value, Error>?]
     private var claimed = 0

@@ -1,0 +1,269 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+struct CorpusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corpus",
+        abstract: "Import, export, summarize and report on the attempt corpus.",
+        discussion: """
+            The corpus is a SQLite file (WAL): --corpus PATH, else $CRUCIBLE_CORPUS, else \
+            .crucible/corpus.sqlite in the working directory. `crucible generate` and \
+            `crucible serve` store every attempt there.
+            Exit codes: 0 done; 1 the corpus could not be read or written; 2 usage error \
+            (bad input file, unknown format); 3 the sandbox (which normalizes and re-validates \
+            code) could not be built.
+            """,
+        subcommands: [CorpusImportCommand.self, CorpusExportCommand.self, CorpusStatsCommand.self, CorpusReportCommand.self])
+}
+
+struct CorpusOptions: ParsableArguments {
+    @Option(help: "The corpus database (default: $CRUCIBLE_CORPUS, else .crucible/corpus.sqlite).")
+    var corpus: String?
+
+    var path: String { CorpusStore.resolvedPath(corpus) }
+
+    func open(create: Bool) throws -> CorpusStore {
+        do { return try CorpusStore(path: path, create: create) } catch {
+            FileHandle.standardError.write(Data("crucible: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+    FileHandle.standardError.write(Data("crucible: \(message)\n".utf8))
+    return ExitCode(code)
+}
+
+struct CorpusImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Add attempt records from JSON Lines files (the `--records` shape, or a spill file).",
+        discussion: """
+            Every line must be one attempt record with at least "session_id" and "passed". \
+            The whole file is checked before anything is written; a bad line stops the import \
+            with its line number and nothing of that file is stored. Re-importing is safe: an \
+            attempt already stored (same session and attempt number) is skipped and counted.
+            """)
+
+    @OptionGroup var options: CorpusOptions
+
+    @Option(help: "The source recorded for sessions whose records do not name one.")
+    var source: String = "import"
+
+    @Flag(help: "Print the counts as one JSON object on stdout.")
+    var json = false
+
+    @Argument(help: "JSON Lines files; - reads standard input.")
+    var files: [String]
+
+    func run() throws {
+        var parsed: [(String, [JSONValue])] = []
+        for file in files {
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                // FileHandle, not String(contentsOfFile:): a pipe or /dev/null is a fine input too.
+                guard let handle = FileHandle(forReadingAtPath: file),
+                      let read = String(data: handle.readDataToEndOfFile(), encoding: .utf8) else {
+                    throw fail("cannot read \(file) (missing, unreadable or not UTF-8)", code: 2)
+                }
+                text = read
+            }
+            var records: [JSONValue] = []
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty else { continue }
+                guard let record = try? JSONValue(parsing: trimmed), case .object = record else {
+                    throw fail("\(file):\(number + 1): not a JSON object; nothing from \(file) was imported", code: 2)
+                }
+                guard record["session_id"]?.stringValue?.isEmpty == false, record["passed"]?.boolValue != nil else {
+                    throw fail("\(file):\(number + 1): an attempt record needs \"session_id\" (string) and \"passed\" (bool); "
+                               + "nothing from \(file) was imported", code: 2)
+                }
+                records.append(record)
+            }
+            parsed.append((file, records))
+        }
+        let store = try options.open(create: true)
+        var results: [JSONValue] = []
+        for (file, records) in parsed {
+            let counts: (inserted: Int, skipped: Int)
+            do {
+                counts = try store.record(batch: records, source: source) { inserted, skipped in
+                    FileHandle.standardError.write(Data("import: \(file): \(inserted + skipped)/\(records.count) committed\n".utf8))
+                }
+            } catch { throw fail("\(file): \(error)") }
+            results.append(["file": .string(file), "imported": .int(counts.inserted), "already_present": .int(counts.skipped)])
+            if !json {
+                print("\(file): \(counts.inserted) attempts imported, \(counts.skipped) already present, into \(store.path)")
+            }
+        }
+        if json { print(JSONValue.object(["corpus": .string(store.path), "files": .array(results)]).jsonText) }
+    }
+}
+
+struct CorpusExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write training data: gated, split train/valid/test files in a trainer's format.",
+        discussion: """
+            Formats: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")), or all (one \
+            folder per format under --out). Each folder gets train.jsonl, valid.jsonl, test.jsonl, \
+            metadata.jsonl (per record: split, role, session, task, first attempt, cluster) and \
+            manifest.json (the gate report, counts, seed, Python version).
+            Gates, in order, each reporting what it removed: length, exact-duplicate, \
+            near-duplicate (MinHash, Jaccard 0.7), fake-fix, revalidation, caps.
+            Splits keep each session and each near-duplicate cluster in one split and depend \
+            only on the corpus and --seed.
+            """)
+
+    @OptionGroup var options: CorpusOptions
+
+    @Option(help: "The format, or all.")
+    var format: String
+
+    @Option(help: "The folder to write into (created).")
+    var out: String
+
+    @Option(help: "Seed for the splits.")
+    var seed: Int = 0
+
+    @Option(help: "Examples whose code is longer than this many characters (both sides of a pair) are dropped.")
+    var maxChars: Int = 8_000
+
+    @Option(help: "At most this many examples of each role per task.")
+    var maxPerTask: Int = 5
+
+    @Option(help: "At most this many pairs (and failures) per failing rule.")
+    var maxPerRule: Int = 1_000
+
+    @Flag(help: "Print what was written as one JSON object on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard format == "all" || ExportFormat(rawValue: format) != nil else {
+            throw ValidationError("unknown format \(format.debugDescription); known: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")), all")
+        }
+        guard maxChars > 0, maxPerTask > 0, maxPerRule > 0 else {
+            throw ValidationError("--max-chars, --max-per-task and --max-per-rule must be positive")
+        }
+    }
+
+    func run() throws {
+        let formats = format == "all" ? ExportFormat.allCases : [ExportFormat(rawValue: format)!]
+        let store = try options.open(create: false)
+        let validator: Validator
+        do { validator = try Validator() } catch {
+            throw fail("the validators cannot start: \(error)", code: ExitCode32.sandboxUnavailable.rawValue)
+        }
+        defer { validator.shutdown() }
+        var exporter = CorpusExporter()
+        exporter.seed = seed
+        exporter.gates.maxCharacters = maxChars
+        exporter.gates.maxPerTask = maxPerTask
+        exporter.gates.maxPerRule = maxPerRule
+        exporter.progress = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        do {
+            let kinds = try validator.artifactKinds(projectDirectory: FileManager.default.currentDirectoryPath)
+            exporter.rulesets = kinds.mapValues(\.rulesets)
+        } catch { throw fail("\(error)", code: 2) }
+
+        let selection: CorpusExporter.Selection
+        do { selection = try exporter.select(from: store, validator: validator) } catch { throw fail("\(error)") }
+        var written: [JSONValue] = []
+        for format in formats {
+            let directory = formats.count == 1 ? out : out + "/" + format.rawValue
+            let result: CorpusExporter.Written
+            do {
+                result = try exporter.write(selection, format: format, to: directory, corpusPath: store.path,
+                                            pythonVersion: validator.pythonVersion)
+            } catch { throw fail("\(error)") }
+            let counts = CorpusSplits.Split.allCases.map { "\($0.rawValue) \(result.counts[$0] ?? 0)" }.joined(separator: ", ")
+            if format == .mlxChat || format == .mlxCompletions,
+               let small = CorpusSplits.Split.allCases.first(where: { (result.counts[$0] ?? 0) < 4 })
+            {
+                FileHandle.standardError.write(Data(("crucible: warning: \(directory)/\(small.rawValue).jsonl has "
+                    + "\(result.counts[small] ?? 0) records; mlx-lm needs at least its batch size (4 by default)\n").utf8))
+            }
+            written.append(["format": .string(format.rawValue), "directory": .string(directory),
+                            "records": .object(Dictionary(uniqueKeysWithValues: CorpusSplits.Split.allCases.map { ($0.rawValue, .int(result.counts[$0] ?? 0)) }))])
+            if !json { print("\(format.rawValue): \(directory) (\(counts))") }
+        }
+        do {
+            try store.noteExport(format: format, seed: seed, destination: out, report: selection.report.json)
+        } catch {
+            FileHandle.standardError.write(Data("crucible: warning: the export is written, but \(error)\n".utf8))
+        }
+        if json {
+            print(JSONValue.object(["exports": .array(written), "gates": selection.report.json]).jsonText)
+        } else {
+            let report = selection.report
+            print("examples: \(report.input[.positive] ?? 0) positives, \(report.input[.pair] ?? 0) pairs, "
+                  + "\(report.input[.negative] ?? 0) failures before gates; kept \(report.kept[.positive] ?? 0), "
+                  + "\(report.kept[.pair] ?? 0), \(report.kept[.negative] ?? 0)")
+            for removal in report.removals {
+                let total = removal.removed.values.reduce(0, +)
+                let reasons = removal.reasons.isEmpty ? "" : " (" + removal.reasons.sorted { $0.key < $1.key }
+                    .map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
+                print("  gate \(removal.gate): removed \(total)\(reasons)")
+            }
+        }
+    }
+}
+
+struct CorpusStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Sessions, attempts, pass at first attempt and within budget, mean attempts, failing rules, gate removals.")
+
+    @OptionGroup var options: CorpusOptions
+
+    @Flag(help: "Print the figures as one JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        let store = try options.open(create: false)
+        let stats: CorpusStats
+        do { stats = CorpusStats(attempts: try store.attempts(), latestExport: try store.latestExport()) } catch {
+            throw fail("\(error)")
+        }
+        if json {
+            var object = stats.json
+            if case .object(var members) = object {
+                members["corpus"] = .string(store.path)
+                object = .object(members)
+            }
+            print(object.jsonText)
+        } else {
+            print("corpus: \(store.path)")
+            print(stats.text)
+        }
+    }
+}
+
+struct CorpusReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write one self-contained HTML page of charts and tables (no network needed to view it).")
+
+    @OptionGroup var options: CorpusOptions
+
+    @Option(help: "The HTML file to write.")
+    var out: String = "corpus-report.html"
+
+    func run() throws {
+        let store = try options.open(create: false)
+        let stats: CorpusStats
+        do { stats = CorpusStats(attempts: try store.attempts(), latestExport: try store.latestExport()) } catch {
+            throw fail("\(error)")
+        }
+        let page = CorpusReport.html(stats, corpusPath: store.path, generatedAt: ISO8601DateFormatter().string(from: Date()))
+        guard FileManager.default.createFile(atPath: out, contents: Data(page.utf8)) else {
+            throw fail("cannot write \(out): \(String(cString: strerror(errno)))")
+        }
+        print("report: \(out) (\(stats.overall.sessions) sessions, \(stats.overall.attempts) attempts)")
+    }
+}

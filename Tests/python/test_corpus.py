@@ -1,0 +1,335 @@
+"""The corpus end to end: a planted corpus of over 1,000 attempts made by the scripted model
+through `crucible generate`, its stats, every export format checked by its trainer's rules,
+the gates removing exactly what was planted, splits, the HTML report in headless Chromium,
+and the store under concurrent writers, a kill mid-write, a full disk and a read-only file."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+import corpus_plan
+import training_formats
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
+sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
+import crucible_client  # noqa: E402
+
+PLAN = {"first": 230, "retry": 150, "twice": 60, "never": 40, "deletes": 25, "silences": 25, "copy": 20, "near": 20}
+
+
+def crucible(*args, cwd, check=True, timeout=600):
+    process = subprocess.run([CRUCIBLE, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    if check:
+        assert process.returncode == 0, "crucible %s exited %d:\n%s" % (" ".join(args), process.returncode, process.stderr[-3000:])
+    return process
+
+
+def attempt_count(path):
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """The planted corpus, made once: 570 sessions, 1,010 attempts."""
+    folder = tmp_path_factory.mktemp("planted")
+    expected, plants = corpus_plan.write(folder, PLAN)
+    process = crucible("generate", "--tasks", "tasks.jsonl", "--scripted", "replies.jsonl", "--corpus", "corpus.sqlite",
+                       "--concurrency", "4", "--json", cwd=folder, check=False)
+    assert process.returncode == 1, process.stderr[-2000:]  # the `never` sessions fail, by plan
+    summary = json.loads(process.stdout)["summary"]
+    assert summary["corpus"]["stored"] == expected["attempts"] and summary["corpus"]["spilled"] == 0
+    return folder, expected, plants
+
+
+def test_the_planted_corpus_has_over_a_thousand_attempts_and_stats_match_exactly(planted):
+    folder, expected, _ = planted
+    assert expected["attempts"] >= 1000
+    stats = json.loads(crucible("corpus", "stats", "--corpus", "corpus.sqlite", "--json", cwd=folder).stdout)
+    overall = stats["overall"]
+    for key in ("sessions", "attempts", "passed_first_attempt", "passed_within_budget", "failed_sessions"):
+        assert overall[key] == expected[key], key
+    assert overall["mean_attempts"] == round(expected["attempts"] / expected["sessions"], 3)
+    assert {r["rule"]: r["count"] for r in overall["top_failed_rules"]} == expected["rules"]
+    assert overall["examples"] == {"positives": expected["positives"], "pairs": expected["pairs"],
+                                   "negatives": expected["negatives"]}
+    assert set(stats["kinds"]) == {"view"} and stats["kinds"]["view"]["attempts"] == expected["attempts"]
+    assert overall["sources"] == {"generate": expected["sessions"]}
+    # Budget 4 (3 retries): the never-passing sessions took all four attempts.
+    assert overall["attempts_histogram"]["4"] == PLAN["never"]
+    with sqlite3.connect(folder / "corpus.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        rows = db.execute("SELECT rule, COUNT(*) FROM diagnostics WHERE severity = 'error' GROUP BY rule").fetchall()
+        assert dict(rows) == expected["rules"]  # structured rows, one per finding
+
+
+def test_every_format_exports_gated_and_loads_by_its_trainers_rules(planted, tmp_path):
+    folder, expected, plants = planted
+    out = tmp_path / "export"
+    result = json.loads(crucible("corpus", "export", "--corpus", "corpus.sqlite", "--format", "all", "--out", str(out),
+                                 "--json", cwd=folder).stdout)
+    gates = {g["gate"]: g for g in result["gates"]["gates"]}
+    for gate, removed in expected["gates"].items():
+        assert gates[gate]["removed"] == removed, gate
+    assert gates["fake-fix"]["reasons"] == {"deletes the offending code": 2 * PLAN["deletes"],
+                                            "adds a suppression": 2 * PLAN["silences"]}
+    for gate in ("length", "revalidation", "caps"):
+        assert gates[gate]["total"] == 0, gate
+    formats = {e["format"] for e in result["exports"]}
+    assert formats == set(training_formats.CHECKS)
+    for name, check in training_formats.CHECKS.items():
+        check(out / name)
+        manifest = json.loads((out / name / "manifest.json").read_text())
+        assert manifest["gates"] == result["gates"] and manifest["python"].startswith("3.")
+
+    # Planted fake fixes are in no export; of each planted copy and its original, one remains.
+    meta = [json.loads(line) for line in (out / "trl-sft" / "metadata.jsonl").open()]
+    tasks = {m["task_id"] for m in meta}
+    for planted_id in plants["deletes"] + plants["silences"]:
+        assert planted_id not in tasks
+    positive_tasks = {m["task_id"] for m in meta if m["role"] == "positive"}
+    for copy_id, source_id in plants["copy"] + plants["near"]:
+        assert (copy_id in positive_tasks) != (source_id in positive_tasks), (copy_id, source_id)
+    # Every surviving pair's failure is a real failure of the same session, followed by its fix.
+    dpo = [json.loads(line) for split in ("train", "valid", "test") for line in (out / "trl-dpo" / (split + ".jsonl")).open()]
+    kept_pairs = result["gates"]["kept"]["pair"]
+    assert len(dpo) == kept_pairs == expected["pairs"] - sum(expected["gates"][g]["pair"] for g in expected["gates"])
+    assert all('html(f"' in r["rejected"][0]["content"] or "@view" not in r["rejected"][0]["content"]
+               or "*, " not in r["rejected"][0]["content"] for r in dpo)
+    # Failed attempts are in the OpenAI file with weight 0, never trained.
+    sft = [json.loads(line) for line in (out / "openai-sft" / "train.jsonl").open()]
+    weighted = [m for r in sft for m in r["messages"] if m.get("weight") == 0]
+    assert weighted and all(m["role"] == "assistant" for m in weighted)
+    # First-attempt passes are marked.
+    firsts = [m for m in meta if m["first_attempt"]]
+    assert firsts and all(m["role"] == "positive" and m["task_id"].split("-")[0] in ("first", "copy", "near") for m in firsts)
+
+
+def test_splits_keep_sessions_and_clusters_together_and_follow_the_seed(planted, tmp_path):
+    folder, _, _ = planted
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        crucible("corpus", "export", "--corpus", "corpus.sqlite", "--format", "mlx-chat", "--out", str(tmp_path / name),
+                 "--seed", seed, cwd=folder)
+    for split in ("train", "valid", "test"):
+        assert (tmp_path / "a" / (split + ".jsonl")).read_bytes() == (tmp_path / "b" / (split + ".jsonl")).read_bytes()
+    assert (tmp_path / "a" / "test.jsonl").read_bytes() != (tmp_path / "c" / "test.jsonl").read_bytes()
+    meta = [json.loads(line) for line in (tmp_path / "a" / "metadata.jsonl").open()]
+    split_of_session, split_of_cluster = {}, {}
+    for m in meta:
+        assert split_of_session.setdefault(m["session_id"], m["split"]) == m["split"], m
+        assert split_of_cluster.setdefault(m["cluster"], m["split"]) == m["split"], m
+    counts = {s: sum(1 for m in meta if m["split"] == s) for s in ("train", "valid", "test")}
+    assert counts["valid"] >= 4 and counts["test"] >= 4 and counts["train"] > counts["valid"]
+
+
+def test_report_is_self_contained_and_draws_its_charts_in_headless_chromium(planted, tmp_path):
+    folder, expected, _ = planted
+    report = tmp_path / "report.html"
+    crucible("corpus", "report", "--corpus", "corpus.sqlite", "--out", str(report), cwd=folder)
+    page = report.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load anything from the network"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is missing: scripts/setup installs Debian's chromium package"
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    assert 'data-charts-drawn="4"' in dom, dom[:2000]
+    marks = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks="(\d+)"', dom))
+    assert marks == {"pass_rate": "1", "histogram": "4", "rules": "3", "over_time": "3"}, marks  # 1 kind; 1-4 attempts; VIEW006, VIEW001, VIEW004
+    assert dom.count('class="mark"') == 11  # the bars and lines themselves are in the DOM
+
+
+def test_writers_in_several_processes_at_once_lose_nothing(tmp_path):
+    processes = []
+    for index in range(4):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        corpus_plan.write(folder, {"first": 15, "retry": 10}, seed=100 + index)
+        processes.append(subprocess.Popen(
+            [CRUCIBLE, "generate", "--tasks", "tasks.jsonl", "--scripted", "replies.jsonl", "--corpus",
+             str(tmp_path / "shared.sqlite"), "--concurrency", "2", "--json"],
+            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    stored = 0
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+        summary = json.loads(out)["summary"]["corpus"]
+        assert summary["spilled"] == 0 and summary["lost"] == 0
+        stored += summary["stored"]
+    assert stored == 4 * (15 + 2 * 10)
+    assert attempt_count(tmp_path / "shared.sqlite") == stored
+    with sqlite3.connect(tmp_path / "shared.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _records(count, sessions_of=4):
+    for index in range(count):
+        passed = index % sessions_of == sessions_of - 1
+        yield {"session_id": "s%06d" % (index // sessions_of), "attempt": index % sessions_of + 1, "task_id": "t%d" % (index // sessions_of),
+               "task": "task %d" % (index // sessions_of), "kind": "script", "passed": passed,
+               "code": "x_%d = %d\n" % (index, index),
+               "diagnostics": [] if passed else [{"rule": "SYNTAX", "severity": "error", "message": "m", "hint": "",
+                                                   "path": "<a>", "line": 1, "column": 0}, {"rule": "CRU001", "severity": "warning",
+                                                   "message": "w", "hint": "", "path": "<a>", "line": 1, "column": 0}]}
+
+
+def test_a_writer_killed_mid_write_leaves_every_committed_attempt_whole(tmp_path):
+    source = tmp_path / "many.jsonl"
+    with open(source, "w") as handle:
+        for record in _records(60000):
+            handle.write(json.dumps(record) + "\n")
+    corpus = tmp_path / "corpus.sqlite"
+    process = subprocess.Popen([CRUCIBLE, "corpus", "import", "--corpus", str(corpus), str(source)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    committed = 0
+    for line in process.stderr:
+        found = re.search(r"(\d+)/60000 committed", line)
+        if found:
+            committed = int(found.group(1))
+            if committed >= 2000:
+                process.send_signal(signal.SIGKILL)
+                break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    with sqlite3.connect(corpus) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        assert stored >= committed and stored % 500 == 0 and stored < 60000  # whole transactions only
+        # No attempt without its findings: 2 rows for each failing attempt, none for passes.
+        orphans = db.execute("""SELECT COUNT(*) FROM attempts a WHERE a.passed = 0 AND
+                                (SELECT COUNT(*) FROM diagnostics d WHERE d.attempt_id = a.id) != 2""").fetchone()[0]
+        assert orphans == 0
+        assert db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 2 * (stored - stored // 4)
+    # Importing the file again completes it: what was stored is skipped, not duplicated.
+    again = json.loads(crucible("corpus", "import", "--corpus", str(corpus), "--json", str(source), cwd=tmp_path).stdout)
+    assert again["files"][0] == {"file": str(source), "imported": 60000 - stored, "already_present": stored}
+    assert attempt_count(corpus) == 60000
+
+
+def _unshare():
+    if not shutil.which("unshare"):
+        pytest.fail("unshare (util-linux) is needed to mount a small tmpfs without root")
+    return ["unshare", "--user", "--map-root-user", "--mount"]
+
+
+def test_a_full_disk_is_reported_and_no_attempt_is_lost(tmp_path):
+    corpus_plan.write(tmp_path, {"first": 10, "retry": 10})
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    spill_folder = tmp_path / "spill"
+    spill_folder.mkdir()
+    script = ("mount -t tmpfs -o size=160k tmpfs %s && TMPDIR=%s %s generate --tasks tasks.jsonl --scripted replies.jsonl "
+              "--corpus %s/corpus.sqlite --json; cp %s/corpus.sqlite* %s/ 2>/dev/null; true"
+              % (disk, spill_folder, CRUCIBLE, disk, disk, tmp_path))
+    process = subprocess.run(_unshare() + ["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    summary = json.loads(process.stdout)["summary"]["corpus"]
+    assert "the disk is full" in process.stderr and "crucible corpus import" in process.stderr, process.stderr[-2000:]
+    assert summary["stored"] + summary["spilled"] == 30 and summary["spilled"] > 0 and summary["lost"] == 0
+    assert "the disk is full" in summary["problem"]
+    spill = summary["spill_path"]
+    assert spill.startswith(str(spill_folder))
+    # The run went on: every task finished, and the spilled records import into a corpus with room.
+    crucible("corpus", "import", "--corpus", str(tmp_path / "corpus.sqlite"), spill, cwd=tmp_path)
+    assert attempt_count(tmp_path / "corpus.sqlite") == 30
+
+
+def test_a_read_only_corpus_is_reported_and_spilled(tmp_path):
+    corpus_plan.write(tmp_path, {"first": 3, "retry": 2})
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    spill_folder = tmp_path / "spill"
+    spill_folder.mkdir()
+    # Root ignores file modes, so the file is made read-only the way that binds root too: a read-only mount.
+    script = ("mount -t tmpfs tmpfs %s && %s corpus import --corpus %s/corpus.sqlite /dev/null >/dev/null && "
+              "mount -o remount,ro %s && TMPDIR=%s %s generate --tasks tasks.jsonl --scripted replies.jsonl "
+              "--corpus %s/corpus.sqlite --json; true" % (disk, CRUCIBLE, disk, disk, spill_folder, CRUCIBLE, disk))
+    process = subprocess.run(_unshare() + ["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    summary = json.loads(process.stdout)["summary"]["corpus"]
+    assert "cannot be written" in process.stderr, process.stderr[-2000:]
+    assert summary["stored"] == 0 and summary["spilled"] == 7 and summary["lost"] == 0
+    assert len(open(summary["spill_path"]).readlines()) == 7
+
+
+def test_an_agent_through_serve_gets_its_failure_and_fix_paired(tmp_path):
+    corpus = tmp_path / "corpus.sqlite"
+    bad = ("from tdom import html, Element\n\ndef card_view(name: str) -> Element:\n"
+           "    return html(f\"<p>{name}</p>\")\n")
+    good = ("from tdom import html, Element\nfrom app.views import view\n\n@view\n"
+            "def card_view(name: str) -> Element:\n    return html(t\"<p>{name}</p>\")\n")
+    link = {"session": "agent-task-42", "task": "A card view that shows a name.", "kind": "view"}
+    with crucible_client.Crucible(args=["--corpus", str(corpus)], stderr=subprocess.DEVNULL) as client:
+        first = client.validate(bad, kind="view", corpus=link)
+        assert not first["passed"] and {"VIEW001", "VIEW006"} <= {d["rule"] for d in first["diagnostics"]}
+        assert "VIEW006" in first["feedback"] and "automated feedback" in first["feedback"]
+        assert client.validate(good, kind="view", corpus=link)["passed"]
+        ran = client.execute("print('unlinked'); 6 * 7")
+        assert ran["value"] == 42
+        assert client.execute("1 +", corpus=False)["outcome"] == "syntax_error"
+    with sqlite3.connect(corpus) as db:
+        sessions = db.execute("SELECT id, source, kind, attempts, outcome FROM sessions ORDER BY rowid").fetchall()
+    assert sessions[0] == ("serve:agent-task-42", "serve", "view", 2, "passed")
+    assert len(sessions) == 2 and sessions[1][3] == 1  # the unlinked execute; the corpus=False one is not recorded
+    out = tmp_path / "dpo"
+    crucible("corpus", "export", "--corpus", str(corpus), "--format", "trl-dpo", "--out", str(out), cwd=tmp_path)
+    pairs = [json.loads(line) for split in ("train", "valid", "test") for line in (out / (split + ".jsonl")).open()]
+    assert len(pairs) == 1
+    assert 'html(f"' in pairs[0]["rejected"][0]["content"] and 'html(t"' in pairs[0]["chosen"][0]["content"]
+    assert pairs[0]["prompt"][-1]["content"] == link["task"]
+
+
+def test_import_checks_every_line_first_and_is_idempotent(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(r) + "\n" for r in _records(8)))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(next(_records(1))) + "\n{\"session_id\": \"x\"}\n")
+    process = crucible("corpus", "import", "--corpus", "c.sqlite", str(bad), cwd=tmp_path, check=False)
+    assert process.returncode == 2 and "bad.jsonl:2" in process.stderr and "passed" in process.stderr
+    assert not (tmp_path / "c.sqlite").exists() or attempt_count(tmp_path / "c.sqlite") == 0
+    first = json.loads(crucible("corpus", "import", "--corpus", "c.sqlite", "--json", str(good), cwd=tmp_path).stdout)
+    second = json.loads(crucible("corpus", "import", "--corpus", "c.sqlite", "--json", str(good), cwd=tmp_path).stdout)
+    assert first["files"][0]["imported"] == 8 and second["files"][0] == {"file": str(good), "imported": 0, "already_present": 8}
+    missing = crucible("corpus", "stats", "--corpus", "nowhere.sqlite", cwd=tmp_path, check=False)
+    assert missing.returncode == 1 and "no corpus at nowhere.sqlite" in missing.stderr
+
+
+def test_revalidation_drops_passes_that_fail_today_and_fake_fixes_that_drop_asserts(tmp_path):
+    """Records imported as they were judged once: the gates judge them again."""
+    view_ok = "from app.views import view\nfrom tdom import html, Element\n\n@view\ndef a_view() -> Element:\n    return html(t\"<p>a</p>\")\n"
+    view_bad = view_ok.replace('html(t"', 'html(f"')
+    test_before = "def test_total():\n    total = sum([1, 2])\n    assert total == 3\n    assert total > 0\n"
+    test_after = "def test_total():\n    total = sum([1, 2])\n    assert total > 0\n"
+    records = [
+        # Claimed to pass, but today's validators fail it (VIEW006): revalidation removes the positive.
+        {"session_id": "stale", "attempt": 1, "task": "stale view", "kind": "view", "passed": True,
+         "code": "LIMITS = {'low': 1, 'high': 9, 'step': 2}\n" + view_bad.replace("a_view", "stale_limits_view").replace("<p>a</p>", "<ul>{LIMITS}</ul>")},
+        # A test "fixed" by deleting an assert.
+        {"session_id": "asserts", "attempt": 1, "task": "a test", "kind": "test", "passed": False, "code": test_before,
+         "feedback": "pytest: 0 passed, 1 failed", "runtime": {"status": "ran"}},
+        {"session_id": "asserts", "attempt": 2, "task": "a test", "kind": "test", "passed": True, "code": test_after},
+        # A sound pair, kept.
+        {"session_id": "sound", "attempt": 1, "task": "good view", "kind": "view", "passed": False, "code": view_bad.replace("a_view", "b_view"),
+         "diagnostics": [{"rule": "VIEW006", "severity": "error", "message": "m", "hint": "", "path": "<a>", "line": 6, "column": 11}]},
+        {"session_id": "sound", "attempt": 2, "task": "good view", "kind": "view", "passed": True, "code": view_ok.replace("a_view", "b_view")},
+    ]
+    source = tmp_path / "r.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    crucible("corpus", "import", "--corpus", "c.sqlite", str(source), cwd=tmp_path)
+    result = json.loads(crucible("corpus", "export", "--corpus", "c.sqlite", "--format", "trl-dpo", "--out", "out",
+                                 "--json", cwd=tmp_path).stdout)
+    gates = {g["gate"]: g for g in result["gates"]["gates"]}
+    assert gates["revalidation"]["removed"]["positive"] == 1
+    assert gates["fake-fix"]["reasons"] == {"drops asserts": 2}  # the pair and the positive it left
+    assert result["gates"]["kept"] == {"positive": 1, "pair": 1, "negative": 2}
+    stats = json.loads(crucible("corpus", "stats", "--corpus", "c.sqlite", "--json", cwd=tmp_path).stdout)
+    assert [g["total"] for g in stats["latest_export"]["gates"]] == [0, 0, 0, 2, 1, 0]
