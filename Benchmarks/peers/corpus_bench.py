@@ -85,20 +85,22 @@ try:
     report = json.loads(out)
     marks = {}
     for at, line in lines:
-        for name, pattern in (("facts", "computing code facts"), ("clustering", "clustering"), ("revalidation", "re-validating")):
+        for name, pattern in (("facts", "computing code facts"), ("clustering", "clustering"), ("gates", "applying the gates"), ("write", "kept; writing")):
             if pattern in line:
                 marks[name] = at
     stages = {
-        "read_and_facts_s": round(marks["clustering"], 2),
-        "near_duplicates_s": round(marks["revalidation"] - marks["clustering"], 2),
-        "revalidation_gates_and_write_s": round(export_s - marks["revalidation"], 2),
+        "read_s": round(marks["facts"], 2),
+        "facts_and_revalidation_s": round(marks["clustering"] - marks["facts"], 2),
+        "near_duplicates_s": round(marks["gates"] - marks["clustering"], 2),
+        "gates_s": round(marks["write"] - marks["gates"], 2),
+        "splits_and_write_8_formats_s": round(export_s - marks["write"], 2),
     }
     distinct = re.search(r"clustering (\d+) distinct", "\n".join(l for _, l in lines))
     print("corpus: export (all 8 formats) %.1f s; stages %s" % (export_s, stages), file=sys.stderr)
     peer_s, peer_clusters = peer_near_duplicates(list(codes))
     print("corpus: datasketch MinHashLSH over %d distinct programs: %.1f s" % (len(codes), peer_s), file=sys.stderr)
     section = {
-        "attempts": attempts, "jsonl_mb": round(size_mb, 1), "import_s": round(import_s, 2),
+        "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "attempts": attempts, "jsonl_mb": round(size_mb, 1), "import_s": round(import_s, 2),
         "export_all_formats_s": round(export_s, 2), "stages": stages,
         "distinct_programs": len(codes), "distinct_normal_forms": int(distinct.group(1)) if distinct else None,
         "gates": report["gates"], "records_written": {e["format"]: e["records"] for e in report["exports"]},

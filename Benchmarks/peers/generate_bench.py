@@ -15,6 +15,9 @@ import subprocess
 import sys
 import tempfile
 
+# Recording stays on (the default being measured), in a corpus of its own, not the repository's.
+os.environ["CRUCIBLE_CORPUS"] = os.path.join(tempfile.mkdtemp(prefix="crucible-bench-corpus-"), "corpus.sqlite")
+
 crucible, results_path = sys.argv[1], sys.argv[2]
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 40
 BAD_VIEW = "```python\ndef profile_view(name: str) -> Element:\n    return html(f'<p>{name}</p>')\n```"

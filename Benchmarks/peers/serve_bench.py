@@ -6,6 +6,7 @@ benchmark's JSON (argv[2]) and prints a table.
 """
 import json
 import os
+import tempfile
 import sys
 import time
 
@@ -13,6 +14,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import pydantic_monty
 from crucible_client import Crucible, tool
+
+# Recording stays on (the default being measured), in a corpus of its own, not the repository's.
+os.environ["CRUCIBLE_CORPUS"] = os.path.join(tempfile.mkdtemp(prefix="crucible-bench-corpus-"), "corpus.sqlite")
 
 binary, results_path = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 300

@@ -24,19 +24,27 @@ SUPPRESSION = re.compile(
     re.IGNORECASE)
 
 
-def _without_docstrings(tree):
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _drop_docstring(node):
+    body = node.body
+    if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant \
+            and isinstance(body[0].value.value, str):
+        node.body = body[1:] or [ast.Pass()]
 
 
 def facts(text, path, config=None):
     """[normalized, parses, asserts, tests, suppressions, error rule IDs or None, definitions]."""
     parsed = parsing.parse(text, path)
+    errors = None
+    if config is not None:
+        # First, while the tree is as parsed: the normal form below edits it.
+        project = {}
+        found = engine.validate(text, path, config, project, parsed=parsed)
+        if project:  # only files with project facts (svcs registrations, ...) can have project findings
+            found += engine.finish(project, config)
+        errors = sorted({d["rule"] for d in found if d["severity"] == "error"})
     tree = parsed.tree
     if tree is None:
         # Unparseable: whitespace-insensitive text is the best normal form there is.
@@ -45,27 +53,26 @@ def facts(text, path, config=None):
         tests = len(re.findall(r"^\s*(?:async\s+)?def\s+test", text, re.MULTILINE))
         definitions = len(re.findall(r"^\s*(?:async\s+def|def|class)\s", text, re.MULTILINE))
     else:
+        # One walk: count, drop docstrings, and mark t-strings (3.11 parses a t-string as an
+        # f-string after source.py rewrites it; unmarked, an f-string "fix" of a t-string
+        # would look like no change at all).
         asserts = tests = definitions = 0
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assert):
+            kind = type(node)
+            if kind is ast.Assert:
                 asserts += 1
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            elif kind in _DEFINITIONS:
                 definitions += 1
-                if node.name.startswith("test") and not isinstance(node, ast.ClassDef):
+                if kind is not ast.ClassDef and node.name.startswith("test"):
                     tests += 1
-        # 3.11 parses a t-string as an f-string (source.py rewrites it): mark each one, or an
-        # f-string "fix" of a t-string would look like no change at all.
-        for node in ast.walk(tree):
-            if isinstance(node, ast.JoinedStr) and parsed.is_template(node):
+                _drop_docstring(node)
+            elif kind is ast.Module:
+                _drop_docstring(node)
+            elif kind is ast.JoinedStr and parsed.is_template(node):
                 node.values.insert(0, ast.Constant("\0template"))
-        dump = ast.dump(_without_docstrings(tree), annotate_fields=False)
+        dump = ast.dump(tree, annotate_fields=False)
         normalized = "ast:" + hashlib.sha1(dump.encode()).hexdigest()[:24]
     suppressions = len(SUPPRESSION.findall(text)) if "#" in text else 0
-    errors = None
-    if config is not None:
-        project = {}
-        found = engine.validate(text, path, config, project) + engine.finish(project, config)
-        errors = sorted({d["rule"] for d in found if d["severity"] == "error"})
     return [normalized, tree is not None, asserts, tests, suppressions, errors, definitions]
 
 

@@ -162,12 +162,13 @@ class RuleCrashed(Exception):
     """A rule raised: an internal error (exit 2), named with the rule and the file."""
 
 
-def validate(text, path, config=None, facts=None):
+def validate(text, path, config=None, facts=None, parsed=None):
     """Diagnostics of the per-file rules for one source text (sorted by position). When `facts`
-    (a dict) is given, the collectors of selected project rules add this file's facts to it."""
+    (a dict) is given, the collectors of selected project rules add this file's facts to it.
+    `parsed` (from source.parse, not modified since) saves a caller that parsed already a parse."""
     config = config or {}
     selected = _selected_rules(config)
-    parsed = parsing.parse(text, path)
+    parsed = parsed or parsing.parse(text, path)
     diagnostics = []
     for problem in parsed.problems:
         rule_id, message, line, col, end_line, end_col, hint = problem

@@ -2,7 +2,7 @@ import Foundation
 
 /// `crucible corpus export`: reads the store, derives positives, pairs and negatives, runs the
 /// quality gates, splits, and writes each format's train/valid/test files with a manifest.
-public struct CorpusExporter {
+public struct CorpusExporter: Sendable {
     public var gates = QualityGates.Settings()
     public var seed = 0
     /// Validator rulesets per artifact kind (from Corpus/kinds), for re-validation.
@@ -12,7 +12,7 @@ public struct CorpusExporter {
     public init() {}
 
     /// What the gates leave, with the facts that decided it (shared by every format).
-    public struct Selection {
+    public struct Selection: Sendable {
         public var examples: [TrainingExample]
         public var clusters: [Int64: Int]
         public var report: QualityGates.Report
@@ -24,16 +24,35 @@ public struct CorpusExporter {
         let examples = TrainingExample.derive(from: attempts)
         progress?("export: \(attempts.count) attempts, \(examples.count) candidate examples; computing code facts")
 
-        // Facts once per distinct code text (retries often resend the same code).
+        // Facts and re-validation in one pass, once per distinct (code, rulesets): one parse
+        // serves both, and retries often resend the same code.
+        var configurationIndex: [String: Int] = [:]
+        var configurations: [Validator.Configuration] = []
         var firstOfCode: [String: Int64] = [:]
+        var keyOfAttempt: [Int64: String] = [:]
         var requests: [Validator.FactsRequest] = []
-        for attempt in attempts where firstOfCode[attempt.code] == nil {
-            firstOfCode[attempt.code] = attempt.id
-            requests.append(.init(key: String(attempt.id), source: attempt.code, configuration: nil))
+        for attempt in attempts {
+            let sets = rulesets[attempt.kind].flatMap { $0.isEmpty ? nil : $0 } ?? ["core"]
+            let setsKey = sets.joined(separator: ",")
+            if configurationIndex[setsKey] == nil {
+                var configuration = Validator.Configuration()
+                configuration.rulesets = sets
+                configurationIndex[setsKey] = configurations.count
+                configurations.append(configuration)
+            }
+            let codeKey = setsKey + "\u{0}" + attempt.code
+            if firstOfCode[codeKey] == nil {
+                firstOfCode[codeKey] = attempt.id
+                requests.append(.init(key: String(attempt.id), source: attempt.code, configuration: configurationIndex[setsKey]))
+            }
+            keyOfAttempt[attempt.id] = String(firstOfCode[codeKey]!)
         }
-        let byCode = try validator.codeFacts(requests, configurations: [])
+        let say = progress
+        let byCode = try validator.codeFacts(requests, configurations: configurations) { done, total in
+            if done == total || done % 20 == 0 { say?("export: code facts \(done)/\(total) batches") }
+        }
         var facts: [Int64: CodeFacts] = [:]
-        for attempt in attempts { facts[attempt.id] = byCode[String(firstOfCode[attempt.code]!)] }
+        for attempt in attempts { facts[attempt.id] = byCode[keyOfAttempt[attempt.id]!] }
 
         // Near-duplicate clusters over distinct normal forms (one text stands for each).
         var normalIndex: [String: Int] = [:]
@@ -51,40 +70,15 @@ public struct CorpusExporter {
         for attempt in attempts {
             clusters[attempt.id] = clusterOfText[normalIndex[facts[attempt.id]?.normalized ?? "id:\(attempt.id)"]!]
         }
-
-        // Re-validation asks only about the attempts the cheaper gates could keep; the gates
-        // before it never look at `errors`, so filling it in late changes nothing else.
-        let preliminary = QualityGates(settings: gates)
-            .apply(examples, facts: facts, clusters: clusters, stopBefore: "revalidation").kept
-        var wanted: [Int64: CorpusAttempt] = [:]
-        for example in preliminary {
-            wanted[example.attempt.id] = example.attempt
-            if let failure = example.failure { wanted[failure.id] = failure }
-        }
-        var configurationIndex: [String: Int] = [:]
-        var configurations: [Validator.Configuration] = []
-        var validation: [Validator.FactsRequest] = []
-        for attempt in wanted.values.sorted(by: { $0.id < $1.id }) {
-            let sets = rulesets[attempt.kind].flatMap { $0.isEmpty ? nil : $0 } ?? ["core"]
-            let key = sets.joined(separator: ",")
-            if configurationIndex[key] == nil {
-                var configuration = Validator.Configuration()
-                configuration.rulesets = sets
-                configurationIndex[key] = configurations.count
-                configurations.append(configuration)
-            }
-            validation.append(.init(key: String(attempt.id), source: attempt.code, configuration: configurationIndex[key]))
-        }
-        progress?("export: re-validating \(validation.count) attempts under the current validators")
-        let validated = try validator.codeFacts(validation, configurations: configurations)
-        for (key, fresh) in validated { facts[Int64(key)!]?.errors = fresh.errors }
+        progress?("export: applying the gates")
 
         let (kept, report) = QualityGates(settings: gates).apply(examples, facts: facts, clusters: clusters)
+        progress?("export: \(kept.count) examples kept; writing")
         return Selection(examples: kept, clusters: clusters, report: report, attempts: attempts.count)
     }
 
     /// What one format's export wrote.
-    public struct Written {
+    public struct Written: Sendable {
         public var format: ExportFormat
         public var directory: String
         public var counts: [CorpusSplits.Split: Int]

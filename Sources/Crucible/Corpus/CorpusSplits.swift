@@ -54,7 +54,7 @@ public struct CorpusSplits: Sendable {
         var sizes: [Int: Int] = [:]
         let groupOf = exampleNodes.map(root)
         for group in groupOf { sizes[group, default: 0] += 1 }
-        let ordered = sizes.keys.sorted { (hash(labels[$0]), labels[$0]) < (hash(labels[$1]), labels[$1]) }
+        let ordered = sizes.keys.map { (hash(labels[$0]), labels[$0], $0) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
         let total = examples.count
         func target(_ fraction: Double) -> Int {
             let wanted = max(Int((Double(total) * fraction).rounded()), minimum)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Near-duplicate clustering as BigCode deduplicated The Stack: tokens split on
 /// `[^A-Za-z_0-9]`, 5-token shingles, MinHash with 256 permutations, LSH with 25 bands of
 /// 10 rows, candidates kept when their estimated Jaccard similarity is at least 0.7,
@@ -94,7 +96,15 @@ public struct NearDuplicates: Sendable {
     /// A cluster number per document: documents in one cluster are near-duplicates (directly
     /// or through a chain). Numbers are the index of the cluster's first document.
     public func clusters(_ documents: [String]) -> [Int] {
-        let signatures = documents.map(signature)
+        // Signatures are independent: computed on every core.
+        let slots = Slots(count: documents.count)
+        let chunk = 512
+        let chunks = (documents.count + chunk - 1) / chunk
+        DispatchQueue.concurrentPerform(iterations: chunks) { part in
+            let range = (part * chunk)..<min(documents.count, (part + 1) * chunk)
+            slots.set(range, range.map { signature(documents[$0]) })
+        }
+        let signatures = slots.values
         var parent = Array(documents.indices)
         func root(_ index: Int) -> Int {
             var node = index
@@ -125,5 +135,14 @@ public struct NearDuplicates: Sendable {
             }
         }
         return documents.indices.map(root)
+    }
+}
+
+private final class Slots: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [[UInt32]]
+    init(count: Int) { values = Array(repeating: [], count: count) }
+    func set(_ range: Range<Int>, _ computed: [[UInt32]]) {
+        lock.withLock { for (offset, index) in range.enumerated() { values[index] = computed[offset] } }
     }
 }

@@ -148,8 +148,15 @@ public struct QualityGates: Sendable {
         // a larger block, or a lost function or class, is not.
         let offending = Set(failure.findings.filter { $0.severity == "error" && $0.line > 0 }.map(\.line))
         guard !offending.isEmpty else { return nil }
-        let old = failure.code.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        let new = fix.code.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        // Compared without their indentation (Foundation's trimming is slow on Linux at this volume).
+        func lines(_ code: String) -> [Substring] {
+            code.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                let start = line.firstIndex { $0 != " " && $0 != "\t" } ?? line.endIndex
+                let end = line.lastIndex { $0 != " " && $0 != "\t" && $0 != "\r" }.map { line.index(after: $0) } ?? start
+                return line[start..<max(start, end)]
+            }
+        }
+        let old = lines(failure.code), new = lines(fix.code)
         let lostDefinitions = (before?.definitions ?? 0) > (after?.definitions ?? 0)
         for hunk in LineHunks.of(old: old, new: new) where hunk.inserted == 0 {
             guard hunk.removed.contains(where: { offending.contains($0 + 1) }) else { continue }
@@ -166,7 +173,7 @@ struct LineHunks {
     var removed: [Int]
     var inserted: Int
 
-    static func of(old: [String], new: [String]) -> [LineHunks] {
+    static func of(old: [Substring], new: [Substring]) -> [LineHunks] {
         let difference = new.difference(from: old)
         var removedOld = Set<Int>(), insertedNew = Set<Int>()
         for change in difference {
