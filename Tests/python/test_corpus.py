@@ -217,45 +217,46 @@ def test_a_writer_killed_mid_write_leaves_every_committed_attempt_whole(tmp_path
     assert attempt_count(corpus) == 60000
 
 
-def _unshare():
+def _generate_on_a_small_disk(tmp_path, plan, *, mount_options, before="", after=""):
+    """`crucible generate` with its corpus on a tmpfs of our own (a user and mount namespace:
+    no root needed), spill files going to tmp_path/spill. Returns (process, corpus summary)."""
     if not shutil.which("unshare"):
         pytest.fail("unshare (util-linux) is needed to mount a small tmpfs without root")
-    return ["unshare", "--user", "--map-root-user", "--mount"]
+    corpus_plan.write(tmp_path, plan)
+    disk, spill = tmp_path / "disk", tmp_path / "spill"
+    disk.mkdir()
+    spill.mkdir()
+    script = ("mount -t tmpfs %s tmpfs {disk} && {before} TMPDIR={spill} {crucible} generate --tasks tasks.jsonl "
+              "--scripted replies.jsonl --corpus {disk}/corpus.sqlite --json; {after} true" % mount_options)
+    script = script.format(disk=disk, spill=spill, crucible=CRUCIBLE, before=before, after=after)
+    process = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    summary = json.loads(process.stdout)["summary"]["corpus"]
+    assert summary["spill_path"].startswith(str(spill)), summary
+    return process, summary
 
 
 def test_a_full_disk_is_reported_and_no_attempt_is_lost(tmp_path):
-    corpus_plan.write(tmp_path, {"first": 10, "retry": 10})
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    spill_folder = tmp_path / "spill"
-    spill_folder.mkdir()
-    script = ("mount -t tmpfs -o size=160k tmpfs %s && TMPDIR=%s %s generate --tasks tasks.jsonl --scripted replies.jsonl "
-              "--corpus %s/corpus.sqlite --json; cp %s/corpus.sqlite* %s/ 2>/dev/null; true"
-              % (disk, spill_folder, CRUCIBLE, disk, disk, tmp_path))
-    process = subprocess.run(_unshare() + ["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
-    summary = json.loads(process.stdout)["summary"]["corpus"]
+    process, summary = _generate_on_a_small_disk(
+        tmp_path, {"first": 10, "retry": 10}, mount_options="-o size=160k",
+        after="cp %s/corpus.sqlite* %s/ 2>/dev/null;" % (tmp_path / "disk", tmp_path))
     assert "the disk is full" in process.stderr and "crucible corpus import" in process.stderr, process.stderr[-2000:]
     assert summary["stored"] + summary["spilled"] == 30 and summary["spilled"] > 0 and summary["lost"] == 0
     assert "the disk is full" in summary["problem"]
-    spill = summary["spill_path"]
-    assert spill.startswith(str(spill_folder))
-    # The run went on: every task finished, and the spilled records import into a corpus with room.
-    crucible("corpus", "import", "--corpus", str(tmp_path / "corpus.sqlite"), spill, cwd=tmp_path)
+    # The spill file beside the corpus could not be written: none is left there, empty.
+    assert not (tmp_path / "corpus.sqlite.unsaved.jsonl").exists()
+    # The run went on: every task finished, and the spilled records complete the stored ones.
+    crucible("corpus", "import", "--corpus", str(tmp_path / "corpus.sqlite"), summary["spill_path"], cwd=tmp_path)
     assert attempt_count(tmp_path / "corpus.sqlite") == 30
 
 
 def test_a_read_only_corpus_is_reported_and_spilled(tmp_path):
-    corpus_plan.write(tmp_path, {"first": 3, "retry": 2})
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    spill_folder = tmp_path / "spill"
-    spill_folder.mkdir()
     # Root ignores file modes, so the file is made read-only the way that binds root too: a read-only mount.
-    script = ("mount -t tmpfs tmpfs %s && %s corpus import --corpus %s/corpus.sqlite /dev/null >/dev/null && "
-              "mount -o remount,ro %s && TMPDIR=%s %s generate --tasks tasks.jsonl --scripted replies.jsonl "
-              "--corpus %s/corpus.sqlite --json; true" % (disk, CRUCIBLE, disk, disk, spill_folder, CRUCIBLE, disk))
-    process = subprocess.run(_unshare() + ["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=600)
-    summary = json.loads(process.stdout)["summary"]["corpus"]
+    disk = tmp_path / "disk"
+    process, summary = _generate_on_a_small_disk(
+        tmp_path, {"first": 3, "retry": 2}, mount_options="",
+        before="%s corpus import --corpus %s/corpus.sqlite /dev/null >/dev/null && mount -o remount,ro %s &&"
+               % (CRUCIBLE, disk, disk))
     assert "cannot be written" in process.stderr, process.stderr[-2000:]
     assert summary["stored"] == 0 and summary["spilled"] == 7 and summary["lost"] == 0
     assert len(open(summary["spill_path"]).readlines()) == 7

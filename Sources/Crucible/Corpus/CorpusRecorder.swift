@@ -91,12 +91,12 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
                             spill = opened
                             counts.spilled += 1
                             counts.spillPath = candidate
-                            reportLocked("corpus: attempts not stored in \(path) are kept in \(candidate); "
+                            report("corpus: attempts not stored in \(path) are kept in \(candidate); "
                                          + "load them later with `crucible corpus import \(candidate)`")
                             return
                         } catch {
                             // Opened but refused the write (a full disk): leave no empty file behind.
-                            if (try? FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int) == 0 {
+                            if ((try? FileManager.default.attributesOfItem(atPath: candidate))?[.size] as? NSNumber)?.intValue == 0 {
                                 unlink(candidate)
                             }
                             continue
@@ -104,7 +104,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
                     }
                 }
                 counts.lost += 1
-                reportLocked("corpus: an attempt could not be stored in \(path) nor written to a spill file; it is lost")
+                report("corpus: an attempt could not be stored in \(path) nor written to a spill file; it is lost")
                 throw CorpusStore.Failure(reason: .other, description: "the attempt was neither stored nor spilled")
             }
             do {
@@ -112,7 +112,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
                 counts.spilled += 1
             } catch {
                 counts.lost += 1
-                reportLocked("corpus: \(error); this attempt is lost")
+                report("corpus: \(error); this attempt is lost")
                 throw error
             }
         }
@@ -123,7 +123,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
         if first { report(message) }
     }
 
-    private func reportLocked(_ message: String) { report(message) }
+    private func report(_ message: String) { report(message) }
 
     /// One line for the end of a run: where the records went.
     public var summary: String {

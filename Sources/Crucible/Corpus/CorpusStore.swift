@@ -173,18 +173,6 @@ public final class CorpusStore: Sendable {
         } catch { throw Self.explain(error, doing: "reading", at: path) }
     }
 
-    /// The full stored records (for `corpus export --format records`), in the order of `attempts()`.
-    public func rawRecords() throws -> [String] {
-        do {
-            return try pool.read { db in
-                try String.fetchAll(db, sql: """
-                    SELECT a.record FROM attempts a JOIN sessions s ON s.id = a.session_id
-                    ORDER BY s.rowid, a.attempt
-                    """)
-            }
-        } catch { throw Self.explain(error, doing: "reading", at: path) }
-    }
-
     /// Remembers an export and its gate report (the latest shows in `corpus stats`).
     public func noteExport(format: String, seed: Int, destination: String, report: JSONValue) throws {
         do {
