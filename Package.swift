@@ -9,6 +9,8 @@ import PackageDescription
 //   CrucibleWire           frames and control messages shared by host, zygote and workers
 //   CrucibleZygote         `crucible-zygote`: the single-threaded fork server that embeds CPython
 //   Crucible               the library a Swift host embeds: sandbox, tools, validators, retry loop, corpus
+//   CrucibleMCP            `crucible mcp`: the sandbox, validators and generation as MCP tools; other MCP
+//                          servers' tools as typed Python functions inside the sandbox
 //   CrucibleCLI            `crucible`: run, validate, generate, serve, corpus, tools, doctor, demo
 let package = Package(
     name: "Crucible",
@@ -22,6 +24,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The corpus store: SQLite (Debian's libsqlite3-dev) in WAL mode with versioned migrations.
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // `crucible mcp`: the official Swift MCP SDK, pinned exactly (its 0.x API still moves).
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
+        // The MCP SDK's transport protocol names swift-log's Logger (already in the graph through the SDK).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -40,15 +46,23 @@ let package = Package(
             dependencies: [
                 "CSeccomp", "CSandboxKernel", "CrucibleWire", .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        .target(
+            name: "CrucibleMCP",
+            dependencies: [
+                "Crucible", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "CrucibleCLI",
             dependencies: [
-                "Crucible",
+                "Crucible", "CrucibleMCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(
             name: "CrucibleTests",
             // The zygote is a separate executable; depending on it makes `swift test` build it.
-            dependencies: ["Crucible", "CrucibleZygote", "CSandboxKernel"]),
+            dependencies: [
+                "Crucible", "CrucibleMCP", "CrucibleZygote", "CSandboxKernel",
+                .product(name: "MCP", package: "swift-sdk"),
+            ]),
     ]
 )

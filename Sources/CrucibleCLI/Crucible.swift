@@ -11,7 +11,9 @@ struct CrucibleCommand: ParsableCommand {
             Exit codes: 0 success; 1 the code failed (exception, limit, seccomp kill); \
             2 usage error; 3 the sandbox could not be built on this machine.
             """,
-        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, CorpusCommand.self, ToolsCommand.self, DoctorCommand.self, DemoCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, McpCommand.self, CorpusCommand.self, ToolsCommand.self, DoctorCommand.self, DemoCommand.self])
+
+    static let version = "0.7.0"
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; Crucible promises 2, like ruff.
     static func main() {
@@ -43,4 +45,17 @@ func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1)
         FileHandle.standardError.write(Data("crucible: \(error)\nRun `crucible doctor` to see which layer is missing.\n".utf8))
         throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
     }
+}
+
+/// A stdio protocol server's stdout: only protocol may reach it. Keeps a private copy of fd 1
+/// for the protocol and points fd 1 at stderr, so nothing else this process (or a library,
+/// or a child it starts) prints can corrupt the stream. Returns the private copy.
+func takeStdoutForProtocol() throws -> Int32 {
+    let protocolOutput = dup(STDOUT_FILENO)
+    guard protocolOutput >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
+        throw ValidationError("cannot set up stdout: \(String(cString: strerror(errno)))")
+    }
+    _ = fcntl(protocolOutput, F_SETFD, FD_CLOEXEC)
+    signal(SIGPIPE, SIG_IGN)
+    return protocolOutput
 }

@@ -29,44 +29,15 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A file of tasks: JSON Lines {\"id\", \"task\", \"kind\", \"expect\"} or one task per line.")
     var tasks: String?
 
-    @Option(help: "URL/NAME of an OpenAI-compatible server's model, or NAME with OPENAI_BASE_URL set.")
-    var model: String?
-
-    @Option(help: "Replay replies from this JSON Lines file instead of asking a server.")
-    var scripted: String?
-
-    @Option(help: "Retries after the first attempt: 3 means at most 4 model calls per task.")
-    var maxRetries: Int = 3
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Tasks worked on at once.")
     var concurrency: Int = 1
 
-    @Option(help: "The corpus database attempts are stored in (default: $CRUCIBLE_CORPUS, else .crucible/corpus.sqlite).")
-    var corpus: String?
-
-    @Flag(help: "Do not store attempts in the corpus (use with --records to keep them only as JSON Lines).")
-    var noCorpus = false
+    @OptionGroup var recording: RecordingOptions
 
     @Option(help: "Also append every attempt to this JSON Lines file.")
     var records: String?
-
-    @Option(help: "Sampling temperature to send (unsent: the server's default).")
-    var temperature: Double?
-
-    @Option(help: "max_tokens to send (unsent: the server's default).")
-    var maxTokens: Int?
-
-    @Option(help: "Seed to send, for servers that honor it.")
-    var seed: Int?
-
-    @Flag(help: "Ask the server to stream (SSE).")
-    var stream = false
-
-    @Option(help: "HTTP attempts per model call (connection errors, 429, 5xx and timeouts are retried with backoff).")
-    var httpAttempts: Int = 4
-
-    @Option(help: "Seconds one model request may take.")
-    var requestTimeout: Double = 120
 
     @Flag(help: "Print the outcome as one JSON object on stdout.")
     var json = false
@@ -75,10 +46,8 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard (task == nil) != (tasks == nil) else { throw ValidationError("give exactly one of --task and --tasks") }
-        guard (model == nil) != (scripted == nil) else { throw ValidationError("give exactly one of --model and --scripted") }
-        guard maxRetries >= 0 else { throw ValidationError("--max-retries must be 0 or more") }
+        guard modelOptions.isConfigured else { throw ValidationError("give exactly one of --model and --scripted") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard httpAttempts >= 1 else { throw ValidationError("--http-attempts must be at least 1") }
         if task != nil && kind == nil { throw ValidationError("--task needs --kind") }
     }
 
@@ -97,18 +66,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func generate() async throws -> Int32 {
-        let chatModel: ChatModel
-        do {
-            if let scripted {
-                chatModel = try ScriptedModel(path: scripted)
-            } else {
-                var client = try OpenAIChatModel.from(modelArgument: model!)
-                client.stream = stream
-                client.maxHTTPAttempts = httpAttempts
-                client.requestTimeout = requestTimeout
-                chatModel = client
-            }
-        } catch { throw ValidationError("\(error)") }
+        let chatModel = try modelOptions.makeModel()!
         let work: [GenerationTask]
         do {
             work = try tasks.map { try GenerationTask.load(path: $0) } ?? [GenerationTask(id: "task-1", text: task!)]
@@ -125,15 +83,8 @@ struct GenerateCommand: ParsableCommand {
         defer { validator.shutdown() }
         let (toolbox, standard) = try toolOptions.makeToolbox(sandbox: sandbox)
         defer { standard?.shutdown() }
-        let root = toolOptions.workspace ?? FileManager.default.currentDirectoryPath
-        let project = try? ProjectConfiguration.load(from: root, sandbox: sandbox)
-        guard let kindsDirectory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
-            throw ValidationError("cannot find Corpus/kinds beside the Sandbox folder")
-        }
-        let kinds: [String: ArtifactKind]
-        do { kinds = try ArtifactKind.load(directory: kindsDirectory, project: project?.settings, sandbox: sandbox) } catch {
-            throw ValidationError("\(error)")
-        }
+        let root = toolOptions.root
+        let kinds = try toolOptions.artifactKinds(sandbox: sandbox)
         for item in work {
             let name = item.kind ?? kind
             guard let name, kinds[name] != nil else {
@@ -148,11 +99,9 @@ struct GenerateCommand: ParsableCommand {
             do { log = try AttemptLog(path: records) } catch { throw ValidationError("\(error)") }
             recorders.append(log!)
         }
-        let corpusRecorder = noCorpus ? nil : CorpusRecorder(path: CorpusStore.resolvedPath(corpus), source: "generate")
+        let corpusRecorder = recording.recorder(source: "generate")
         if let corpusRecorder { recorders.append(corpusRecorder) }
-        var settings = RetryLoop.Settings()
-        settings.maxRetries = maxRetries
-        settings.parameters = SamplingParameters(temperature: temperature, maxTokens: maxTokens, seed: seed)
+        let settings = modelOptions.settings
         let validatorConfiguration = (try? validator.projectConfiguration(in: root)) ?? Validator.Configuration()
         var runTest: (@Sendable (String) throws -> JSONValue)?
         if let standard { runTest = { source in try standard.runGeneratedTest(source) } }

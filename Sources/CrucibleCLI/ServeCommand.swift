@@ -22,28 +22,17 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
 
-    @Option(help: "The corpus database calls are recorded in (default: $CRUCIBLE_CORPUS, else .crucible/corpus.sqlite).")
-    var corpus: String?
-
-    @Flag(help: "Record nothing in the corpus.")
-    var noCorpus = false
+    @OptionGroup var recording: RecordingOptions
 
     func run() throws {
-        // Only protocol may reach stdout: keep a private copy of it for the protocol and point
-        // fd 1 at stderr, so nothing else this process (or a library) prints can corrupt it.
-        let protocolOutput = dup(STDOUT_FILENO)
-        guard protocolOutput >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
-            throw ValidationError("cannot set up stdout: \(String(cString: strerror(errno)))")
-        }
-        _ = fcntl(protocolOutput, F_SETFD, FD_CLOEXEC)
-        signal(SIGPIPE, SIG_IGN)
+        let protocolOutput = try takeStdoutForProtocol()
         let sandbox = try makeSandbox(poolSize: poolSize)
         defer { sandbox.shutdown() }
         let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
         defer { standard?.shutdown() }
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
-        let recorder = noCorpus ? nil : CorpusRecorder(path: CorpusStore.resolvedPath(corpus), source: "serve")
+        let recorder = recording.recorder(source: "serve")
         ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
                     makeValidator: { try Validator() }).run()
     }

@@ -27,7 +27,6 @@ struct ToolOptions: ParsableArguments {
 
     /// The toolbox, plus the standard tools' owner (to shut its pytest sandbox down).
     func makeToolbox(sandbox: Sandbox) throws -> (Toolbox, StandardTools?) {
-        let root = workspace ?? FileManager.default.currentDirectoryPath
         var limits = ToolLimits()
         limits.callsPerExecution = maxToolCalls
         limits.perCallTimeout = .milliseconds(Int64(toolTimeout * 1000))
@@ -44,6 +43,20 @@ struct ToolOptions: ParsableArguments {
             for tool in project.commandTools { try toolbox.add(tool) }
             return (toolbox, standard)
         } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The workspace root: --workspace, else the current folder.
+    var root: String { workspace ?? FileManager.default.currentDirectoryPath }
+
+    /// The artifact kinds: Corpus/kinds/*.toml plus the project's [tool.crucible.kinds.NAME].
+    func artifactKinds(sandbox: Sandbox) throws -> [String: ArtifactKind] {
+        let project = try? ProjectConfiguration.load(from: root, sandbox: sandbox)
+        guard let kindsDirectory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
+            throw ValidationError("cannot find Corpus/kinds beside the Sandbox folder")
+        }
+        do { return try ArtifactKind.load(directory: kindsDirectory, project: project?.settings, sandbox: sandbox) } catch {
             throw ValidationError("\(error)")
         }
     }

@@ -18,23 +18,6 @@ from crucible_client import Crucible, CrucibleError, tool
 
 
 @pytest.fixture
-def repo(tmp_path):
-    """A real git repository with two commits."""
-
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    (tmp_path / "app.py").write_text("def add(a, b):\n    return a + b\n")
-    git("add", ".")
-    git("-c", "user.name=Ada", "-c", "user.email=ada@example.com", "commit", "-q", "-m", "First")
-    (tmp_path / "app.py").write_text("def add(a, b):\n    return a + b\n\nimport os\n")
-    git("add", ".")
-    git("-c", "user.name=Grace", "-c", "user.email=grace@example.com", "commit", "-q", "-m", "Second")
-    return tmp_path
-
-
-@pytest.fixture
 def crucible(repo):
     client = Crucible(args=["--workspace", str(repo)], stderr=subprocess.DEVNULL)
     yield client

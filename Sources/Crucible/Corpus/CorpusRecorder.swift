@@ -14,6 +14,8 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     private var spill: AttemptLog?
     private var reported: Set<String> = []
     private var counts = Counts()
+    /// The queue `recordLater` writes on (CallRecord.swift).
+    let background = DispatchQueue(label: "crucible.corpus.recorder")
 
     public struct Counts: Sendable, Equatable {
         public var stored = 0

@@ -10,7 +10,26 @@ public enum RetryFeedback {
     public static func render(
         diagnostics: [Diagnostic], runtimeFailure: String?, code: String, attempt: Int, maxAttempts: Int
     ) -> String {
-        var text = preamble + "\n"
+        let left = maxAttempts - attempt
+        return preamble + "\n" + findings(diagnostics: diagnostics, runtimeFailure: runtimeFailure, code: code)
+            + "\nThat was attempt \(attempt) of \(maxAttempts); \(left) left. Fix every problem above and reply "
+            + "with the whole corrected code in one ```python block."
+    }
+
+    /// The same findings for an agent that called a tool (MCP's run_python, serve's execute):
+    /// what failed and where, the hints, and what to call next; no budget, no reply format.
+    public static func renderForToolCall(
+        tool: String, diagnostics: [Diagnostic], runtimeFailure: String?, code: String
+    ) -> String {
+        let what = runtimeFailure == nil ? "Crucible's validators found errors" : "The code failed in Crucible's sandbox"
+        return "\(tool): \(what) (automated feedback).\n"
+            + findings(diagnostics: diagnostics, runtimeFailure: runtimeFailure, code: code)
+            + "\nFix every problem above and call \(tool) again with the whole corrected code."
+    }
+
+    /// The findings with the offending lines and hints, and the runtime failure.
+    static func findings(diagnostics: [Diagnostic], runtimeFailure: String?, code: String) -> String {
+        var text = ""
         let lines = code.split(separator: "\n", omittingEmptySubsequences: false)
         if !diagnostics.isEmpty {
             text += "\n<diagnostics>\n"
@@ -26,9 +45,6 @@ public enum RetryFeedback {
         if let runtimeFailure {
             text += "\n<execution>\n\(runtimeFailure.trimmingCharacters(in: .newlines))\n</execution>\n"
         }
-        let left = maxAttempts - attempt
-        text += "\nThat was attempt \(attempt) of \(maxAttempts); \(left) left. Fix every problem above and reply "
-            + "with the whole corrected code in one ```python block."
         return text
     }
 

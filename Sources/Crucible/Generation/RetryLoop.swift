@@ -55,6 +55,15 @@ public final class RetryLoop: Sendable {
         self.logProblem = logProblem
     }
 
+    /// The same loop with another retry budget (a caller's per-task choice).
+    public func withMaxRetries(_ maxRetries: Int) -> RetryLoop {
+        var changed = settings
+        changed.maxRetries = maxRetries
+        return RetryLoop(
+            model: model, validator: validator, sandbox: sandbox, tools: tools, toolAPI: toolAPI, runTest: runTest,
+            settings: changed, validatorConfiguration: validatorConfiguration, recorders: recorders, logProblem: logProblem)
+    }
+
     public func systemPrompt(for kind: ArtifactKind) -> String {
         guard kind.toolsInPrompt, let toolAPI, !toolAPI.isEmpty else { return kind.prompt }
         return kind.prompt + "\n\nTools (already in scope; `from tools import ...` also works):\n\n```python\n"

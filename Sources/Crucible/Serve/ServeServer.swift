@@ -17,13 +17,7 @@ public final class ServeServer: @unchecked Sendable {
     /// Where executions and validations are recorded (nil: not recorded).
     let recorder: CorpusRecorder?
     /// Started on the first `validate` (a second zygote most agents never need).
-    private let makeValidator: (@Sendable () throws -> Validator)?
-    private var validatorStarted: Result<Validator, Error>?
-    private var kindRulesets: [String: [String]] = [:]
-    private let validatorLock = NSLock()
-    /// Records are written in call order, off the request's path (the agent's answer never
-    /// waits on the disk); `run` drains it before returning.
-    private let recording = DispatchQueue(label: "crucible.serve.corpus")
+    private let validator: LazyValidator?
 
     final class ServeSession: @unchecked Sendable {
         let id: String
@@ -44,7 +38,7 @@ public final class ServeServer: @unchecked Sendable {
         self.baseTools = baseTools
         self.connection = JSONRPCConnection(input: input, output: output)
         self.recorder = recorder
-        self.makeValidator = makeValidator
+        self.validator = makeValidator.map { LazyValidator(start: $0) }
     }
 
     /// Serves until the client closes its end, then closes every session.
@@ -54,8 +48,8 @@ public final class ServeServer: @unchecked Sendable {
             for session in sessions.values { session.persistent?.close() }
             sessions.removeAll()
         }
-        recording.sync {}
-        validatorLock.withLock { if case .success(let validator)? = validatorStarted { validator.shutdown() } }
+        recorder?.drain()
+        validator?.shutdown()
         if let recorder { FileHandle.standardError.write(Data("crucible serve: \(recorder.summary)\n".utf8)) }
     }
 
@@ -166,17 +160,8 @@ public final class ServeServer: @unchecked Sendable {
         let started = Date()
         let result = try executeUnrecorded(params, code: code)
         if let link {
-            let passed = result.outcome == .ok
-            var runtime = result.jsonObject
-            if case .object(var members) = runtime {
-                members["status"] = "ran"
-                runtime = .object(members)
-            }
-            record(link, code: code, passed: passed, diagnostics: [], runtime: runtime,
-                   feedback: passed ? nil : RetryFeedback.render(
-                       diagnostics: [], runtimeFailure: RetryFeedback.describe(result, expectation: nil), code: code,
-                       attempt: 1, maxAttempts: 1),
-                   started: started)
+            record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
+                   feedback: CallRecord.feedback(for: result, code: code, tool: "execute"), started: started)
         }
         return result.jsonObject
     }
@@ -210,68 +195,30 @@ public final class ServeServer: @unchecked Sendable {
         }
         let link = try corpusLink(params)
         let started = Date()
-        let validator = try startedValidator()
-        var configuration = Validator.Configuration()
-        if let rulesets = params["rulesets"]?.arrayValue {
-            configuration.rulesets = rulesets.compactMap(\.stringValue)
-        } else if let kind = params["kind"]?.stringValue ?? link?.kind {
-            guard let rulesets = validatorLock.withLock({ kindRulesets[kind] }) else {
-                let known = validatorLock.withLock { kindRulesets.keys.sorted() }
-                throw RPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
-            }
-            configuration.rulesets = rulesets.isEmpty ? ["core"] : rulesets
-        }
-        let diagnostics: [Diagnostic]
+        guard let validator else { throw RPCError(code: -32002, message: "Sandbox failure: this server has no validators") }
+        let check: LazyValidator.Check
         do {
-            diagnostics = try validator.validate(source: code, path: params["path"]?.stringValue ?? "<code>",
-                                                 configuration: configuration)
+            check = try validator.check(
+                code, kind: params["kind"]?.stringValue ?? link.map(\.kind),
+                rulesets: params["rulesets"]?.arrayValue?.compactMap(\.stringValue),
+                path: params["path"]?.stringValue ?? "<code>")
+        } catch LazyValidator.Problem.unknownKind(let kind, let known) {
+            throw RPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
         } catch { throw RPCError(code: -32002, message: "Sandbox failure: \(error)") }
-        let errors = diagnostics.filter { $0.severity == "error" }
-        let feedback = errors.isEmpty ? nil : RetryFeedback.render(
-            diagnostics: errors, runtimeFailure: nil, code: code, attempt: 1, maxAttempts: 1)
         if let link {
-            record(link, code: code, passed: errors.isEmpty, diagnostics: diagnostics,
-                   runtime: ["status": "not_run", "reason": "validation only"], feedback: feedback, started: started)
+            record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
+                   runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
         }
-        return ["passed": .bool(errors.isEmpty), "diagnostics": .array(diagnostics.map(\.json)),
-                "feedback": feedback.map { .string($0) } ?? .null]
-    }
-
-    private func startedValidator() throws -> Validator {
-        try validatorLock.withLock {
-            if validatorStarted == nil {
-                guard let makeValidator else {
-                    throw RPCError(code: -32002, message: "Sandbox failure: this server has no validators")
-                }
-                validatorStarted = Result {
-                    let validator = try makeValidator()
-                    kindRulesets = (try? validator.artifactKinds(projectDirectory: FileManager.default.currentDirectoryPath))?
-                        .mapValues(\.rulesets) ?? [:]
-                    return validator
-                }
-            }
-            do { return try validatorStarted!.get() } catch {
-                throw RPCError(code: -32002, message: "Sandbox failure: the validators cannot start: \(error)")
-            }
-        }
+        return ["passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
+                "feedback": check.feedback.map { .string($0) } ?? .null]
     }
 
     /// How a call joins the corpus: the client's `corpus` object links calls that are attempts
     /// at one artifact into one session (`{"session": ID, "task": ..., "kind": ...}`);
     /// without one each call is a session of its own; `"corpus": false` records nothing.
-    struct CorpusLink {
-        var session: String
-        var task: String
-        var taskID: String?
-        var kind: String
-        var model: String?
-    }
-
-    private func corpusLink(_ params: JSONValue) throws -> CorpusLink? {
+    private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
         guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else {
-            return CorpusLink(session: "serve:" + UUID().uuidString.lowercased(), task: "", taskID: nil, kind: "", model: nil)
-        }
+        guard let given = params["corpus"] else { return CallRecord.Link(session: "serve:" + UUID().uuidString.lowercased()) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
             throw RPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
@@ -282,27 +229,16 @@ public final class ServeServer: @unchecked Sendable {
             }
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
-        return CorpusLink(
+        return CallRecord.Link(
             session: "serve:" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
             taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
             model: given["model"]?.stringValue)
     }
 
-    private func record(_ link: CorpusLink, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
-                        feedback: String?, started: Date) {
-        guard let recorder else { return }
-        var record: [String: JSONValue] = [
-            "session_id": .string(link.session), "task": .string(link.task), "kind": .string(link.kind),
-            "code": .string(code), "passed": .bool(passed), "diagnostics": .array(diagnostics.map(\.json)),
-            "runtime": runtime, "started_at": .string(ISO8601DateFormatter().string(from: started)),
-            "latency_ms": .double(Date().timeIntervalSince(started) * 1000), "source": "serve",
-        ]
-        if let taskID = link.taskID { record["task_id"] = .string(taskID) }
-        if let model = link.model { record["model"] = .string(model) }
-        if let feedback { record["feedback"] = .string(feedback) }
-        // A store failure is reported by the recorder (and spilled); the agent still gets its result.
-        let finished = JSONValue.object(record)
-        recording.async { _ = try? recorder.record(finished) }
+    private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
+                        runtime: JSONValue, feedback: String?, started: Date) {
+        recorder?.recordLater(CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
+                                              runtime: runtime, feedback: feedback, started: started))
     }
 
     private func describe(_ params: JSONValue) throws -> JSONValue {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Crucible
+import Foundation
+
+/// Which model a command asks, and how: shared by `generate` and `mcp`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "URL/NAME of an OpenAI-compatible server's model, or NAME with OPENAI_BASE_URL set.")
+    var model: String?
+
+    @Option(help: "Replay replies from this JSON Lines file instead of asking a server.")
+    var scripted: String?
+
+    @Option(help: "Retries after the first attempt: 3 means at most 4 model calls per task.")
+    var maxRetries: Int = 3
+
+    @Option(help: "Sampling temperature to send (unsent: the server's default).")
+    var temperature: Double?
+
+    @Option(help: "max_tokens to send (unsent: the server's default).")
+    var maxTokens: Int?
+
+    @Option(help: "Seed to send, for servers that honor it.")
+    var seed: Int?
+
+    @Flag(help: "Ask the server to stream (SSE).")
+    var stream = false
+
+    @Option(help: "HTTP attempts per model call (connection errors, 429, 5xx and timeouts are retried with backoff).")
+    var httpAttempts: Int = 4
+
+    @Option(help: "Seconds one model request may take.")
+    var requestTimeout: Double = 120
+
+    var isConfigured: Bool { model != nil || scripted != nil }
+
+    func validate() throws {
+        guard model == nil || scripted == nil else { throw ValidationError("give at most one of --model and --scripted") }
+        guard maxRetries >= 0 else { throw ValidationError("--max-retries must be 0 or more") }
+        guard httpAttempts >= 1 else { throw ValidationError("--http-attempts must be at least 1") }
+    }
+
+    /// The model client; nil when neither --model nor --scripted was given.
+    func makeModel() throws -> ChatModel? {
+        do {
+            if let scripted { return try ScriptedModel(path: scripted) }
+            guard let model else { return nil }
+            var client = try OpenAIChatModel.from(modelArgument: model)
+            client.stream = stream
+            client.maxHTTPAttempts = httpAttempts
+            client.requestTimeout = requestTimeout
+            return client
+        } catch { throw ValidationError("\(error)") }
+    }
+
+    var settings: RetryLoop.Settings {
+        var settings = RetryLoop.Settings()
+        settings.maxRetries = maxRetries
+        settings.parameters = SamplingParameters(temperature: temperature, maxTokens: maxTokens, seed: seed)
+        return settings
+    }
+}

@@ -1,0 +1,180 @@
+import Crucible
+import Foundation
+import MCP
+
+/// Another MCP server whose tools the sandboxed code may call (`crucible mcp --tools-from CMD`):
+/// code mode over MCP. Crucible starts the server as a child process, connects as an MCP
+/// client, and turns each of its tools into a Crucible tool: a typed Python function whose
+/// arguments are checked against the tool's `inputSchema` and whose result is checked
+/// against its `outputSchema` (when it declares one) before the code sees it.
+///
+/// The server runs on the host with Crucible's environment, like any tool the user configured;
+/// only the sandboxed code is confined.
+public final class MCPToolSource: @unchecked Sendable {
+    public let command: [String]
+    /// Tools skipped because their schemas cannot be enforced, with the reason (reported at start).
+    public private(set) var skipped: [String] = []
+    private let process: Process
+    private let client: Client
+    private let toServer: Pipe
+    private let fromServer: Pipe
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private init(command: [String], process: Process, client: Client, toServer: Pipe, fromServer: Pipe) {
+        self.command = command
+        self.process = process
+        self.client = client
+        self.toServer = toServer
+        self.fromServer = fromServer
+    }
+
+    /// Starts `command` (looked up on PATH) and completes the MCP handshake.
+    public static func start(_ command: [String], clientVersion: String) async throws -> MCPToolSource {
+        guard !command.isEmpty else { throw Failure(description: "--tools-from needs a command") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let toServer = Pipe(), fromServer = Pipe()
+        process.standardInput = toServer
+        process.standardOutput = fromServer  // its stderr is ours: its logs reach the user
+        do { try process.run() } catch {
+            throw Failure(description: "cannot start MCP server \(command.joined(separator: " ")): \(error)")
+        }
+        let client = Client(name: "crucible", version: clientVersion)
+        let transport = LineTransport(
+            input: fromServer.fileHandleForReading.fileDescriptor, output: toServer.fileHandleForWriting.fileDescriptor,
+            label: "crucible.mcp.client")
+        // A server that exits fails the calls in flight at once instead of at their timeout.
+        process.terminationHandler = { _ in Task { await client.disconnect() } }
+        let source = MCPToolSource(command: command, process: process, client: client, toServer: toServer,
+                                   fromServer: fromServer)
+        do {
+            let initialized = try await withTimeout(seconds: 30, "the MCP handshake", onTimeout: { process.terminate() }) {
+                try await client.connect(transport: transport)
+            }
+            guard initialized.capabilities.tools != nil else {
+                throw Failure(description: "it offers no tools")
+            }
+        } catch {
+            await source.close()
+            let why = process.isRunning ? "\(error)"
+                : "it exited with status \(process.terminationStatus) before the MCP handshake finished (its stderr is above)"
+            throw Failure(description: "MCP server \(command.joined(separator: " ")): \(why)")
+        }
+        return source
+    }
+
+    /// The server's tools as Crucible tools. Names become Python identifiers (`get-user` is
+    /// `get_user`); `$ref`s into `$defs` are inlined; a tool whose input schema still uses a
+    /// keyword Crucible cannot enforce is skipped and listed in `skipped`.
+    public func tools() async throws -> [Crucible.Tool] {
+        var listed: [MCP.Tool] = []
+        var cursor: String?
+        repeat {
+            let page = try await client.listTools(cursor: cursor)
+            listed += page.tools
+            cursor = page.nextCursor
+        } while cursor != nil
+        var tools: [Crucible.Tool] = []
+        let origin = command.joined(separator: " ")
+        for remote in listed {
+            let name = Self.pythonName(remote.name)
+            let inputSchema = SchemaReferences.inline(JSONValue(mcp: remote.inputSchema))
+            var outputSchema = remote.outputSchema.map { SchemaReferences.inline(JSONValue(mcp: $0)) }
+            if let output = outputSchema, !JSONSchema.unsupportedKeywords(in: output, path: "outputSchema").isEmpty {
+                skipped.append("\(remote.name): its outputSchema uses keywords Crucible cannot enforce "
+                    + "(\(JSONSchema.unsupportedKeywords(in: output, path: "outputSchema").joined(separator: ", "))); "
+                    + "its results reach the code unchecked")
+                outputSchema = nil
+            }
+            let contract: ToolContract
+            do {
+                contract = try ToolContract(
+                    name: name, description: (remote.description ?? "") + "\n(From the MCP server `\(origin)`.)",
+                    inputSchema: inputSchema, outputSchema: outputSchema)
+            } catch {
+                skipped.append("\(remote.name): not offered to the sandbox: \(error)")
+                continue
+            }
+            let (client, remoteName, checked) = (self.client, remote.name, outputSchema != nil)
+            tools.append(Crucible.Tool(contract) { arguments in
+                try await Self.call(client, remoteName, arguments: arguments, structured: checked)
+            })
+        }
+        return tools
+    }
+
+    private static func call(_ client: Client, _ name: String, arguments: JSONValue, structured: Bool) async throws
+        -> JSONValue
+    {
+        var members: [String: MCP.Value] = [:]
+        if case .object(let given) = arguments { members = given.mapValues(\.mcpValue) }
+        let request: RequestContext<CallTool.Result> = try await client.callTool(name: name, arguments: members)
+        let result: CallTool.Result
+        do { result = try await request.value } catch { throw ToolFailure("MCP tool \(name): \(error)") }
+        let text = result.content.map(Self.describe).joined(separator: "\n")
+        if result.isError == true { throw ToolFailure(text.isEmpty ? "MCP tool \(name) reported an error" : text) }
+        if let structuredContent = result.structuredContent { return JSONValue(mcp: structuredContent) }
+        if structured { throw ToolFailure("MCP tool \(name) declares an outputSchema but returned no structuredContent") }
+        return .string(text)
+    }
+
+    private static func describe(_ content: MCP.Tool.Content) -> String {
+        switch content {
+        case .text(let text, _, _): text
+        case .image(let data, let mimeType, _, _): "[image \(mimeType), \(data.count * 3 / 4) bytes]"
+        case .audio(let data, let mimeType, _, _): "[audio \(mimeType), \(data.count * 3 / 4) bytes]"
+        case .resource(let resource, _, _): "[resource \(resource.uri)]"
+        case .resourceLink(let uri, let name, _, _, _, _): "[resource link \(name): \(uri)]"
+        }
+    }
+
+    /// A tool name as a Python identifier: characters other than letters, digits and `_`
+    /// become `_`; a leading digit or a keyword gets a `_` added.
+    static func pythonName(_ name: String) -> String {
+        var result = String(name.unicodeScalars.map { scalar -> Character in
+            scalar.properties.isXIDContinue ? Character(scalar) : "_"
+        })
+        if let first = result.unicodeScalars.first, !(first == "_" || first.properties.isXIDStart) { result = "_" + result }
+        if result.isEmpty { result = "_" }
+        let keywords: Set<String> = [
+            "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+            "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+            "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+        ]
+        return keywords.contains(result) ? result + "_" : result
+    }
+
+    /// Disconnects and stops the server (SIGTERM, then SIGKILL after two seconds).
+    public func close() async {
+        await client.disconnect()
+        try? toServer.fileHandleForWriting.close()
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<40 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Waits for `body` at most `seconds`; a server that never answers its handshake must not
+/// hang `crucible mcp` forever.
+/// `onTimeout` must make `body` return (stopping the server fails its pending requests).
+func withTimeout<T: Sendable>(
+    seconds: Double, _ what: String, onTimeout: @escaping @Sendable () -> Void,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            onTimeout()
+            throw MCPToolSource.Failure(description: "\(what) did not finish within \(Int(seconds)) s")
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        return first
+    }
+}
