@@ -85,6 +85,31 @@ if corpus:
            " rules) are CPython-bound at about 0.9 ms per program, spread over the two cores."])
 
 
+mcp = d.get("mcp")
+mcp_section = ""
+if mcp:
+    def row(label, key):
+        return "| %s | %d | %.2f | %.2f |" % (label, mcp[key]["n"], mcp[key]["p50_ms"], mcp[key]["p99_ms"])
+    mcp_section = "\n".join(
+        ["", "## An MCP agent's view: `crucible mcp`", "",
+         "Run: %s, release build. `Benchmarks/peers/mcp_bench.py`: the official Python MCP client"
+         " (mcp 2.3.0) over stdio, %d rounds, interleaved. The second server is"
+         " `Tests/python/fixtures/directory_server.py` (the SDK's MCPServer, pydantic models)."
+         % (mcp.get("date", d["date"]), mcp["rounds"]), "",
+         "| cell | n | median ms | p99 ms |", "|---|---:|---:|---:|",
+         row("run_python `x = 1 + 2`, official client", "run_python_x_1_plus_2"),
+         row("run_python `x = 1 + 2`, bare JSON-RPC line client", "run_python_x_1_plus_2_bare_client"),
+         row("run_python `x = 1 + 2` in a named session, official client", "run_python_x_1_plus_2_session"),
+         row("3 lookups as 3 tools/call straight to the second server", "direct_three_calls"),
+         row("3 lookups in one run_python through `--tools-from` (code mode)", "code_mode_three_calls"),
+         row("one bridged call as the sandbox sees it (trace duration)", "bridged_call_in_sandbox"),
+         "", "Code mode / direct, medians: %.2fx. The wall time is the smaller part of the difference an"
+         " agent sees: three direct calls are three model turns, code mode is one. A fresh-worker"
+         " run_python costs what `crucible serve`'s back-to-back execute costs (the pool refilling, above)"
+         " plus about 1 ms of the SDK's encoding of the structured result and its JSON text copy."
+         % mcp["ratio_code_mode_to_direct"]])
+
+
 def headline(run):
     """The figures the bars are about, from one run's JSON (None where that run lacks them)."""
     def cell(name, workload):
@@ -161,6 +186,7 @@ Python process. {serve.get('note', '')}.
 {validate_section}
 {generate_section}
 {corpus_section}
+{mcp_section}
 {changes_section}
 
 ## Against the bars, this run
