@@ -68,7 +68,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         await server.withMethodHandler(CallTool.self) { [self] params in
             try await call(params.name, arguments: params.arguments ?? [:])
         }
-        try await server.start(transport: LineTransport(input: input, output: output, label: "crucible.mcp"))
+        try await server.start(transport: LineTransport(input: input, output: output, label: "crucible.mcp", role: .server))
         await server.waitUntilCompleted()
         await server.stop()
         close()

@@ -46,7 +46,7 @@ public final class MCPToolSource: @unchecked Sendable {
         let client = Client(name: "crucible", version: clientVersion)
         let transport = LineTransport(
             input: fromServer.fileHandleForReading.fileDescriptor, output: toServer.fileHandleForWriting.fileDescriptor,
-            label: "crucible.mcp.client")
+            label: "crucible.mcp.client", role: .client)
         // A server that exits fails the calls in flight at once instead of at their timeout.
         process.terminationHandler = { _ in Task { await client.disconnect() } }
         let source = MCPToolSource(command: command, process: process, client: client, toServer: toServer,
@@ -99,27 +99,38 @@ public final class MCPToolSource: @unchecked Sendable {
                 skipped.append("\(remote.name): not offered to the sandbox: \(error)")
                 continue
             }
-            let (client, remoteName, checked) = (self.client, remote.name, outputSchema != nil)
-            tools.append(Crucible.Tool(contract) { arguments in
-                try await Self.call(client, remoteName, arguments: arguments, structured: checked)
+            let (remoteName, checked) = (remote.name, outputSchema != nil)
+            tools.append(Crucible.Tool(contract) { [self] arguments in
+                try await call(remoteName, arguments: arguments, structured: checked)
             })
         }
         return tools
     }
 
-    private static func call(_ client: Client, _ name: String, arguments: JSONValue, structured: Bool) async throws
-        -> JSONValue
-    {
+    private func call(_ name: String, arguments: JSONValue, structured: Bool) async throws -> JSONValue {
         var members: [String: MCP.Value] = [:]
         if case .object(let given) = arguments { members = given.mapValues(\.mcpValue) }
-        let request: RequestContext<CallTool.Result> = try await client.callTool(name: name, arguments: members)
         let result: CallTool.Result
-        do { result = try await request.value } catch { throw ToolFailure("MCP tool \(name): \(error)") }
+        do {
+            guard process.isRunning else { throw serverExited }
+            let request: RequestContext<CallTool.Result> = try await client.callTool(name: name, arguments: members)
+            result = try await request.value
+        } catch {
+            throw process.isRunning ? ToolFailure("MCP tool \(name): \(error)") : serverExited
+        }
         let text = result.content.map(Self.describe).joined(separator: "\n")
         if result.isError == true { throw ToolFailure(text.isEmpty ? "MCP tool \(name) reported an error" : text) }
         if let structuredContent = result.structuredContent { return JSONValue(mcp: structuredContent) }
         if structured { throw ToolFailure("MCP tool \(name) declares an outputSchema but returned no structuredContent") }
         return .string(text)
+    }
+
+    /// What the code is told once the server has gone: which server, how it ended, what now.
+    private var serverExited: ToolFailure {
+        let how = process.terminationReason == .uncaughtSignal
+            ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+        return ToolFailure("the MCP server `\(command.joined(separator: " "))` \(how); its tools are unavailable "
+            + "until crucible mcp is restarted (its stderr, in crucible's log, says why)")
     }
 
     private static func describe(_ content: MCP.Tool.Content) -> String {

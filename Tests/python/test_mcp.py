@@ -215,6 +215,13 @@ def test_a_second_mcp_servers_tools_are_typed_python_functions_in_the_sandbox(tm
             # Arguments are checked against the other server's inputSchema before they leave the sandbox.
             wrong = await client.call_tool("run_python", {"code": "get_user(user_id='one')"})
             assert wrong.is_error and "user_id" in wrong.content[0].text
+            # The other server dies mid-session: its calls fail at once with why, and Crucible goes on.
+            crashed = await client.call_tool("run_python", {"code": "crash_server()"})
+            assert crashed.is_error and "exited with status 3" in crashed.content[0].text, crashed.content[0].text
+            after = await client.call_tool("run_python", {"code": "get_user(user_id=1)"})
+            assert after.is_error and "directory_server.py` exited with status 3" in after.content[0].text
+            still = await client.call_tool("run_python", {"code": "sum(range(4))"})
+            assert not still.is_error and still.structured_content["value"] == 6
 
     run(scenario())
 
@@ -246,6 +253,7 @@ def test_stdout_carries_only_protocol_whatever_the_code_prints(repo):
         "'done'\n"
     )
     messages = [
+        "not json at all",
         {"jsonrpc": "2.0", "id": 1, "method": "initialize",
          "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -258,19 +266,29 @@ def test_stdout_carries_only_protocol_whatever_the_code_prints(repo):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo)
     answers = {}
     for message in messages:
-        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
         process.stdin.flush()
-        while "id" in message and message["id"] not in answers:
+        while isinstance(message, str) or "id" in message and message["id"] not in answers:
             line = process.stdout.readline()
             assert line, process.stderr.read()
             parsed = json.loads(line)  # a stray byte on stdout fails here
             assert parsed["jsonrpc"] == "2.0" and ("result" in parsed or "error" in parsed or "method" in parsed)
             if "id" in parsed:
                 answers[parsed["id"]] = parsed
-    rest, stderr = process.communicate(timeout=60)  # closes stdin: the server ends
+            if isinstance(message, str):
+                break
+    # JSON-RPC 2.0: a line that is not JSON gets a parse error whose id is null.
+    assert answers[None]["error"]["code"] == -32700
+    # A request sent just before the client closes its end is still answered.
+    last = {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(0.3)\n'last'"}}}
+    rest, stderr = process.communicate(json.dumps(last) + "\n", timeout=60)  # then closes stdin: the server ends
     assert process.returncode == 0
     for line in rest.splitlines():
-        assert json.loads(line)["jsonrpc"] == "2.0"
+        parsed = json.loads(line)
+        assert parsed["jsonrpc"] == "2.0"
+        answers[parsed.get("id")] = parsed
+    assert answers[5]["result"]["structuredContent"]["value"] == "last"
     noisy_out = answers[2]["result"]["structuredContent"]
     assert noisy_out["value"] == "done"
     assert noisy_out["stdout"].startswith("plain print\nwritten\nxxx")
