@@ -122,7 +122,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         if let sessionName {
             let session = try namedSession(sessionName, limits: limits, restart: arguments["restart"]?.boolValue == true)
             do {
-                result = try await offCooperativePool { try session.execute(code, inputs: runInputs) }
+                result = try await onOwnThread { try session.execute(code, inputs: runInputs) }
             } catch {
                 // The session's worker is gone (idle timeout, or killed with its last cell): say so, and forget it.
                 lock.withLock { _ = sessions.removeValue(forKey: sessionName) }
@@ -131,7 +131,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
             }
         } else {
             let (sandbox, toolbox) = (configuration.sandbox, configuration.toolbox)
-            result = try await offCooperativePool { sandbox.execute(code, inputs: runInputs, limits: runLimits, tools: toolbox) }
+            result = try await onOwnThread { sandbox.execute(code, inputs: runInputs, limits: runLimits, tools: toolbox) }
         }
         if case .sandboxFailure(let detail) = result.outcome {
             if detail.hasPrefix("invalid input") { return Self.modelError("The inputs cannot be passed to Python: \(detail)") }
@@ -181,7 +181,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         let rulesets = arguments["rulesets"]?.arrayValue?.compactMap(\.stringValue)
         let check: LazyValidator.Check
         do {
-            check = try await offCooperativePool {
+            check = try await onOwnThread {
                 try validator.check(code, kind: kind, rulesets: rulesets, path: path ?? "<code>", tool: MCPToolCatalog.validateCode)
             }
         } catch let problem as LazyValidator.Problem {

@@ -31,12 +31,3 @@ extension JSONValue {
         }
     }
 }
-
-/// Runs blocking work (a sandbox execution waits on a worker; a validation on the validators'
-/// worker) on a Dispatch thread, so Swift concurrency's few cooperative threads stay free for
-/// the protocol and for tool calls the sandboxed code makes to other MCP servers meanwhile.
-func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-    }
-}

@@ -129,6 +129,30 @@ def test_model_errors_are_tool_results_and_protocol_errors_are_protocol_errors(r
     run(scenario())
 
 
+def test_calls_run_concurrently(repo):
+    """A slow call does not hold up a quick one sent after it (each request is its own task,
+    and sandbox work runs off the protocol's threads)."""
+    finished = []
+
+    async def call(client, name, code):
+        result = await client.call_tool("run_python", {"code": code})
+        finished.append(name)
+        return result
+
+    async def scenario():
+        async with crucible_mcp("--workspace", str(repo), cwd=repo) as client:
+            await client.list_tools()
+            slow = asyncio.create_task(call(client, "slow", "import time\ntime.sleep(2)\n'slow'"))
+            await asyncio.sleep(0.2)
+            quick = [asyncio.create_task(call(client, "quick%d" % i, "git_status().clean")) for i in range(3)]
+            results = await asyncio.gather(slow, *quick)
+            assert [r.structured_content["value"] for r in results] == ["slow", False, False, False]
+            assert finished[-1] == "slow", finished
+
+    (repo / "untracked.txt").write_text("x\n")
+    run(scenario())
+
+
 def test_a_named_session_keeps_state_until_restarted(repo):
     async def scenario():
         async with crucible_mcp("--workspace", str(repo), cwd=repo) as client:

@@ -170,7 +170,9 @@ public final class RetryLoop: Sendable {
         configuration.rulesets = kind.rulesets.isEmpty ? ["core"] : kind.rulesets
         let diagnostics: [Diagnostic]
         do {
-            diagnostics = try validator.validate(source: code, path: "<attempt \(attempt)>", configuration: configuration)
+            diagnostics = try await onOwnThread { [validator, configuration] in
+                try validator.validate(source: code, path: "<attempt \(attempt)>", configuration: configuration)
+            }
         } catch {
             return Check(diagnostics: [], runtime: ["status": "error", "reason": .string("\(error)")],
                          runtimeFailure: "the validators failed internally: \(error)", passed: false)
@@ -206,7 +208,7 @@ public final class RetryLoop: Sendable {
                              runtimeFailure: "the tests could not be run here", passed: false)
             }
             do {
-                let report = try runTest(code)
+                let report = try await onOwnThread { try runTest(code) }
                 var runtime: [String: JSONValue] = ["status": "ran", "tests": report]
                 let passed = report["success"]?.boolValue == true && (report["passed"]?.intValue ?? 0) > 0
                 if !passed { runtime["reason"] = "the tests did not all pass (or none was collected)" }

@@ -48,12 +48,7 @@ public final class Sandbox: Sendable {
     public func run(
         _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
     ) async -> ExecutionResult {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: self.execute(code, inputs: inputs, limits: limits, tools: tools))
-            }
-            thread.start()
-        }
+        await onOwnThread { self.execute(code, inputs: inputs, limits: limits, tools: tools) }
     }
 
     /// Opens a session: one worker whose variables persist from cell to cell.
