@@ -35,6 +35,9 @@ struct McpCommand: ParsableCommand {
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
 
+    @Option(help: "Named run_python sessions open at once (each keeps a worker process).")
+    var maxSessions: Int = 8
+
     @OptionGroup var recording: RecordingOptions
 
     @OptionGroup var modelOptions: ModelOptions
@@ -42,6 +45,7 @@ struct McpCommand: ParsableCommand {
     func validate() throws {
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
         guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
+        guard maxSessions >= 0 else { throw ValidationError("--max-sessions must be 0 or more") }
         for command in toolsFrom {
             guard let words = try? ShellWords.split(command), !words.isEmpty else {
                 throw ValidationError("--tools-from \(command.debugDescription): not a command line (check its quotes)")
@@ -127,6 +131,7 @@ struct McpCommand: ParsableCommand {
         var configuration = CrucibleMCPServer.Configuration(
             sandbox: sandbox, toolbox: toolbox, validator: validator, kinds: kinds, recorder: recorder, generator: generator)
         configuration.writesAllowed = tools.allowWrites
+        configuration.maxSessions = maxSessions
         let server: CrucibleMCPServer
         do { server = try CrucibleMCPServer(configuration) } catch {
             log("\(error)")

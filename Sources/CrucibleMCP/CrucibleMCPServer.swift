@@ -24,6 +24,9 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         public var writesAllowed = false
         /// A named run_python session closes after this long without a call.
         public var sessionIdleTimeout: Duration = .seconds(600)
+        /// Named sessions open at once: each holds a worker process, so a model cannot open
+        /// them without bound. One more is refused (a tool error that lists the open ones).
+        public var maxSessions = 8
 
         public init(sandbox: Sandbox, toolbox: Toolbox, validator: LazyValidator, kinds: [String: ArtifactKind],
                     recorder: CorpusRecorder?, generator: RetryLoop?) {
@@ -120,7 +123,10 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         let (runLimits, runInputs) = (limits, inputs)
         let result: ExecutionResult
         if let sessionName {
-            let session = try namedSession(sessionName, limits: limits, restart: arguments["restart"]?.boolValue == true)
+            let session: SandboxSession
+            do {
+                session = try namedSession(sessionName, limits: limits, restart: arguments["restart"]?.boolValue == true)
+            } catch let full as SessionsFull { return Self.modelError(full.message) }
             do {
                 result = try await onOwnThread { try session.execute(code, inputs: runInputs) }
             } catch {
@@ -151,11 +157,21 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         return Self.result(structured, isError: feedback != nil, text: feedback)
     }
 
+    struct SessionsFull: Error { let message: String }
+
+    /// The session named `name`, opened on first use. Its limits are those of the call that opened it.
     private func namedSession(_ name: String, limits: ExecutionLimits, restart: Bool) throws -> SandboxSession {
         try lock.withLock {
             if let existing = sessions[name], existing.closedBecause == nil {
                 if restart { try existing.restart() }
                 return existing
+            }
+            sessions = sessions.filter { $0.value.closedBecause == nil }  // idle ones that closed themselves
+            if sessions.count >= configuration.maxSessions {
+                throw SessionsFull(message: "\(sessions.count) sessions are open (\(sessions.keys.sorted().joined(separator: ", "))), "
+                    + "the most this server allows. Reuse one of them (restart: true clears its variables), or "
+                    + "omit session for a fresh interpreter; an unused session closes after "
+                    + "\(configuration.sessionIdleTimeout.components.seconds) s.")
             }
             do {
                 let session = try configuration.sandbox.openSession(

@@ -58,13 +58,13 @@ enum MCPToolCatalog {
                     "code": ["type": "string", "description": "Python source; the last expression's value is returned."],
                     "session": [
                         "type": "string", "minLength": 1, "maxLength": 100,
-                        "description": "A name you choose: calls with the same name share variables and imports (created on first use, closed after 10 minutes idle). Omit for a fresh interpreter.",
+                        "description": "A name you choose: calls with the same name share variables and imports (created on first use, closed after 10 minutes idle; a few may be open at once). Omit for a fresh interpreter.",
                     ],
                     "restart": ["type": "boolean", "description": "With `session`: discard its state before running."],
                     "inputs": ["type": "object", "description": "Values bound as variables before the code runs."],
                     "timeout": [
                         "type": "number", "minimum": 0.01, "maximum": 600,
-                        "description": .string("Seconds of wall-clock time (default \(Int(context.defaultTimeout)))."),
+                        "description": .string("Seconds of wall-clock time per call (default \(Int(context.defaultTimeout))); in a session, the call that opens it sets it."),
                     ],
                     "artifact": [
                         "type": "string",

@@ -71,11 +71,31 @@ struct MCPTests {
         #expect(named.artifact == "report.py")
     }
 
-    static func server() throws -> CrucibleMCPServer {
+    static func server(maxSessions: Int = 8) throws -> CrucibleMCPServer {
         let sandbox = TestSandboxes.confined
         let toolbox = try Toolbox([ToolCallTests.getUser()])
-        return try CrucibleMCPServer(.init(
-            sandbox: sandbox, toolbox: toolbox, validator: LazyValidator(), kinds: [:], recorder: nil, generator: nil))
+        var configuration = CrucibleMCPServer.Configuration(
+            sandbox: sandbox, toolbox: toolbox, validator: LazyValidator(), kinds: [:], recorder: nil, generator: nil)
+        configuration.maxSessions = maxSessions
+        return try CrucibleMCPServer(configuration)
+    }
+
+    @Test func namedSessionsAreCappedAndTheRefusalNamesTheOpenOnes() async throws {
+        let server = try Self.server(maxSessions: 2)
+        defer { server.close() }
+        for name in ["a", "b"] {
+            let opened = try await server.call("run_python", arguments: ["code": "x = 1", "session": .string(name)])
+            #expect(opened.isError == nil)
+        }
+        let third = try await server.call("run_python", arguments: ["code": "x = 1", "session": "c"])
+        #expect(third.isError == true && third.structuredContent == nil)
+        guard case .text(let message, _, _)? = third.content.first else { Issue.record("no text"); return }
+        #expect(message.contains("2 sessions are open (a, b)") && message.contains("restart: true"))
+        // The open ones still work, and a fresh interpreter needs no session.
+        let again = try await server.call("run_python", arguments: ["code": "x + 1", "session": "b"])
+        #expect(again.structuredContent.map(JSONValue.init(mcp:))?["value"] == 2)
+        let fresh = try await server.call("run_python", arguments: ["code": "40 + 2"])
+        #expect(fresh.structuredContent.map(JSONValue.init(mcp:))?["value"] == 42)
     }
 
     @Test func runPythonResultsFitTheirOutputSchemaAndFailuresAreToolErrors() async throws {
