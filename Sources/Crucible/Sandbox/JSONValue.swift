@@ -10,13 +10,22 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses JSON text; throws `SandboxError.invalidJSON` naming what was wrong.
+    /// Parses JSON text; throws `SandboxError.invalidJSON` naming what was wrong and where.
     public init(parsing text: String) throws {
-        do {
-            let object = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-            self = JSONValue(foundation: object)
-        } catch {
-            throw SandboxError.invalidJSON("\(text.prefix(80)): \(error.localizedDescription)")
+        var text = text
+        self = try text.withUTF8 { bytes in
+            do { return try JSONParser.parse(bytes) } catch let failure as JSONParser.Failure {
+                throw SandboxError.invalidJSON("\(String(decoding: bytes.prefix(80), as: UTF8.self)): \(failure)")
+            }
+        }
+    }
+
+    /// Parses UTF-8 JSON bytes (a frame from a worker) without making a String of them first.
+    init(parsing bytes: ArraySlice<UInt8>) throws {
+        self = try bytes.withUnsafeBufferPointer { buffer in
+            do { return try JSONParser.parse(buffer) } catch let failure as JSONParser.Failure {
+                throw SandboxError.invalidJSON("\(String(decoding: buffer.prefix(80), as: UTF8.self)): \(failure)")
+            }
         }
     }
 

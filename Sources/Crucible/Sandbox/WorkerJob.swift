@@ -58,39 +58,40 @@ struct WireResult {
     var reads: [(call: Int, path: String)] = []
 
     static func decode(_ payload: ArraySlice<UInt8>) -> WireResult? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-            let status = object["status"] as? String
-        else { return nil }
+        guard let object = try? JSONValue(parsing: payload), let status = object["status"]?.stringValue else { return nil }
         var result = WireResult(outcome: .ok)
-        for case let read as [Any] in (object["reads"] as? [Any] ?? []).prefix(10_000) where read.count == 2 {
-            if let call = read[0] as? Int, let path = read[1] as? String { result.reads.append((call, path)) }
+        for read in (object["reads"]?.arrayValue ?? []).prefix(10_000) {
+            guard let pair = read.arrayValue, pair.count == 2, let call = pair[0].intValue, let path = pair[1].stringValue
+            else { continue }
+            result.reads.append((call, path))
         }
         switch status {
         case "ok":
-            if let value = object["value"] as? [String: Any] {
-                let type = value["type"] as? String ?? "?"
-                if let json = value["json"] as? String {
+            if let value = object["value"], value != .null {
+                let type = value["type"]?.stringValue ?? "?"
+                if let json = value["json"]?.stringValue {
                     result.value = .json(json, type: type)
-                } else if let repr = value["repr"] as? String {
-                    result.value = .repr(repr, type: type, truncated: value["truncated"] as? Int ?? 0)
+                } else if let repr = value["repr"]?.stringValue {
+                    result.value = .repr(repr, type: type, truncated: value["truncated"]?.intValue ?? 0)
                 } else {
                     return nil
                 }
             }
         case "error":
-            guard let error = object["error"] as? [String: Any] else { return nil }
-            let frames = (error["frames"] as? [[String: Any]] ?? []).map {
-                PythonError.Frame(
-                    file: $0["file"] as? String ?? "?", line: $0["line"] as? Int ?? 0,
-                    function: $0["function"] as? String ?? "?", text: $0["text"] as? String ?? "")
+            guard let error = object["error"], case .object = error else { return nil }
+            let frames = (error["frames"]?.arrayValue ?? []).compactMap { frame -> PythonError.Frame? in
+                guard case .object = frame else { return nil }
+                return PythonError.Frame(
+                    file: frame["file"]?.stringValue ?? "?", line: frame["line"]?.intValue ?? 0,
+                    function: frame["function"]?.stringValue ?? "?", text: frame["text"]?.stringValue ?? "")
             }
             result.error = PythonError(
-                type: error["type"] as? String ?? "?", message: error["message"] as? String ?? "",
-                traceback: error["traceback"] as? String ?? "", frames: frames,
-                line: error["line"] as? Int, column: error["column"] as? Int,
-                endLine: error["end_line"] as? Int, endColumn: error["end_column"] as? Int,
-                sourceLine: error["text"] as? String)
-            switch error["kind"] as? String {
+                type: error["type"]?.stringValue ?? "?", message: error["message"]?.stringValue ?? "",
+                traceback: error["traceback"]?.stringValue ?? "", frames: frames,
+                line: error["line"]?.intValue, column: error["column"]?.intValue,
+                endLine: error["end_line"]?.intValue, endColumn: error["end_column"]?.intValue,
+                sourceLine: error["text"]?.stringValue)
+            switch error["kind"]?.stringValue {
             case "syntax": result.outcome = .syntaxError
             case "memory": result.outcome = .memoryLimit
             default: result.outcome = .exception

@@ -14,7 +14,7 @@ final class ToolDispatcher {
     func answer(to payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant) -> [UInt8] {
         let started = ContinuousClock.now
         let index = calls.count
-        let request = try? JSONValue(parsing: String(decoding: payload, as: UTF8.self))
+        let request = try? JSONValue(parsing: payload)
         let name = request?["name"]?.stringValue ?? "?"
         let arguments = request?["arguments"] ?? .object([:])
 
