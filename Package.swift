@@ -49,7 +49,8 @@ let package = Package(
         .target(
             name: "CrucibleMCP",
             dependencies: [
-                "Crucible", .product(name: "MCP", package: "swift-sdk"), .product(name: "Logging", package: "swift-log"),
+                "Crucible", "CSandboxKernel", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "CrucibleCLI",

@@ -256,3 +256,7 @@ int crucible_confine_worker(const struct crucible_confinement *c, char *error, s
     }
     return 0;
 }
+
+int crucible_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}

@@ -29,6 +29,9 @@ struct McpCommand: ParsableCommand {
                                valueName: "CMD"))
     var toolsFrom: [String] = []
 
+    @Option(help: "Seconds a --tools-from server may take to start and answer the MCP handshake.")
+    var toolsFromTimeout: Double = 60
+
     @Option(help: "Seconds a run_python call may take unless it asks for another limit.")
     var timeout: Double = 30
 
@@ -44,6 +47,7 @@ struct McpCommand: ParsableCommand {
 
     func validate() throws {
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
+        guard toolsFromTimeout > 0 else { throw ValidationError("--tools-from-timeout must be positive") }
         guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
         guard maxSessions >= 0 else { throw ValidationError("--max-sessions must be 0 or more") }
         for command in toolsFrom {
@@ -90,7 +94,8 @@ struct McpCommand: ParsableCommand {
         for command in toolsFrom {
             let words = try ShellWords.split(command)
             let source: MCPToolSource
-            do { source = try await MCPToolSource.start(words, clientVersion: CrucibleCommand.version) } catch {
+            do { source = try await MCPToolSource.start(
+                words, clientVersion: CrucibleCommand.version, startTimeout: toolsFromTimeout) } catch {
                 throw ValidationError("--tools-from: \(error)")
             }
             sources.append(source)

@@ -14,45 +14,39 @@ public final class MCPToolSource: @unchecked Sendable {
     public let command: [String]
     /// Tools skipped because their schemas cannot be enforced, with the reason (reported at start).
     public private(set) var skipped: [String] = []
-    private let process: Process
+    private let process: ChildProcess
     private let client: Client
-    private let toServer: Pipe
-    private let fromServer: Pipe
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
 
-    private init(command: [String], process: Process, client: Client, toServer: Pipe, fromServer: Pipe) {
+    private init(command: [String], process: ChildProcess, client: Client) {
         self.command = command
         self.process = process
         self.client = client
-        self.toServer = toServer
-        self.fromServer = fromServer
     }
 
-    /// Starts `command` (looked up on PATH) and completes the MCP handshake.
-    public static func start(_ command: [String], clientVersion: String) async throws -> MCPToolSource {
+    /// Starts `command` (looked up on PATH) and completes the MCP handshake within `startTimeout`
+    /// seconds (a server fetched by npx or uvx on first use can take a while).
+    public static func start(_ command: [String], clientVersion: String, startTimeout: Double = 60) async throws
+        -> MCPToolSource
+    {
         guard !command.isEmpty else { throw Failure(description: "--tools-from needs a command") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let toServer = Pipe(), fromServer = Pipe()
-        process.standardInput = toServer
-        process.standardOutput = fromServer  // its stderr is ours: its logs reach the user
-        do { try process.run() } catch {
+        let client = Client(name: "crucible", version: clientVersion)
+        let process: ChildProcess
+        do {
+            // A server that exits fails the calls in flight at once instead of at their timeout.
+            process = try ChildProcess(command) { Task { await client.disconnect() } }
+        } catch {
             throw Failure(description: "cannot start MCP server \(command.joined(separator: " ")): \(error)")
         }
-        let client = Client(name: "crucible", version: clientVersion)
-        let transport = LineTransport(
-            input: fromServer.fileHandleForReading.fileDescriptor, output: toServer.fileHandleForWriting.fileDescriptor,
-            label: "crucible.mcp.client", role: .client)
-        // A server that exits fails the calls in flight at once instead of at their timeout.
-        process.terminationHandler = { _ in Task { await client.disconnect() } }
-        let source = MCPToolSource(command: command, process: process, client: client, toServer: toServer,
-                                   fromServer: fromServer)
+        let transport = LineTransport(input: process.output, output: process.input, label: "crucible.mcp.client", role: .client)
+        let source = MCPToolSource(command: command, process: process, client: client)
         do {
-            let initialized = try await withTimeout(seconds: 30, "the MCP handshake", onTimeout: { process.terminate() }) {
+            let initialized = try await withTimeout(
+                seconds: startTimeout, "the MCP handshake", onTimeout: { process.send(SIGKILL) }
+            ) {
                 try await client.connect(transport: transport)
             }
             guard initialized.capabilities.tools != nil else {
@@ -60,8 +54,9 @@ public final class MCPToolSource: @unchecked Sendable {
             }
         } catch {
             await source.close()
-            let why = process.isRunning ? "\(error)"
-                : "it exited with status \(process.terminationStatus) before the MCP handshake finished (its stderr is above)"
+            // The exit status, when the server ended on its own; else what went wrong.
+            let why = (error as? Failure).map(\.description)
+                ?? process.ending.map { "it \($0) before the MCP handshake finished (its stderr is above)" } ?? "\(error)"
             throw Failure(description: "MCP server \(command.joined(separator: " ")): \(why)")
         }
         return source
@@ -127,9 +122,7 @@ public final class MCPToolSource: @unchecked Sendable {
 
     /// What the code is told once the server has gone: which server, how it ended, what now.
     private var serverExited: ToolFailure {
-        let how = process.terminationReason == .uncaughtSignal
-            ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
-        return ToolFailure("the MCP server `\(command.joined(separator: " "))` \(how); its tools are unavailable "
+        ToolFailure("the MCP server `\(command.joined(separator: " "))` \(process.ending ?? "ended"); its tools are unavailable "
             + "until crucible mcp is restarted (its stderr, in crucible's log, says why)")
     }
 
@@ -159,13 +152,9 @@ public final class MCPToolSource: @unchecked Sendable {
         return keywords.contains(result) ? result + "_" : result
     }
 
-    /// Disconnects and stops the server (SIGTERM, then SIGKILL after two seconds).
+    /// Disconnects and stops the server: end of input, then SIGTERM, then SIGKILL.
     public func close() async {
         await client.disconnect()
-        try? toServer.fileHandleForWriting.close()
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<40 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await process.stop()
     }
 }

@@ -239,6 +239,13 @@ def test_a_second_mcp_servers_tools_are_typed_python_functions_in_the_sandbox(tm
             # Arguments are checked against the other server's inputSchema before they leave the sandbox.
             wrong = await client.call_tool("run_python", {"code": "get_user(user_id='one')"})
             assert wrong.is_error and "user_id" in wrong.content[0].text
+            # It started with no signal blocked, so SIGTERM can stop it (a child spawned from one of
+            # Swift's worker threads inherits a mask that blocks nearly everything). Ignored
+            # signals are not checked: CPython ignores SIGPIPE itself.
+            state = await client.call_tool("run_python", {"code": "s = signal_state()\n(s.blocked, s.ignored)"})
+            assert not state.is_error, state.content[0].text
+            blocked, ignored = (int(mask, 16) for mask in state.structured_content["value"])
+            assert blocked == 0, (hex(blocked), hex(ignored))
             # The other server dies mid-session: its calls fail at once with why, and Crucible goes on.
             crashed = await client.call_tool("run_python", {"code": "crash_server()"})
             assert crashed.is_error and "exited with status 3" in crashed.content[0].text, crashed.content[0].text
@@ -255,6 +262,14 @@ def test_a_tools_from_server_that_cannot_start_is_a_usage_error(tmp_path):
                              input="", capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert process.returncode == 2, process.stderr
     assert "/nonexistent/mcp-server" in process.stderr and process.stdout == ""
+
+
+def test_a_tools_from_server_that_never_answers_is_stopped_and_named(tmp_path):
+    process = subprocess.run([CRUCIBLE, "mcp", "--tools-from", "sleep 613", "--tools-from-timeout", "2"],
+                             input="", capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert process.returncode == 2, process.stderr
+    assert "sleep 613" in process.stderr and "did not finish within 2 s" in process.stderr
+    assert subprocess.run(["pgrep", "-f", "^sleep 613$"], capture_output=True).returncode == 1  # it was stopped
 
 
 def test_stdout_carries_only_protocol_whatever_the_code_prints(repo):

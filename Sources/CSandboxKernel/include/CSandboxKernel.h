@@ -48,6 +48,10 @@ ssize_t crucible_send_with_fds(int sock, const void *buf, size_t len, const int 
 /// recvmsg that also receives up to `max_fds` descriptors (marked close-on-exec).
 ssize_t crucible_recv_with_fds(int sock, void *buf, size_t len, int *fds, int max_fds, int *nfds);
 
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends no other spawned child inherits (Swift's Glibc
+/// module does not export pipe2). Returns 0, or -1 with errno.
+int crucible_pipe_cloexec(int fds[2]);
+
 // MARK: Worker confinement
 
 /// What a freshly forked worker applies to itself, in this order:
