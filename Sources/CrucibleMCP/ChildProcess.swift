@@ -75,7 +75,9 @@ final class ChildProcess: @unchecked Sendable {
     func send(_ signal: Int32) { if isRunning { kill(pid, signal) } }
 
     /// Closes its stdin (a well-behaved server exits at end of input), then SIGTERM after
-    /// `grace`, then SIGKILL after as long again.
+    /// `grace`, then SIGKILL after as long again. `output` stays open: the transport's reader
+    /// thread may still be blocked reading it (a grandchild can hold the pipe), and closing a
+    /// descriptor under a blocked read lets its number be reused under that thread.
     func stop(grace: Duration = .seconds(1)) async {
         close(input)
         for escalation in [SIGTERM, SIGKILL] {
@@ -84,6 +86,5 @@ final class ChildProcess: @unchecked Sendable {
             guard isRunning else { break }
             send(escalation)
         }
-        close(output)
     }
 }

@@ -1,3 +1,4 @@
+import Crucible
 import Foundation
 import Logging
 import MCP
@@ -64,7 +65,7 @@ actor LineTransport: Transport {
                         // A blank line between messages is not a message.
                     } else if !server {
                         continuation.yield(Data(line))
-                    } else if let message = try? JSONSerialization.jsonObject(with: Data(line)) {
+                    } else if let message = try? JSONValue(parsing: ArraySlice(line)) {
                         unanswered.received(message)
                         continuation.yield(Data(line))
                     } else {
@@ -96,7 +97,7 @@ actor LineTransport: Transport {
         var message = data
         message.append(UInt8(ascii: "\n"))
         let written = writeLock.withLock { Self.writeAll(output, message) }
-        if role == .server, let sent = try? JSONSerialization.jsonObject(with: data) { unanswered.sent(sent) }
+        if role == .server, let sent = try? JSONValue(parsing: ArraySlice(data)) { unanswered.sent(sent) }
         if !written { throw MCPError.connectionClosed }
     }
 
@@ -132,22 +133,19 @@ final class UnansweredRequests: @unchecked Sendable {
     private let lock = NSLock()
     private var ids: Set<String> = []
 
-    func received(_ message: Any) {
-        for item in (message as? [Any]) ?? [message] {
-            guard let object = item as? [String: Any] else { continue }
-            if object["method"] != nil, let id = object["id"] {
-                lock.withLock { _ = ids.insert("\(id)") }
-            } else if object["method"] as? String == "notifications/cancelled",
-                      let id = (object["params"] as? [String: Any])?["requestId"] {
-                lock.withLock { _ = ids.remove("\(id)") }  // the SDK sends no answer to a cancelled request
+    func received(_ message: JSONValue) {
+        for item in message.arrayValue ?? [message] {
+            if item["method"] != nil, let id = item["id"] {
+                lock.withLock { _ = ids.insert(id.jsonText) }
+            } else if item["method"]?.stringValue == "notifications/cancelled", let id = item["params"]?["requestId"] {
+                lock.withLock { _ = ids.remove(id.jsonText) }  // the SDK sends no answer to a cancelled request
             }
         }
     }
 
-    func sent(_ message: Any) {
-        for item in (message as? [Any]) ?? [message] {
-            guard let object = item as? [String: Any], object["method"] == nil, let id = object["id"] else { continue }
-            lock.withLock { _ = ids.remove("\(id)") }
+    func sent(_ message: JSONValue) {
+        for item in message.arrayValue ?? [message] where item["method"] == nil {
+            if let id = item["id"] { lock.withLock { _ = ids.remove(id.jsonText) } }
         }
     }
 

@@ -20,8 +20,9 @@ public enum JSONValue: Equatable, Hashable, Sendable {
         }
     }
 
-    /// Parses UTF-8 JSON bytes (a frame from a worker) without making a String of them first.
-    init(parsing bytes: ArraySlice<UInt8>) throws {
+    /// Parses UTF-8 JSON bytes (a frame from a worker, a protocol line) without making a
+    /// String of them first.
+    public init(parsing bytes: ArraySlice<UInt8>) throws {
         self = try bytes.withUnsafeBufferPointer { buffer in
             do { return try JSONParser.parse(buffer) } catch let failure as JSONParser.Failure {
                 throw SandboxError.invalidJSON("\(String(decoding: buffer.prefix(80), as: UTF8.self)): \(failure)")
