@@ -2,7 +2,7 @@
 /// of which the first is the frame kind. The Python runtime in `Sandbox/python` and the
 /// SIGSYS reporter in `CSandboxKernel` write the same format.
 public enum WorkerFrameKind: UInt8, Sendable {
-    /// Host to worker: a job, as JSON.
+    /// Host to worker: a job (binary header, filename, code, JSON extras; see `WorkerJob`).
     case job = 0x4A  // "J"
     /// Worker to host: a chunk of captured stdout.
     case stdout = 0x4F  // "O"

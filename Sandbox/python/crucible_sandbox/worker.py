@@ -43,6 +43,48 @@ _HEADER = struct.Struct("<IB")
 _JOB, _STDOUT, _STDERR, _RESULT, _DROPPED, _WARM = b"J"[0], b"O"[0], b"E"[0], b"R"[0], b"D"[0], b"W"[0]
 _DROP = struct.Struct("<BQ")
 _CHUNK = 64 * 1024
+# The job's header (see Sources/Crucible/Sandbox/WorkerJob.swift): flags, cell, stdout,
+# stderr and value limits, then the byte lengths of the filename, the code and the JSON extras.
+_JOB_HEADER = struct.Struct("<BIQQQHII")
+_KEEP_ALIVE = 1
+
+
+def _c_encoder(allow_nan, separators):
+    """A reusable JSON encoder (no ASCII escaping) that is one C call per document.
+
+    json.dumps with options builds a JSONEncoder and runs Python-level encode() and
+    iterencode() on every call; on a fresh worker's cold caches those frames cost more than
+    the encoding. No circular-reference check: results are acyclic (values pass
+    _json_compatible, which bounds their depth, first)."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # pragma: no cover - CPython always has _json
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=allow_nan, separators=separators).encode
+    key_separator, item_separator = separators
+    encoder = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None, key_separator, item_separator,
+                   False, False, allow_nan)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_encode_result = _c_encoder(allow_nan=True, separators=(":", ","))
+# Values keep json.dumps' default separators: their text is what users see.
+_encode_value_json = _c_encoder(allow_nan=False, separators=(": ", ", "))
+
+def decode_job(payload):
+    """The job dictionary from a "J" frame's payload."""
+    flags, cell, stdout_limit, stderr_limit, value_limit, name_size, code_size, extras_size = _JOB_HEADER.unpack_from(payload)
+    at = _JOB_HEADER.size
+    job = {
+        "filename": payload[at : at + name_size].decode("utf-8", "replace"),
+        "code": payload[at + name_size : at + name_size + code_size].decode("utf-8"),
+        "keep_alive": bool(flags & _KEEP_ALIVE),
+        "cell": cell,
+        "stdout_limit": stdout_limit,
+        "stderr_limit": stderr_limit,
+        "value_limit": value_limit,
+    }
+    if extras_size:
+        job.update(json.loads(payload[at + name_size + code_size : at + name_size + code_size + extras_size]))
+    return job
 
 
 class Channel:
@@ -51,8 +93,12 @@ class Channel:
     def __init__(self, fd):
         self.fd = fd
         self.pending = bytearray()
-        # Non-blocking, so a wait can poll briefly before it sleeps in select() (see receive).
-        os.set_blocking(fd, False)
+        self.blocking = True
+
+    def _set_blocking(self, blocking):
+        if self.blocking != blocking:
+            os.set_blocking(self.fd, blocking)
+            self.blocking = blocking
 
     def send(self, kind, payload):
         data = _HEADER.pack(len(payload) + 1, kind) + payload
@@ -67,8 +113,11 @@ class Channel:
         """The next (kind, payload), or None when the host closed the channel.
 
         With spin_ns, polls without sleeping that long first: waking from select() costs
-        ~25 µs here, and a tool's answer usually arrives sooner than that."""
+        ~25 µs here, and a tool's answer usually arrives sooner than that. Without it, one
+        blocking read: a fresh worker's job wakes it straight into read() with the bytes,
+        not into select() and then read()."""
         spin_until = time.perf_counter_ns() + spin_ns if spin_ns else 0
+        self._set_blocking(not spin_ns)
         while True:
             if len(self.pending) >= 5:
                 length, kind = _HEADER.unpack_from(self.pending)
@@ -79,8 +128,8 @@ class Channel:
             try:
                 chunk = os.read(self.fd, 1 << 20)
             except BlockingIOError:
-                if not spin_until or time.perf_counter_ns() > spin_until:
-                    select.select((self.fd,), (), ())
+                if time.perf_counter_ns() > spin_until:
+                    self._set_blocking(True)
                 else:
                     os.sched_yield()
                 continue
@@ -145,7 +194,7 @@ def _safe(function, fallback):
 def _encode_value(value, limit):
     kind = _safe(lambda: type(value).__name__, "?")
     if _safe(lambda: _json_compatible(value), False):
-        text = _safe(lambda: json.dumps(value, ensure_ascii=False, allow_nan=False), None)
+        text = _safe(lambda: _encode_value_json(value), None)
         if text is not None and len(text) <= limit:
             return {"json": text, "type": kind}
     text = _safe(lambda: repr(value), "<unprintable %s>" % kind)
@@ -190,7 +239,27 @@ def _describe_exception(error, user_files):
     return described
 
 
-def run_job(job, namespace, channel, user_files):
+class Streams:
+    """A job's sys.stdout and sys.stderr, made before the job arrives (off the clock)."""
+
+    def __init__(self, channel):
+        self.out = CapturedStream(channel, _STDOUT, 1 << 20)
+        self.err = CapturedStream(channel, _STDERR, 1 << 20)
+        self.stdout = _text_stream(self.out)
+        self.stderr = _text_stream(self.err)
+
+    def install(self, job):
+        self.out.budget = job.get("stdout_limit", 1 << 20)
+        self.err.budget = job.get("stderr_limit", 1 << 20)
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+
+    def uninstall(self):
+        for stream in (self.stdout, self.stderr):
+            _safe(stream.flush, None)
+        sys.stdout = sys.stderr = _closed_stream
+
+
+def run_job(job, namespace, channel, user_files, streams=None):
     """Runs one job; returns the result dictionary sent to the host."""
     source = job["code"]
     filename = job.get("filename", "<code>")
@@ -202,10 +271,8 @@ def run_job(job, namespace, channel, user_files):
     elif job.get("cell", 1) > 1:
         tools.begin_cell(channel)
 
-    out = CapturedStream(channel, _STDOUT, job.get("stdout_limit", 1 << 20))
-    err = CapturedStream(channel, _STDERR, job.get("stderr_limit", 1 << 20))
-    sys.stdout = stdout = _text_stream(out)
-    sys.stderr = stderr = _text_stream(err)
+    streams = streams or Streams(channel)
+    streams.install(job)
     result = {"status": "ok"}
     try:
         tree = ast.parse(source, filename)
@@ -219,9 +286,7 @@ def run_job(job, namespace, channel, user_files):
                 result["value"] = _encode_value(value, job.get("value_limit", 1 << 20))
     except BaseException as error:  # SystemExit and KeyboardInterrupt are user errors too
         result = {"status": "error", "error": _describe_exception(error, user_files)}
-    for stream in (stdout, stderr):
-        _safe(stream.flush, None)
-    sys.stdout = sys.stderr = _closed_stream
+    streams.uninstall()
     reads = tools.take_reads()
     if reads:
         result["reads"] = reads
@@ -244,37 +309,46 @@ class _NullChannel:
 
 
 _SESSION_SPIN_NS = 300_000
-_WARM_UP = {"code": "import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}", "filename": "<warm-up>"}
+# The warm-up job, in the form the host sends (see decode_job).
+_WARM_UP_CODE = b"import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}"
+_WARM_UP_NAME = b"<warm-up>"
+_WARM_UP = _JOB_HEADER.pack(0, 1, 1 << 20, 1 << 20, 1 << 20, len(_WARM_UP_NAME), len(_WARM_UP_CODE), 0) + _WARM_UP_NAME + _WARM_UP_CODE
+
+
+def _result_payload(result):
+    try:
+        return _encode_result(result).encode("utf-8", "backslashreplace")
+    except BaseException as error:  # user code may have left something unencodable
+        return ('{"status":"error","error":{"type":"RuntimeError","kind":"exception","message":%s,'
+                '"traceback":"","frames":[]}}' % json.dumps("result could not be encoded: %r" % (error,))).encode()
 
 
 def serve(fd):
     """Answers jobs on the channel until a one-shot job is done or the host hangs up."""
     # A fresh fork shares every page with the zygote; the first job would pay a copy-on-write
-    # fault for each page it touches. Take those faults now, while the worker waits in the pool.
-    _safe(lambda: run_job(dict(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set()), None)
+    # fault for each page it touches. Take those faults now, while the worker waits in the
+    # pool, on the same path a job takes (decode, run, encode the result).
+    _safe(lambda: _result_payload(run_job(decode_job(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set())), None)
     _safe(tools.warm_up, None)
     channel = Channel(fd)
-    channel.send(_WARM, b"")
     sys.stdin = io.StringIO("")
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     user_files = set()
+    streams = Streams(channel)
+    channel.send(_WARM, b"")
     spin_ns = 0
     while True:
         frame = channel.receive(spin_ns=spin_ns)
         if frame is None or frame[0] != _JOB:
             break
-        job = json.loads(frame[1])
-        result = run_job(job, namespace, channel, user_files)
-        try:
-            payload = json.dumps(result, ensure_ascii=False).encode("utf-8", "backslashreplace")
-        except BaseException as error:  # user code may have broken json itself
-            payload = ('{"status":"error","error":{"type":"RuntimeError","kind":"exception","message":%s,'
-                       '"traceback":"","frames":[]}}' % json.dumps("result could not be encoded: %r" % (error,))).encode()
-        channel.send(_RESULT, payload)
+        job = decode_job(frame[1])
+        channel.send(_RESULT, _result_payload(run_job(job, namespace, channel, user_files, streams)))
         if not job.get("keep_alive"):
             break
+        # The next cell's streams, made now rather than on its clock.
+        streams = Streams(channel)
         # A session's next cell often follows at once (a program driving it, an agent's code
-        # mode): poll briefly before sleeping in select(), whose wake-up costs ~25 µs here.
+        # mode): poll briefly before sleeping, whose wake-up costs ~25 µs here.
         # The host does the same for tool calls; either way at most 300 µs of CPU per cell.
         spin_ns = _SESSION_SPIN_NS
     os._exit(0)

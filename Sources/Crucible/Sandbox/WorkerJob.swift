@@ -1,6 +1,12 @@
 import Foundation
 
-/// The job a worker runs, encoded as the JSON the Python runtime reads.
+/// The job a worker runs. Encoded as a fixed binary header, the filename and the code as
+/// raw UTF-8, then JSON only for what needs it (inputs and tool contracts): a fresh worker
+/// reads its first job on cold caches, and `json.loads` (Python-level decoder, regexes)
+/// cost it about 40 µs of the fresh path where `struct.unpack_from` costs a few.
+///
+/// Header (little-endian, `<BIQQQHII` in `worker.py`): flags (bit 0: keep alive), cell,
+/// stdout limit, stderr limit, value limit, filename bytes, code bytes, extras bytes.
 struct WorkerJob {
     var code: String
     var filename: String
@@ -12,23 +18,34 @@ struct WorkerJob {
     var cell = 1
 
     func encoded() -> [UInt8] {
-        var out = Array("{\"code\":".utf8)
-        JSONValue.quote(code, into: &out)
-        out += Array(",\"filename\":".utf8)
-        JSONValue.quote(filename, into: &out)
-        out += Array(",\"keep_alive\":\(keepAlive),\"cell\":\(cell)".utf8)
-        out += Array(",\"stdout_limit\":\(limits.stdoutBytes),\"stderr_limit\":\(limits.stderrBytes)".utf8)
-        out += Array(",\"value_limit\":\(limits.valueBytes)".utf8)
-        if !inputs.isEmpty {
-            out += Array(",\"inputs\":".utf8)
-            JSONValue.object(inputs).write(to: &out)
+        var extras: [UInt8] = []
+        if !inputs.isEmpty || !tools.isEmpty {
+            var object: [String: JSONValue] = [:]
+            if !inputs.isEmpty { object["inputs"] = .object(inputs) }
+            if !tools.isEmpty { object["tools"] = .array(tools.map(\.mcpDefinition)) }
+            JSONValue.object(object).write(to: &extras)
         }
-        if !tools.isEmpty {
-            out += Array(",\"tools\":".utf8)
-            JSONValue.array(tools.map(\.mcpDefinition)).write(to: &out)
+        let name = Array(filename.utf8.prefix(Int(UInt16.max)))
+        var out: [UInt8] = []
+        out.reserveCapacity(Self.headerSize + name.count + code.utf8.count + extras.count)
+        out.append(keepAlive ? 1 : 0)
+        Self.append(UInt32(clamping: cell), to: &out)
+        for limit in [limits.stdoutBytes, limits.stderrBytes, limits.valueBytes] {
+            Self.append(UInt64(clamping: limit), to: &out)
         }
-        out.append(UInt8(ascii: "}"))
+        Self.append(UInt16(name.count), to: &out)
+        Self.append(UInt32(clamping: code.utf8.count), to: &out)
+        Self.append(UInt32(clamping: extras.count), to: &out)
+        out += name
+        out += code.utf8
+        out += extras
         return out
+    }
+
+    static let headerSize = 1 + 4 + 3 * 8 + 2 + 4 + 4
+
+    private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     /// Input names become Python variables: they must be identifiers and not keywords.
