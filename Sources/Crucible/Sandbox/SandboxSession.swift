@@ -54,7 +54,7 @@ public final class SandboxSession: @unchecked Sendable {
             // The worker keeps the tool functions it built in cell 1 (in scope and in `tools`).
             tools: cells == 1 ? tools.contracts : [], cell: cells)
         let (result, alive) = WorkerExecution(
-            worker: worker, pool: pool, limits: limits, tools: dispatcher, spinAfterJob: true
+            worker: worker, pool: pool, limits: limits, tools: dispatcher, spinForReplies: true
         ).run(job: job.encoded())
         lastUsed = .now
         if !alive {

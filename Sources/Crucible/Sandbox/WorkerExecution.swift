@@ -11,9 +11,11 @@ struct WorkerExecution {
     let pool: WorkerPool
     let limits: ExecutionLimits
     var tools: ToolDispatcher? = nil
-    /// Poll briefly after sending the job too. Worth it for a warm session worker; not for a
-    /// fresh one, whose job competes for the CPU with the pool's refill.
-    var spinAfterJob = false
+    /// Poll briefly for the worker's next frame after sending the job and each tool answer. Worth it for a warm
+    /// session worker; not for a fresh one. Measured on a fresh worker (2 cores): one tool
+    /// call took a job from 499 to 1,056 µs with the poll after the answer, three calls from
+    /// 789 to 1,391 µs; the host's polling slows the cold worker more than it saves on waking.
+    var spinForReplies = false
 
     /// The result, and whether the worker is still alive and answering (for sessions).
     func run(job: [UInt8]) -> (ExecutionResult, alive: Bool) {
@@ -49,8 +51,8 @@ struct WorkerExecution {
         var readUntil = deadline
         // Waking a thread blocked in poll() costs 25 µs to a millisecond here; a tool call that
         // follows its previous answer within `spinWindow` is picked up by polling without
-        // blocking instead. After the job itself only in sessions (see `spinAfterJob`).
-        var spinUntil = ContinuousClock.now + (spinAfterJob ? Self.spinWindow : .zero)
+        // blocking instead. Only in sessions (see `spinForReplies`).
+        var spinUntil = ContinuousClock.now + (spinForReplies ? Self.spinWindow : .zero)
         while true {
             let remaining = readUntil - ContinuousClock.now
             if remaining <= .zero {
@@ -119,7 +121,7 @@ struct WorkerExecution {
                         worker.kill()
                         return finish(.crashed(signal: nil, reason: "the worker stopped reading during a tool call"))
                     }
-                    spinUntil = ContinuousClock.now + Self.spinWindow
+                    if spinForReplies { spinUntil = ContinuousClock.now + Self.spinWindow }
                 default:
                     worker.kill()
                     return finish(.protocolViolation("unexpected frame kind \(kind.map { "\($0)" } ?? "unknown")"))
