@@ -207,8 +207,8 @@ What the numbers say:
   one run, where both sides see the same machine.
 - A tool call is two process wake-ups. A blocking ping-pong between two Python processes on a
   socketpair takes 48 µs median here, the same with non-blocking polling 6 µs. So both sides
-  poll briefly (the host for 300 µs after each answer and after a session cell's job, the
-  worker for 200 µs after each call, each yielding the CPU while it polls) before they sleep:
+  poll briefly (in sessions the host for 300 µs after each answer and after the cell's job;
+  the worker for 200 µs after each call; each yielding the CPU while it polls) before they sleep:
   the round trip went from 97 µs to about 20 µs (17 to 28 µs across runs). The host's own
   work per call (parse, two schema checks, trace record) was 5.7 µs, 4.5 of it Foundation's
   JSONSerialization; a parser straight from bytes to JSONValue made it 1.2 µs. What is left is

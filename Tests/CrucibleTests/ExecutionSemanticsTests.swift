@@ -108,6 +108,16 @@ struct ExecutionSemanticsTests {
         #expect(result.json == .string("cart has 2 items, total 5"))
     }
 
+    @Test("Code with multi-byte characters reaches the worker whole, and the inputs after it")
+    func multiByteCodeWithInputs() {
+        // The job frame carries the code's UTF-8 byte length, then the inputs' JSON: counting
+        // characters instead of bytes would cut the code short and break the inputs.
+        let result = sandbox.execute(
+            "# ünïcødé 🚀\nf'{name}: {len(\"héllo🚀\")}'", inputs: ["name": .string("çà 🚀")])
+        #expect(result.outcome == .ok, "\(result.outcome) \(result.error?.traceback ?? "")")
+        #expect(result.json == .string("çà 🚀: 6"))
+    }
+
     @Test("Input names must be identifiers")
     func invalidInputName() {
         let result = sandbox.execute("1", inputs: ["not valid": .int(1)])

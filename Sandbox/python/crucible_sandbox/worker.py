@@ -69,6 +69,7 @@ _encode_result = _c_encoder(allow_nan=True, separators=(":", ","))
 # Values keep json.dumps' default separators: their text is what users see.
 _encode_value_json = _c_encoder(allow_nan=False, separators=(": ", ", "))
 
+
 def decode_job(payload):
     """The job dictionary from a "J" frame's payload."""
     flags, cell, stdout_limit, stderr_limit, value_limit, name_size, code_size, extras_size = _JOB_HEADER.unpack_from(payload)
@@ -93,7 +94,8 @@ class Channel:
     def __init__(self, fd):
         self.fd = fd
         self.pending = bytearray()
-        self.blocking = True
+        # Read, not assumed: receive() relies on it to know when a read() can block.
+        self.blocking = os.get_blocking(fd)
 
     def _set_blocking(self, blocking):
         if self.blocking != blocking:
