@@ -79,4 +79,18 @@ struct SessionTests {
         try session.restart()
         #expect(try session.execute("'secret' in globals()").json == .bool(false))
     }
+
+    @Test("Opening a session refills the pool it took the worker from")
+    func sessionRefillsPool() throws {
+        let sandbox = try TestSandboxes.isolated(poolSize: 2)
+        defer { sandbox.shutdown() }
+        let deadline = Date().addingTimeInterval(20)
+        while sandbox.idleWorkers < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let session = try sandbox.openSession()
+        defer { session.close() }
+        #expect(try session.execute("1 + 1").json == .int(2))
+        // No release will come while the session lives: its place in the pool is forked at once.
+        while sandbox.idleWorkers < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(sandbox.idleWorkers == 2)
+    }
 }

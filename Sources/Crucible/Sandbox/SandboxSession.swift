@@ -88,7 +88,7 @@ public final class SandboxSession: @unchecked Sendable {
     }
 
     private func startLocked() throws {
-        switch pool.acquire(limits: limits.workerLimits) {
+        switch pool.acquire(limits: limits.workerLimits, keptLong: true) {
         case .success(let acquired): worker = acquired
         case .failure(let failure): throw SandboxError.zygoteFailed(failure.message)
         }

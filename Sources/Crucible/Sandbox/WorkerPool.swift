@@ -63,7 +63,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// A worker forked with these limits; from the warm pool when they are the defaults.
-    func acquire(limits: WorkerLimits, timeout: Duration = .seconds(30)) -> Result<Worker, SandboxFailure> {
+    /// `keptLong`: the worker serves a session, so no `release` will top the pool up soon.
+    func acquire(limits: WorkerLimits, keptLong: Bool = false, timeout: Duration = .seconds(30)) -> Result<Worker, SandboxFailure> {
         let layers = configuration.workerLayers
         let deadline = Date().addingTimeInterval(timeout.seconds)
         state.lock()
@@ -93,8 +94,9 @@ final class WorkerPool: @unchecked Sendable {
             let worker = idle.remove(at: idle.lastIndex(where: \.isWarm) ?? 0)
             exits[WorkerKey(generation: worker.generation, pid: worker.pid)] = .waiting
             // Refill only when the pool runs low: a fork now would compete with this job for
-            // the CPU (2 cores here). `release` tops the pool up once the job is done.
-            if idle.isEmpty { refillLocked() }
+            // the CPU (2 cores here). `release` tops the pool up once the job is done; a session
+            // may hold its worker for minutes, so its place is filled at once.
+            if idle.isEmpty || keptLong { refillLocked() }
             return .success(worker)
         }
         let request = nextRequest
