@@ -7,6 +7,7 @@ import PackageDescription
 // Module map (the pipeline, left to right):
 //   CPython, CSeccomp      system libraries (Debian's libpython3-dev, libseccomp-dev)
 //   CSandboxKernel         the raw syscalls Swift cannot call (Landlock, pidfd, seccomp load, fd passing)
+//   CCellCompiler          compiles a cell and its trailing expression on CPython's C AST (zygote only)
 //   CrucibleWire           frames and control messages shared by host, zygote and workers
 //   CrucibleZygote         `crucible-zygote`: the single-threaded fork server that embeds CPython
 //   Crucible               the library a Swift host embeds: sandbox, tools, validators, retry loop, corpus
@@ -69,10 +70,12 @@ let package = Package(
             name: "CSeccomp", pkgConfig: "libseccomp",
             providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CSandboxKernel"),
+        // `compile_cell` for the worker: CPython's C AST, without the `ast` module's objects.
+        .target(name: "CCellCompiler", dependencies: ["CPython"]),
         .target(name: "CrucibleWire"),
         .executableTarget(
             name: "CrucibleZygote",
-            dependencies: ["CPython", "CSeccomp", "CSandboxKernel", "CrucibleWire"],
+            dependencies: ["CPython", "CCellCompiler", "CSeccomp", "CSandboxKernel", "CrucibleWire"],
             linkerSettings: zygotePythonLinkerSettings()),
         .target(
             name: "Crucible",

@@ -1,3 +1,4 @@
+import CCellCompiler
 import CPython
 import Foundation
 
@@ -19,6 +20,8 @@ struct EmbeddedPython {
         config.install_signal_handlers = 0
         config.user_site_directory = 0
         config.buffered_stdio = 0
+        // Before start-up, as built-in modules must be; the worker falls back to `ast` without it.
+        _ = crucible_register_cell_compiler()
         let status = Py_InitializeFromConfig(&config)
         if PyStatus_Exception(status) != 0 {
             let message = status.err_msg.map { String(cString: $0) } ?? "unknown error"

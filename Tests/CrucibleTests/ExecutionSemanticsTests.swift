@@ -42,6 +42,34 @@ struct ExecutionSemanticsTests {
         #expect(sandbox.execute("print('hi')").value == nil)
     }
 
+    @Test("Cells compile on CPython's C AST exactly as through the ast module")
+    func cellCompilerMatchesAST() throws {
+        // The worker compiles with the zygote's `_crucible_cells`; `_compile_cell_through_ast`
+        // is what it replaced. Same bytecode, constants, names and line table, same errors.
+        let cases = [
+            "x = 1 + 2", "", "# a comment\n", "42", "x = 1\n42", "x = 1; x + 1", "def f(:\n  pass",
+            "return 5", "x = (1,\n", "  x = 1", "'é' + 'ü'", "# -*- coding: latin-1 -*-\n'é'", "x = 1\u{0}",
+            "await x", "yield 1", "for i in range(3):\n    i\n", "if True:\n    5\n", "f'{1+1}'", "nonlocal x",
+            "import sys\nsys.version_info[0]", "1 +", "é = 3\né",
+        ]
+        let code = """
+            import sys
+            worker = sys.modules['crucible_sandbox.worker']
+            def outcome(compile_cell, source):
+                try:
+                    body, last = compile_cell(source, '<cell>')
+                except BaseException as e:
+                    return (type(e).__name__, str(e), getattr(e, 'lineno', None), getattr(e, 'offset', None), getattr(e, 'text', None))
+                def describe(code):
+                    return None if code is None else (code.co_code, code.co_consts, code.co_names, list(code.co_lines()))
+                return (describe(body), describe(last))
+            [source for source in cases if outcome(worker.compile_cell, source) != outcome(worker._compile_cell_through_ast, source)], type(worker.compile_cell).__name__
+            """
+        let result = sandbox.execute(code, inputs: ["cases": .array(cases.map { .string($0) })])
+        #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+        #expect(result.json == .array([.array([]), .string("builtin_function_or_method")]))
+    }
+
     @Test("stdout and stderr are captured separately")
     func capturedOutput() {
         let result = sandbox.execute("import sys\nprint('out', 1)\nprint('err', file=sys.stderr)\nsys.stdout.buffer.write(b'raw\\n')")
