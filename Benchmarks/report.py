@@ -215,10 +215,11 @@ What the numbers say:
   the two wake-ups and Python's side of the call (encode, write, read, decode: about 10 µs
   under seccomp); the first call of a cell takes about twice a later one (cold caches).
   The figure is bimodal: when the host's thread and the worker poll on different cores a
-  call takes about 14 µs, when they share one about 20. A short run of this benchmark
-  (`--rounds 10 --per-round 5`, 7 s) measured 13.8 µs median three times out of three, and
-  a probe with 3,000 earlier cells in the same session 13.7 µs; the full run, after minutes
-  of other cells, lands on 20-21 µs. Which mode a run gets is the scheduler's choice.
+  call takes about 14 µs, when they share one about 20. Short runs of this benchmark binary
+  measured 13.8, 16.4 and 13.8 µs medians, a probe session with 3,000 earlier cells 13.7 µs,
+  the same probe with everything pinned to one core (`taskset -c 0`) 19.8 µs; the full run,
+  after minutes of other cells, lands on 20-21 µs. Which mode a run gets is the scheduler's
+  choice; pinning only the workers to the other core did not settle it (16.7, 20.3, 13.9 µs).
 - A fresh worker runs its job on cold caches: it was forked and warmed up milliseconds
   earlier, and other workers' warm-ups ran since. Timed inside the worker (a probe, not this
   benchmark), every step of `x = 1 + 2` took 3-5x its time in a warm session: waking on the
