@@ -13,7 +13,6 @@
 // the module.
 #define PY_SSIZE_T_CLEAN
 #define Py_BUILD_CORE 1
-#include <sys/select.h>
 #include <Python.h>
 #include <string.h>
 #include "internal/pycore_ast.h"
@@ -48,18 +47,20 @@ static PyObject *compile_cell(PyObject *module, PyObject *const *args, Py_ssize_
     if (tree == NULL) goto done;
     asdl_stmt_seq *body = tree->v.Module.body;
     Py_ssize_t statements = asdl_seq_LEN(body);
-    if (statements > 0) {
-        stmt_ty last = asdl_seq_GET(body, statements - 1);
-        if (last->kind == Expr_kind) {
-            body->size = statements - 1;  // the module runs without it; it is evaluated apart
-            mod_ty expression = _PyAST_Expression(last->v.Expr.value, arena);
-            if (expression == NULL) goto done;
-            last_code = (PyObject *)_PyAST_Compile(expression, args[1], &flags, -1, arena);
-            if (last_code == NULL) goto done;
-        }
+    expr_ty last = NULL;
+    if (statements > 0 && asdl_seq_GET(body, statements - 1)->kind == Expr_kind) {
+        last = asdl_seq_GET(body, statements - 1)->v.Expr.value;
+        body->size = statements - 1;  // the module runs without it; it is evaluated apart
     }
+    // The rest first: a compile-time error is reported at the first line that has one.
     body_code = (PyObject *)_PyAST_Compile(tree, args[1], &flags, -1, arena);
     if (body_code == NULL) goto done;
+    if (last != NULL) {
+        mod_ty expression = _PyAST_Expression(last, arena);
+        if (expression == NULL) goto done;
+        last_code = (PyObject *)_PyAST_Compile(expression, args[1], &flags, -1, arena);
+        if (last_code == NULL) goto done;
+    }
     result = PyTuple_Pack(2, body_code, last_code ? last_code : Py_None);
 done:
     Py_XDECREF(body_code);

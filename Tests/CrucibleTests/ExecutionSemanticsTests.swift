@@ -50,7 +50,7 @@ struct ExecutionSemanticsTests {
             "x = 1 + 2", "", "# a comment\n", "42", "x = 1\n42", "x = 1; x + 1", "def f(:\n  pass",
             "return 5", "x = (1,\n", "  x = 1", "'é' + 'ü'", "# -*- coding: latin-1 -*-\n'é'", "x = 1\u{0}",
             "await x", "yield 1", "for i in range(3):\n    i\n", "if True:\n    5\n", "f'{1+1}'", "nonlocal x",
-            "import sys\nsys.version_info[0]", "1 +", "é = 3\né",
+            "import sys\nsys.version_info[0]", "1 +", "é = 3\né", "return 5\nawait x",
         ]
         let code = """
             import sys
@@ -118,6 +118,18 @@ struct ExecutionSemanticsTests {
         #expect(error.line == 2)
         #expect(error.column == 5)
         #expect(error.message.contains("never closed"))
+    }
+
+    @Test("A compile-time error is reported at the first offending line, before anything runs")
+    func compileErrorOrder() throws {
+        // Both lines are rejected by the compiler, not the parser; the trailing expression is
+        // compiled apart from the rest, and must not be checked (or reported) first.
+        let result = sandbox.execute("print('never')\nreturn 5\nawait x")
+        #expect(result.outcome == .syntaxError)
+        #expect(result.stdout == "")
+        let error = try #require(result.error)
+        #expect(error.message == "'return' outside function")
+        #expect(error.line == 2)
     }
 
     @Test("Indentation errors are syntax errors with a position")
