@@ -108,6 +108,8 @@ struct ToolCallTests {
             ("get_user(1, 2)", "get_user() takes 1 arguments but 2 were given"),
             ("get_user(user=1)", "get_user() got an unexpected argument 'user'"),
             ("get_user(object())", "get_user(): arguments must be JSON values"),
+            ("loop = []\nloop.append(loop)\nget_user(loop)", "get_user(): arguments must be JSON values (Circular reference detected)"),
+            ("get_user(float('nan'))", "get_user(): arguments must be JSON values (Out of range float values"),
         ]
         for (code, message) in cases {
             let result = sandbox.execute(code, tools: tools)
@@ -169,6 +171,29 @@ struct ToolCallTests {
         let oversized = sandbox.execute("get_user(1)", tools: try Self.toolbox(big, limits: limits))
         #expect(oversized.error?.type == "ToolLimitError")
         #expect(oversized.error?.message.contains("over the 100-byte limit") == true)
+    }
+
+    @Test("frames larger than the worker's read buffer cross intact: a big cell, big tool answers, many in a row")
+    func largeFrames() throws {
+        // The worker reads into a 256 KiB buffer; these frames take several reads each, and
+        // the small ones between them take the one-read path.
+        let blob = Tool(try ToolContract(
+            name: "blob", description: "Returns n copies of a character.",
+            inputSchema: ["type": "object", "properties": ["n": ["type": "integer"]], "required": ["n"]],
+            outputSchema: ["type": "object", "properties": ["data": ["type": "string"]], "required": ["data"]]
+        ), immediate: { arguments in
+            guard case .int(let n)? = arguments["n"] else { return .null }
+            return .object(["data": .string(String(repeating: "é", count: n) + "!")])
+        })
+        var limits = ToolLimits()
+        limits.resultBytes = 4 << 20
+        let session = try sandbox.openSession(tools: try Self.toolbox(blob, limits: limits))
+        let padding = "# " + String(repeating: "ü", count: 400_000) + "\n"
+        let result = try session.execute(padding + "[len(blob(n).data) for n in (300_000, 1, 700_000, 2, 0)]")
+        #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+        #expect(result.value?.json == .array([300_001, 2, 700_001, 3, 1]))
+        let next = try session.execute("blob(5).data")
+        #expect(next.value?.json == "ééééé!")
     }
 
     @Test("hostile code forging call frames gets errors, never another tool's result")

@@ -17,9 +17,11 @@ import json
 import sys
 import types
 
+from . import wire_json
+
 _CALL, _ANSWER = b"C"[0], b"A"[0]
-# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+# Arguments come from user code: they may hold a cycle, which must be a ToolArgumentError.
+_encode = wire_json.encoder(allow_nan=False, separators=(",", ":"), check_circular=True)
 _MAX_READS = 10000
 
 
@@ -275,7 +277,7 @@ def _invoke(name, arguments, output_schema, result_name):
     frame = channel.receive(spin_ns=200_000)
     if frame is None or frame[0] != _ANSWER:
         raise ToolError("the host did not answer the call to %s" % name, name)
-    answer = json.loads(frame[1])
+    answer = wire_json.decode(frame[1])
     if answer.get("ok"):
         call = _State.calls
         _State.calls += 1

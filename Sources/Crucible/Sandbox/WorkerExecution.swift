@@ -64,11 +64,11 @@ struct WorkerExecution {
             }
             let count: Int
             if !killedAtDeadline && ContinuousClock.now < spinUntil {
+                // Yield before each try, not after a failed one: a worker that shares this core
+                // gets it at once, and its next frame is usually there when the try comes.
+                sched_yield()
                 count = recv(worker.channel, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-                if count < 0 && (errno == EAGAIN || errno == EINTR) {
-                    sched_yield()  // spin politely: a runnable worker on this core goes first
-                    continue
-                }
+                if count < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             } else {
                 var descriptor = pollfd(fd: worker.channel, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&descriptor, 1, Int32(min(max(1, remaining.seconds * 1000), 60_000)))
