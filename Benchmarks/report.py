@@ -211,15 +211,18 @@ What the numbers say:
   the worker for 200 µs after each call; each yielding the CPU while it polls) before they sleep:
   the round trip went from 97 µs to about 20 µs (17 to 28 µs across runs). The host's own
   work per call (parse, two schema checks, trace record) was 5.7 µs, 4.5 of it Foundation's
-  JSONSerialization; a parser straight from bytes to JSONValue made it 1.2 µs. What is left is
-  the two wake-ups and Python's side of the call (encode, write, read, decode: about 10 µs
-  under seccomp); the first call of a cell takes about twice a later one (cold caches).
-  The figure is bimodal: when the host's thread and the worker poll on different cores a
-  call takes about 14 µs, when they share one about 20. Short runs of this benchmark binary
-  measured 13.8, 16.4 and 13.8 µs medians, a probe session with 3,000 earlier cells 13.7 µs,
-  the same probe with everything pinned to one core (`taskset -c 0`) 19.8 µs; the full run,
-  after minutes of other cells, lands on 20-21 µs. Which mode a run gets is the scheduler's
-  choice; pinning only the workers to the other core did not settle it (16.7, 20.3, 13.9 µs).
+  JSONSerialization; a parser straight from bytes to JSONValue made it 1.2 µs. The worker's
+  side was the larger part: it read each frame with `os.read(fd, 1 MiB)`, which allocates a
+  1 MiB bytes object (an mmap, a page fault and an munmap) per frame. Reading into a buffer
+  made once in the zygote, and JSON through one C encoder and scanner, took the worker's side
+  of a call from 28 to 10 µs (`Benchmarks/diagnostics/tool_call_worker_side.py`, no second
+  process: the Python plus its syscalls). Syscalls cost about 1 µs each in this VM, and a
+  call is six of them (write, yield and read on each side) plus two context switches; a C
+  ping-pong doing only that takes 6.8 µs. Both sides yield before each try rather than after
+  a failed one, so when the host's thread and the worker share a core the other side answers
+  first (one-core round trip 18.5 to 16.2 µs). Measured with a probe session (`taskset -c 0`
+  pins the host and the worker to one core): different cores 10.3-10.4 µs, one core
+  15.1 µs; before these changes 13.7 and 19.8 µs.
 - A fresh worker runs its job on cold caches: it was forked and warmed up milliseconds
   earlier, and other workers' warm-ups ran since. Timed inside the worker (a probe, not this
   benchmark), every step of `x = 1 + 2` took 3-5x its time in a warm session: waking on the
@@ -231,7 +234,9 @@ What the numbers say:
   job arrives, the worker waits in one blocking read, the newest warm worker is taken (its
   caches are the warmest: wake-up to read 53 µs against 75-100 µs for the oldest), and the
   host releases the worker after the caller has its result. Together: from 287 µs to about
-  190-260 µs across runs.
+  190-260 µs across runs. The channel's read buffer (above) then took an interleaved A/B
+  through `Sandbox.execute` from 176-200 to 148-157 µs: the job's read, too, had allocated
+  1 MiB.
 - A cell is compiled on CPython's C AST (`_crucible_cells`, built into the zygote): the value
   of a cell is its last statement when that is an expression, and finding it through the
   `ast` module built a Python object for every node and converted them all back to C. In
@@ -266,5 +271,7 @@ What the numbers say:
   numbers to cache the always-allowed ones); as a binary search (libseccomp's
   `SCMP_FLTATR_CTL_OPTIMIZE`) 2.1%. With one CPython process per execution, as the issue
   requires, 1,000/s is not reachable here; confinement is not the cost (all layers off: 550/s).
+  After the channel's read buffer (above), the same /proc probe: 526-567/s, 3.3 ms of CPU per
+  execution; short runs of this benchmark 595-600/s. The figure moves by 20% between runs.
 """
 open(out, "w").write(doc)
