@@ -267,7 +267,7 @@ struct CorpusReportCommand: ParsableCommand {
         do { stats = CorpusStats(attempts: try store.attempts(), latestExport: try store.latestExport()) } catch {
             throw fail("\(error)")
         }
-        let page = CorpusReport.html(stats, corpusPath: store.path, generatedAt: ISO8601DateFormatter().string(from: Date()))
+        let page = CorpusReport.html(stats, corpusPath: store.path, generatedAt: Timestamp.iso8601())
         guard FileManager.default.createFile(atPath: out, contents: Data(page.utf8)) else {
             throw fail("cannot write \(out): \(String(cString: strerror(errno)))")
         }

@@ -56,6 +56,28 @@ struct CorpusTests {
         #expect(error?.reason == .newerSchema)
     }
 
+    @Test func timestampsReadAsFoundationsISO8601AcrossYearsAndSecondEdges() {
+        let foundation = ISO8601DateFormatter()
+        let instants: [TimeInterval] = [
+            0, 951_782_400 /* 2000-02-29 */, 1_700_000_000.25, 1_798_761_599.9999 /* just before 2027 */,
+            1_795_268_439.5005, 4_102_444_800 /* 2100-01-01 */, 86_399.999, -0.5,
+        ]
+        for instant in instants {
+            // Foundation rounds to the nearest second; Timestamp truncates (a time is never
+            // written as later than it was), so compare on the truncated instant.
+            let second = Date(timeIntervalSince1970: instant.rounded(.down))
+            #expect(Timestamp.iso8601(Date(timeIntervalSince1970: instant)) == foundation.string(from: second), "\(instant)")
+        }
+        let milliseconds: [(TimeInterval, String)] = [
+            (1_798_761_599.9999, "2026-12-31T23:59:59.999Z"), (86_399.999, "1970-01-01T23:59:59.999Z"),
+            (1_700_000_000.25, "2023-11-14T22:13:20.250Z"), (1_795_268_439.5005, "2026-11-21T13:40:39.500Z"),
+            (0, "1970-01-01T00:00:00.000Z"), (-0.5, "1969-12-31T23:59:59.500Z"),
+        ]
+        for (instant, text) in milliseconds {
+            #expect(Timestamp.iso8601(Date(timeIntervalSince1970: instant), milliseconds: true) == text)
+        }
+    }
+
     @Test func minHashEstimatesJaccardAndClustersNearCopiesOnly() {
         let words = (0..<120).map { "word\($0 * 7919 % 1000)" }
         let base = words.joined(separator: " ")

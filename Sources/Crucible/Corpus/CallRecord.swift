@@ -29,7 +29,7 @@ public enum CallRecord {
         var record: [String: JSONValue] = [
             "session_id": .string(link.session), "task": .string(link.task), "kind": .string(link.kind),
             "code": .string(code), "passed": .bool(passed), "diagnostics": .array(diagnostics.map(\.json)),
-            "runtime": runtime, "started_at": .string(ISO8601DateFormatter().string(from: started)),
+            "runtime": runtime, "started_at": .string(Timestamp.iso8601(started)),
             "latency_ms": .double(Date().timeIntervalSince(started) * 1000), "source": .string(source),
         ]
         if let taskID = link.taskID { record["task_id"] = .string(taskID) }

@@ -206,11 +206,7 @@ public final class CorpusStore: Sendable {
         } catch { throw Self.explain(error, doing: "checking", at: path) }
     }
 
-    static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
+    static func now() -> String { Timestamp.iso8601(milliseconds: true) }
 }
 
 /// One attempt as the corpus reads it back: what export, stats and the report need.
@@ -306,18 +302,19 @@ struct PreparedAttempt {
         self.record = .object(fields)
     }
 
+    /// Cached statements: SQLite parses each once per connection, not once per record.
     func insert(into db: Database) throws -> CorpusStore.Stored {
         let now = CorpusStore.now()
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO sessions (id, source, task_id, task, kind, model, system_prompt, budget, outcome, started_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?)
             ON CONFLICT(id) DO NOTHING
-            """, arguments: [sessionID, source, taskID, task, kind, model, systemPrompt, budget, startedAt, now])
+            """).execute(arguments: [sessionID, source, taskID, task, kind, model, systemPrompt, budget, startedAt, now])
         let number: Int
         if let attempt {
             number = attempt
         } else {
-            number = (try Int.fetchOne(db, sql: "SELECT MAX(attempt) FROM attempts WHERE session_id = ?",
+            number = (try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(attempt) FROM attempts WHERE session_id = ?"),
                                        arguments: [sessionID]) ?? 0) + 1
         }
         var stored = record
@@ -325,21 +322,21 @@ struct PreparedAttempt {
             fields["attempt"] = .int(number)
             stored = .object(fields)
         }
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, attempt) DO NOTHING
-            """, arguments: [sessionID, number, passed, code, reply, feedback, model, startedAt, latency, stored.jsonText])
+            """).execute(arguments: [sessionID, number, passed, code, reply, feedback, model, startedAt, latency, stored.jsonText])
         guard db.changesCount > 0 else {
-            let existing = try Int64.fetchOne(db, sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?",
+            let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
                                               arguments: [sessionID, number]) ?? 0
             return CorpusStore.Stored(attemptID: existing, sessionID: sessionID, attempt: number, inserted: false)
         }
         let attemptID = db.lastInsertedRowID
         for (position, diagnostic) in diagnostics.enumerated() {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO diagnostics (attempt_id, position, rule, severity, line, column, end_line, end_column, message, hint)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [
+                """).execute(arguments: [
                     attemptID, position, diagnostic["rule"]?.stringValue ?? "?", diagnostic["severity"]?.stringValue ?? "error",
                     diagnostic["line"]?.intValue, diagnostic["column"]?.intValue, diagnostic["end_line"]?.intValue,
                     diagnostic["end_column"]?.intValue, diagnostic["message"]?.stringValue ?? "",
@@ -349,16 +346,16 @@ struct PreparedAttempt {
         for (position, call) in toolCalls.enumerated() {
             let index = call["index"]?.intValue ?? position
             let read = fieldReads.filter { $0["call"]?.intValue == index }.compactMap { $0["path"] }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO tool_calls (attempt_id, position, tool, arguments, duration_ms, outcome, result_bytes, fields_read)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [
+                """).execute(arguments: [
                     attemptID, position, call["tool"]?.stringValue ?? "?", (call["arguments"] ?? .null).jsonText,
                     call["duration_ms"]?.numberValue, call["outcome"]?.stringValue ?? "?", call["result_bytes"]?.intValue,
                     JSONValue.array(read).jsonText,
                 ])
         }
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE sessions SET
                 attempts = (SELECT COUNT(*) FROM attempts WHERE session_id = :id),
                 first_passing_attempt = (SELECT MIN(attempt) FROM attempts WHERE session_id = :id AND passed),
@@ -366,7 +363,7 @@ struct PreparedAttempt {
                 model = COALESCE(model, :model),
                 updated_at = :now
             WHERE id = :id
-            """, arguments: ["id": sessionID, "model": model, "now": now])
+            """).execute(arguments: ["id": sessionID, "model": model, "now": now])
         return CorpusStore.Stored(attemptID: attemptID, sessionID: sessionID, attempt: number, inserted: true)
     }
 }

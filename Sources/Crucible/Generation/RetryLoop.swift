@@ -87,7 +87,7 @@ public final class RetryLoop: Sendable {
                 "session_id": .string(sessionID), "task_id": .string(task.id), "task": .string(task.text),
                 "kind": .string(kind.name), "attempt": .int(attempt), "max_attempts": .int(maxAttempts),
                 "model": .string(model.name), "messages": .array(messages.map(\.json)),
-                "started_at": .string(ISO8601DateFormatter().string(from: startedAt)),
+                "started_at": .string(Timestamp.iso8601(startedAt)),
             ]
             let reply: ModelReply
             do {
