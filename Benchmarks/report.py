@@ -222,7 +222,9 @@ What the numbers say:
   a failed one, so when the host's thread and the worker share a core the other side answers
   first (one-core round trip 18.5 to 16.2 µs). Measured with a probe session (`taskset -c 0`
   pins the host and the worker to one core): different cores 10.3-10.4 µs, one core
-  15.1 µs; before these changes 13.7 and 19.8 µs.
+  15.1 µs; before these changes 13.7 and 19.8 µs. The two full runs of this benchmark since
+  measured 10.5 and 15.0 µs: the same two modes, both under the 20 µs bar, and which one a run
+  gets is still the scheduler's choice.
 - A fresh worker runs its job on cold caches: it was forked and warmed up milliseconds
   earlier, and other workers' warm-ups ran since. Timed inside the worker (a probe, not this
   benchmark), every step of `x = 1 + 2` took 3-5x its time in a warm session: waking on the
@@ -250,7 +252,14 @@ What the numbers say:
   in cell 1.
 - Through `crucible serve`, each client-declared tool call also crosses the JSON-RPC pipe
   twice and wakes a Python thread: about 0.5 ms per call. Thread-per-request on both sides is
-  the next thing to remove there.
+  the next thing to remove there: a probe (`list_tools` back to back) took 117-147 µs per
+  request, 93-105 µs with the request handled on the reading thread (not a design: a slow
+  request would block the rest). Recording each call in the corpus (on by default) cost about
+  265 µs of CPU per execute, most of it Foundation's ISO8601DateFormatter, made per record,
+  opening ICU's calendar and locale data, and SQLite parsing each insert again. Timestamps
+  written directly and cached statements took a session cell from about 540 to about 300 µs
+  (same probe, corpus off: 222-265 µs); in this benchmark 593 to 355 µs between the run before
+  and this one. Importing the 101,000-record corpus below went from 46 to 18 s.
 - The CPU loop: the zygote links Debian's static `libpython3.11.a` (non-PIE, symbols exported
   for lib-dynload), as Debian's own `/usr/bin/python3.11` does. With the shared
   `libpython3.11.so` (PIC, interposable calls) the same loop in the sandbox took 8.5-8.9 ms,
