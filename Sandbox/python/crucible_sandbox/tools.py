@@ -327,9 +327,11 @@ _WARM_UP_CONTRACT = {
 def warm_up():
     """Touches the tool machinery once in an idle worker (copy-on-write faults off the clock)."""
     install([_WARM_UP_CONTRACT], {}, None)
-    result = _wrap(json.loads('{"a": [{"b": 1}]}'), _WARM_UP_CONTRACT["outputSchema"], 0, "", "WarmUpResult")
+    # The same encoder and decoder a call uses (_invoke), so their pages are the ones warmed.
+    _encode({"name": "warm_up", "arguments": {"n": 1}})
+    answer = wire_json.decode(b'{"ok":true,"result":{"a":[{"b":1}]}}')
+    result = _wrap(answer["result"], _WARM_UP_CONTRACT["outputSchema"], 0, "", "WarmUpResult")
     result.a[0].b
-    json.dumps({"name": "warm_up", "arguments": {"n": 1}})
     sys.modules.pop("tools", None)
     _classes.clear()
     take_reads()
