@@ -169,7 +169,10 @@ ssize_t crucible_recv_with_fds(int sock, void *buf, size_t len, int *fds, int ma
 static int sigsys_report_fd = 3;
 
 // Runs when seccomp traps a forbidden call: the call never executed. Name it to
-// the host, then die. Replacing this handler is itself a trapped call.
+// the host, then die of SIGSYS, which is how the host knows it was seccomp (the report
+// alone proves nothing: code can write the same frame). To die of it, ask for SIGSYS's
+// default action: the policy traps that request too, and a trap while SIGSYS is blocked
+// (as it is inside its own handler) makes the kernel force SIGSYS with the default action.
 static void report_forbidden_syscall(int sig, siginfo_t *info, void *context) {
     (void)sig; (void)context;
     unsigned char frame[13];
@@ -180,6 +183,10 @@ static void report_forbidden_syscall(int sig, siginfo_t *info, void *context) {
     memcpy(frame + 9, &arch, 4);
     ssize_t ignored = write(sigsys_report_fd, frame, sizeof frame);
     (void)ignored;
+    struct sigaction default_action = { 0 };
+    default_action.sa_handler = SIG_DFL;
+    syscall(SYS_rt_sigaction, SIGSYS, &default_action, NULL, sizeof(sigset_t));
+    // Not reached under the policy. Without it (a broken policy), end as a plain crash.
     syscall(SYS_kill, getpid(), SIGKILL);
     _exit(128 + SIGSYS);
 }

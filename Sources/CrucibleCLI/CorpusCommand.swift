@@ -147,9 +147,9 @@ struct CorpusExportCommand: ParsableCommand {
         guard format == "all" || ExportFormat(rawValue: format) != nil else {
             throw ValidationError("unknown format \(format.debugDescription); known: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")), all")
         }
-        guard maxChars > 0, maxPerTask > 0, maxPerRule > 0 else {
-            throw ValidationError("--max-chars, --max-per-task and --max-per-rule must be positive")
-        }
+        try SettingRange.exportCount.validate(maxChars, flag: "--max-chars")
+        try SettingRange.exportCount.validate(maxPerTask, flag: "--max-per-task")
+        try SettingRange.exportCount.validate(maxPerRule, flag: "--max-per-rule")
     }
 
     func run() throws {

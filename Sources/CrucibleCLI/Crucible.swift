@@ -35,10 +35,16 @@ enum ExitCode32: Int32 {
     case success = 0, codeFailed = 1, usage = 2, sandboxUnavailable = 3
 }
 
-func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1) throws -> Sandbox {
+func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1, capacity: CapacityOptions? = nil) throws
+    -> Sandbox
+{
     var configuration = SandboxConfiguration()
     configuration.defaultLimits = limits
     configuration.poolSize = poolSize
+    if let capacity {
+        configuration.maxRunningExecutions = capacity.maxRunning
+        configuration.maxQueuedExecutions = capacity.maxQueued
+    }
     do {
         return try Sandbox(configuration: configuration)
     } catch {

@@ -47,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard (task == nil) != (tasks == nil) else { throw ValidationError("give exactly one of --task and --tasks") }
         guard modelOptions.isConfigured else { throw ValidationError("give exactly one of --model and --scripted") }
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        try SettingRange.concurrency.validate(concurrency, flag: "--concurrency")
         if task != nil && kind == nil { throw ValidationError("--task needs --kind") }
     }
 

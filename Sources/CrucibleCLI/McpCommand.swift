@@ -41,15 +41,17 @@ struct McpCommand: ParsableCommand {
     @Option(help: "Named run_python sessions open at once (each keeps a worker process).")
     var maxSessions: Int = 8
 
+    @OptionGroup var capacity: CapacityOptions
+
     @OptionGroup var recording: RecordingOptions
 
     @OptionGroup var modelOptions: ModelOptions
 
     func validate() throws {
-        guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
-        guard toolsFromTimeout > 0 else { throw ValidationError("--tools-from-timeout must be positive") }
-        guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
-        guard maxSessions >= 0 else { throw ValidationError("--max-sessions must be 0 or more") }
+        try SettingRange.timeout.validate(timeout, flag: "--timeout")
+        try SettingRange.startTimeout.validate(toolsFromTimeout, flag: "--tools-from-timeout")
+        try SettingRange.poolSize.validate(poolSize, flag: "--pool-size")
+        try SettingRange.sessions.validate(maxSessions, flag: "--max-sessions")
         for command in toolsFrom {
             guard let words = try? ShellWords.split(command), !words.isEmpty else {
                 throw ValidationError("--tools-from \(command.debugDescription): not a command line (check its quotes)")
@@ -60,8 +62,9 @@ struct McpCommand: ParsableCommand {
     func run() throws {
         let protocolOutput = try takeStdoutForProtocol()
         var limits = ExecutionLimits()
-        limits.wallClock = .milliseconds(Int64(timeout * 1000))
-        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize)
+        limits.wallClock = SettingRange.timeout.duration(timeout)
+        DescriptorBudget.raiseOpenFileLimit()
+        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity)
         defer { sandbox.shutdown() }
         let outcome = Box<Result<Void, Error>>()
         let done = DispatchSemaphore(value: 0)

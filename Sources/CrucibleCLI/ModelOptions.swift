@@ -35,8 +35,11 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard model == nil || scripted == nil else { throw ValidationError("give at most one of --model and --scripted") }
-        guard maxRetries >= 0 else { throw ValidationError("--max-retries must be 0 or more") }
-        guard httpAttempts >= 1 else { throw ValidationError("--http-attempts must be at least 1") }
+        try SettingRange.maxRetries.validate(maxRetries, flag: "--max-retries")
+        try SettingRange.httpAttempts.validate(httpAttempts, flag: "--http-attempts")
+        try SettingRange.requestTimeout.validate(requestTimeout, flag: "--request-timeout")
+        if let temperature { try SettingRange.temperature.validate(temperature, flag: "--temperature") }
+        if let maxTokens { try SettingRange.maxTokens.validate(maxTokens, flag: "--max-tokens") }
     }
 
     /// The model client; nil when neither --model nor --scripted was given.

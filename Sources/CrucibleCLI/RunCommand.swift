@@ -30,8 +30,9 @@ struct RunCommand: ParsableCommand {
     var inputs: [String] = []
 
     func validate() throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-        guard memory >= 16 else { throw ValidationError("--memory must be at least 16 (MiB)") }
+        try SettingRange.timeout.validate(timeout, flag: "--timeout")
+        try SettingRange.memoryMB.validate(memory, flag: "--memory")
+        try SettingRange.outputBytes.validate(outputLimit, flag: "--output-limit")
         for input in inputs where !input.contains("=") {
             throw ValidationError("--input takes NAME=JSON, got \(input.debugDescription)")
         }
@@ -58,7 +59,7 @@ struct RunCommand: ParsableCommand {
             }
         }
         var limits = ExecutionLimits()
-        limits.wallClock = .milliseconds(Int64(timeout * 1000))
+        limits.wallClock = SettingRange.timeout.duration(timeout)
         limits.memoryBytes = memory << 20
         limits.stdoutBytes = outputLimit
         limits.stderrBytes = outputLimit

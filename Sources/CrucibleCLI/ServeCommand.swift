@@ -22,11 +22,22 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
 
+    @Option(help: "Sessions open at once; one more is refused (-32004). Default: what the open-file limit allows.")
+    var maxSessions: Int?
+
+    @OptionGroup var capacity: CapacityOptions
+
     @OptionGroup var recording: RecordingOptions
+
+    func validate() throws {
+        try SettingRange.poolSize.validate(poolSize, flag: "--pool-size")
+        if let maxSessions { try SettingRange.sessions.validate(maxSessions, flag: "--max-sessions") }
+    }
 
     func run() throws {
         let protocolOutput = try takeStdoutForProtocol()
-        let sandbox = try makeSandbox(poolSize: poolSize)
+        DescriptorBudget.raiseOpenFileLimit()
+        let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity)
         defer { sandbox.shutdown() }
         let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
         defer { standard?.shutdown() }
@@ -34,7 +45,7 @@ struct ServeCommand: ParsableCommand {
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
         ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
-                    makeValidator: { try Validator() }).run()
+                    maxSessions: maxSessions, makeValidator: { try Validator() }).run()
     }
 }
 

@@ -21,15 +21,15 @@ struct ToolOptions: ParsableArguments {
     var toolTimeout: Double = 30
 
     func validate() throws {
-        guard maxToolCalls > 0 else { throw ValidationError("--max-tool-calls must be positive") }
-        guard toolTimeout > 0 else { throw ValidationError("--tool-timeout must be positive") }
+        try SettingRange.toolCalls.validate(maxToolCalls, flag: "--max-tool-calls")
+        try SettingRange.toolTimeout.validate(toolTimeout, flag: "--tool-timeout")
     }
 
     /// The toolbox, plus the standard tools' owner (to shut its pytest sandbox down).
     func makeToolbox(sandbox: Sandbox) throws -> (Toolbox, StandardTools?) {
         var limits = ToolLimits()
         limits.callsPerExecution = maxToolCalls
-        limits.perCallTimeout = .milliseconds(Int64(toolTimeout * 1000))
+        limits.perCallTimeout = SettingRange.toolTimeout.duration(toolTimeout)
         do {
             let space = try Workspace(root: root, allowWrites: allowWrites)
             var toolbox = Toolbox()

@@ -86,7 +86,7 @@ enum MCPToolCatalog {
             "outcome": [
                 "type": "string",
                 "enum": ["ok", "exception", "syntax_error", "timeout", "cpu_limit", "memory_limit", "killed_by_seccomp",
-                         "crashed", "protocol_violation", "sandbox_failure"],
+                         "crashed", "protocol_violation", "sandbox_failure", "cancelled"],
             ],
             "outcome_detail": ["type": "string"],
             "value": ["description": "The last expression's value, when it is JSON."],

@@ -24,6 +24,8 @@ extension JSONValue {
         case .null: .null
         case .bool(let bool): .bool(bool)
         case .int(let int): .int(int)
+        // The SDK's numbers stop at Int and Double; past Int, the nearest Double is what it can carry.
+        case .bigInteger(let digits): .double(Double(digits) ?? .nan)
         case .double(let double): .double(double)
         case .string(let string): .string(string)
         case .array(let items): .array(items.map(\.mcpValue))

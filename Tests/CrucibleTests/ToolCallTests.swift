@@ -199,18 +199,27 @@ struct ToolCallTests {
     @Test("hostile code forging call frames gets errors, never another tool's result")
     func forgedCalls() throws {
         let tools = try Self.toolbox(Self.getUser())
-        let result = sandbox.execute(
+        // A well-formed call to a tool that is not in the toolbox is an argument error.
+        let unknown = sandbox.execute(
             """
             import crucible_sandbox.tools as t, json
             ch = t._State.channel
-            ch.send(ord('C'), b'not json')
-            first = json.loads(ch.receive()[1])
             ch.send(ord('C'), json.dumps({"name": "rm_rf", "arguments": {}}).encode())
-            second = json.loads(ch.receive()[1])
-            [first["error"]["type"], second["error"]["message"]]
+            answer = json.loads(ch.receive()[1])
+            [answer["error"]["type"], answer["error"]["message"]]
             """, tools: tools)
-        #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
-        #expect(result.value?.json == .array(["ToolArgumentError", "no tool named rm_rf; available: get_user"]))
+        #expect(unknown.outcome == .ok, "\(unknown.error?.traceback ?? "")")
+        #expect(unknown.value?.json == .array(["ToolArgumentError", "no tool named rm_rf; available: get_user"]))
+        // A frame the runtime never writes ends the execution: it came from the code.
+        let malformed = sandbox.execute(
+            "import crucible_sandbox.tools as t\nt._State.channel.send(ord('C'), b'not json')\nt._State.channel.receive()",
+            tools: tools)
+        guard case .protocolViolation(let detail) = malformed.outcome else {
+            Issue.record("expected a protocol violation, got \(malformed.outcome)")
+            return
+        }
+        #expect(detail.contains("tool call frame"))
+        #expect(malformed.trace.toolCalls.isEmpty)
     }
 
     @Test("the prompt text is rendered from the functions the code calls")

@@ -43,9 +43,11 @@ _HEADER = struct.Struct("<IB")
 _JOB, _STDOUT, _STDERR, _RESULT, _DROPPED, _WARM = b"J"[0], b"O"[0], b"E"[0], b"R"[0], b"D"[0], b"W"[0]
 _DROP = struct.Struct("<BQ")
 _CHUNK = 64 * 1024
-# The job's header (see Sources/Crucible/Sandbox/WorkerJob.swift): flags, cell, stdout,
-# stderr and value limits, then the byte lengths of the filename, the code and the JSON extras.
-_JOB_HEADER = struct.Struct("<BIQQQHII")
+# The job's header (see Sources/Crucible/Sandbox/WorkerJob.swift): flags, cell, the job's
+# token (the result frame starts with it), stdout, stderr and value limits, then the byte
+# lengths of the filename, the code and the JSON extras.
+_JOB_HEADER = struct.Struct("<BIQQQQHII")
+_TOKEN = struct.Struct("<Q")
 _KEEP_ALIVE = 1
 
 
@@ -57,13 +59,14 @@ _encode_value_json = wire_json.encoder(allow_nan=False, separators=(", ", ": "))
 
 def decode_job(payload):
     """The job dictionary from a "J" frame's payload."""
-    flags, cell, stdout_limit, stderr_limit, value_limit, name_size, code_size, extras_size = _JOB_HEADER.unpack_from(payload)
+    flags, cell, token, stdout_limit, stderr_limit, value_limit, name_size, code_size, extras_size = _JOB_HEADER.unpack_from(payload)
     at = _JOB_HEADER.size
     job = {
         "filename": payload[at : at + name_size].decode("utf-8", "replace"),
         "code": payload[at + name_size : at + name_size + code_size].decode("utf-8"),
         "keep_alive": bool(flags & _KEEP_ALIVE),
         "cell": cell,
+        "token": token,
         "stdout_limit": stdout_limit,
         "stderr_limit": stderr_limit,
         "value_limit": value_limit,
@@ -339,7 +342,7 @@ _SESSION_SPIN_NS = 300_000
 # The warm-up job, in the form the host sends (see decode_job).
 _WARM_UP_CODE = b"import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}"
 _WARM_UP_NAME = b"<warm-up>"
-_WARM_UP = _JOB_HEADER.pack(0, 1, 1 << 20, 1 << 20, 1 << 20, len(_WARM_UP_NAME), len(_WARM_UP_CODE), 0) + _WARM_UP_NAME + _WARM_UP_CODE
+_WARM_UP = _JOB_HEADER.pack(0, 1, 0, 1 << 20, 1 << 20, 1 << 20, len(_WARM_UP_NAME), len(_WARM_UP_CODE), 0) + _WARM_UP_NAME + _WARM_UP_CODE
 
 
 def _result_payload(result):
@@ -377,7 +380,8 @@ def serve(fd):
         if frame is None or frame[0] != _JOB:
             break
         job = decode_job(frame[1])
-        channel.send(_RESULT, _result_payload(run_job(job, namespace, channel, user_files, streams)))
+        result = _result_payload(run_job(job, namespace, channel, user_files, streams))
+        channel.send(_RESULT, _TOKEN.pack(job["token"]) + result)
         if not job.get("keep_alive"):
             break
         # The next cell's streams, made now rather than on its clock.

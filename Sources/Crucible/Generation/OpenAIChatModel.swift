@@ -94,7 +94,10 @@ public struct OpenAIChatModel: ChatModel {
                 let detail = String(decoding: data.prefix(300), as: UTF8.self)
                 if status == 429 {
                     lastFailure = ModelFailure(kind: .rateLimited, message: "\(endpoint) answered 429 (rate limited): \(detail)", retryable: true)
-                    if let after = response.value(forHTTPHeaderField: "Retry-After").flatMap(Double.init) {
+                    // The server's number: only a finite, positive one counts, and never past a minute.
+                    if let after = response.value(forHTTPHeaderField: "Retry-After").flatMap(Double.init),
+                        after.isFinite, after > 0
+                    {
                         delay = max(delay, min(after, 60))
                     }
                 } else if status >= 500 {
@@ -115,7 +118,7 @@ public struct OpenAIChatModel: ChatModel {
             }
             if attempt < maxHTTPAttempts {
                 try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-                delay *= 2
+                delay = min(delay * 2, 60)
             }
         }
         let last = lastFailure?.message ?? "no answer"

@@ -22,6 +22,12 @@ public enum ExecutionOutcome: Equatable, Hashable, Sendable, CustomStringConvert
     case protocolViolation(String)
     /// The sandbox itself failed (the zygote died, confinement failed); retrying may succeed.
     case sandboxFailure(String)
+    /// The sandbox was at capacity (every worker slot busy and the queue full): the code never
+    /// ran. Retrying later may succeed.
+    case busy(String)
+    /// The host stopped the execution before it ended (its session was closed, the server is
+    /// shutting down); the reason says which.
+    case cancelled(String)
 
     public var description: String {
         switch self {
@@ -35,6 +41,8 @@ public enum ExecutionOutcome: Equatable, Hashable, Sendable, CustomStringConvert
         case .crashed(_, let reason): return "crashed: \(reason)"
         case .protocolViolation(let detail): return "protocol violation: \(detail)"
         case .sandboxFailure(let detail): return "sandbox failure: \(detail)"
+        case .cancelled(let reason): return "cancelled: \(reason)"
+        case .busy(let detail): return detail
         }
     }
 
@@ -51,6 +59,8 @@ public enum ExecutionOutcome: Equatable, Hashable, Sendable, CustomStringConvert
         case .crashed: return "crashed"
         case .protocolViolation: return "protocol_violation"
         case .sandboxFailure: return "sandbox_failure"
+        case .cancelled: return "cancelled"
+        case .busy: return "busy"
         }
     }
 }

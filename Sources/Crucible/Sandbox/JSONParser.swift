@@ -9,7 +9,7 @@ import Foundation
 /// is checked, and a bad document is an error naming the byte offset, never a crash.
 ///
 /// Same results as `JSONSerialization` on valid input (the tests compare them): integers that
-/// fit `Int` are `.int`, other numbers `.double`; a repeated key keeps its last value; invalid
+/// fit `Int` are `.int`, larger integers `.bigInteger` (their digits), other numbers `.double`; a repeated key keeps its last value; invalid
 /// UTF-8 inside a string becomes U+FFFD (the worker encodes lone surrogates that way).
 struct JSONParser {
     /// Nesting deeper than this is refused (JSONSerialization's limit too).
@@ -253,6 +253,8 @@ struct JSONParser {
             if integer != Int.min { return .int(-integer) }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        // An integer beyond Int keeps its digits: Python's int is exact at any size.
+        if isInteger { return .bigInteger(text) }
         guard let double = Double(text) else { throw Failure(offset: start, message: "an invalid number") }
         return .double(double)
     }

@@ -5,6 +5,9 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     case null
     case bool(Bool)
     case int(Int)
+    /// An integer beyond `Int`'s range, as its decimal digits: kept exact, since Python's
+    /// `int` is (an input of 2**70 arrives as 2**70, not as a float).
+    case bigInteger(String)
     case double(Double)
     case string(String)
     case array([JSONValue])
@@ -59,6 +62,7 @@ public enum JSONValue: Equatable, Hashable, Sendable {
         case .null: out += Array("null".utf8)
         case .bool(let value): out += Array((value ? "true" : "false").utf8)
         case .int(let value): out += Array(String(value).utf8)
+        case .bigInteger(let digits): out += Array(digits.utf8)
         case .double(let value): out += Array((value.isFinite ? "\(value)" : "null").utf8)
         case .string(let value): JSONValue.quote(value, into: &out)
         case .array(let items):

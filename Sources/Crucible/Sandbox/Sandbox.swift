@@ -14,16 +14,20 @@ import Foundation
 /// ```
 public final class Sandbox: Sendable {
     let pool: WorkerPool
+    let admission: ExecutionAdmission
     public let configuration: SandboxConfiguration
 
     /// Starts the zygote and fills the pool. Throws when the sandbox cannot be built here.
     public init(configuration: SandboxConfiguration = SandboxConfiguration()) throws {
         self.configuration = configuration
+        self.admission = ExecutionAdmission(
+            maxRunning: configuration.maxRunningExecutions, maxWaiting: configuration.maxQueuedExecutions)
         self.pool = try WorkerPool(configuration: configuration)
     }
 
     /// Runs `code` in a fresh worker, on the calling thread, and returns how it ended.
-    /// Blocks for at most the wall-clock limit (plus the worker's hand-over).
+    /// Blocks while `maxRunningExecutions` others run (outcome `busy` at once when
+    /// `maxQueuedExecutions` already wait), then for at most the wall-clock limit.
     public func execute(
         _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
     ) -> ExecutionResult {
@@ -33,6 +37,10 @@ public final class Sandbox: Sendable {
         }
         let job = WorkerJob(
             code: code, filename: "<code>", inputs: inputs, keepAlive: false, limits: limits, tools: tools.contracts)
+        do {
+            guard try admission.enter() else { return Self.failed(.sandboxFailure("the sandbox was shut down")) }
+        } catch { return Self.failed(.busy(error.description)) }
+        defer { admission.leave() }
         let worker: Worker
         switch pool.acquire(limits: limits.workerLimits) {
         case .success(let acquired): worker = acquired
@@ -40,7 +48,7 @@ public final class Sandbox: Sendable {
         }
         defer { pool.release(worker) }
         let dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
-        return WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher).run(job: job.encoded()).0
+        return WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher).run(job: job).0
     }
 
     /// `execute` for async callers: the blocking wait happens on a thread of its own, never
@@ -85,7 +93,13 @@ public final class Sandbox: Sendable {
     package var zygoteProcessForTesting: pid_t? { pool.zygotePID }
 
     /// Ends the zygote and all workers. Later executions end in `.sandboxFailure`.
-    public func shutdown() { pool.shutdown() }
+    public func shutdown() {
+        admission.close()
+        pool.shutdown()
+    }
+
+    /// Fresh executions running now, and waiting for a turn.
+    public var executionCounts: (running: Int, waiting: Int) { admission.counts }
 
     static func failed(_ outcome: ExecutionOutcome) -> ExecutionResult {
         ExecutionResult(

@@ -52,6 +52,10 @@ public struct SandboxConfiguration: Sendable {
     public var defaultLimits = ExecutionLimits()
     /// Confined workers kept forked and waiting. 0 forks on demand (slower, less memory).
     public var poolSize = 4
+    /// Fresh executions running at once (each holds a worker process); more wait their turn.
+    public var maxRunningExecutions = 32
+    /// Executions that may wait for a turn; one more is answered at once with outcome `busy`.
+    public var maxQueuedExecutions = 1024
     /// The `crucible-zygote` executable; nil finds it beside the running executable.
     public var zygoteExecutable: String?
     /// The folder holding `sandbox.policy` and `python/`; nil finds `Sandbox/` above the zygote.

@@ -5,17 +5,22 @@ import Foundation
 /// imports and functions defined in one cell are there in the next.
 ///
 /// Cells run one at a time. A cell that kills its worker (timeout, crash, seccomp) closes
-/// the session; so does `idleTimeout` without a cell. `restart()` starts over with an
-/// empty namespace.
+/// the session; so does `idleTimeout` without a cell, and `close()`, which also stops a
+/// cell that is running. `restart()` starts over with an empty namespace.
 public final class SandboxSession: @unchecked Sendable {
     private let pool: WorkerPool
-    private let limits: ExecutionLimits
+    /// The limits the worker was forked with; a cell may shorten or lengthen only the wall clock.
+    public let limits: ExecutionLimits
     public let idleTimeout: Duration
     public let tools: Toolbox
+    /// Serializes cells (and restarts); held for as long as a cell runs.
+    private let cellLock = NSLock()
+    /// Guards the fields below; never held across a cell, so `close()` can reach a running one.
+    private let stateLock = NSLock()
     /// One dispatcher for the worker's life: call numbers run on across cells.
     private var dispatcher: ToolDispatcher?
-    private let lock = NSLock()
     private var worker: Worker?
+    private var running: Cancellation?
     private var closedReason: String?
     private var cells = 0
     private var lastUsed = ContinuousClock.now
@@ -30,50 +35,67 @@ public final class SandboxSession: @unchecked Sendable {
     }
 
     /// Cells run so far since the session (re)started.
-    public var cellCount: Int { lock.withLock { cells } }
+    public var cellCount: Int { stateLock.withLock { cells } }
 
     /// Whether the session still has a live worker; nil reason means open.
-    public var closedBecause: String? { lock.withLock { closedReason } }
+    public var closedBecause: String? { stateLock.withLock { closedReason } }
 
-    /// Runs the next cell. Throws `SandboxError.sessionClosed` once the session has closed.
-    public func execute(_ code: String, inputs: [String: JSONValue] = [:]) throws -> ExecutionResult {
+    /// Runs the next cell, with the session's wall clock unless `timeout` gives another.
+    /// Throws `SandboxError.sessionClosed` once the session has closed.
+    public func execute(_ code: String, inputs: [String: JSONValue] = [:], timeout: Duration? = nil) throws
+        -> ExecutionResult
+    {
         try WorkerJob.validate(inputs: inputs)
-        lock.lock()
-        defer { lock.unlock() }
-        // The timer frees an idle worker early; this check makes the timeout exact even when
-        // the timer runs late on a busy machine.
-        if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
-            closeLocked(reason: "idle for longer than \(idleTimeout)")
+        cellLock.lock()
+        defer { cellLock.unlock() }
+        let cancellation = Cancellation()
+        let (cellWorker, cellDispatcher, cell): (Worker, ToolDispatcher?, Int) = try stateLock.withLock {
+            // The timer frees an idle worker early; this check makes the timeout exact even when
+            // the timer runs late on a busy machine.
+            if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
+                closeLocked(reason: "idle for longer than \(idleTimeout)")
+            }
+            guard let current = worker, closedReason == nil else {
+                throw SandboxError.sessionClosed(closedReason ?? "closed")
+            }
+            cells += 1
+            running = cancellation
+            return (current, dispatcher, cells)
         }
-        guard let worker, closedReason == nil else {
-            throw SandboxError.sessionClosed(closedReason ?? "closed")
-        }
-        cells += 1
+        var cellLimits = limits
+        if let timeout { cellLimits.wallClock = timeout }
         let job = WorkerJob(
-            code: code, filename: "<cell \(cells)>", inputs: inputs, keepAlive: true, limits: limits,
+            code: code, filename: "<cell \(cell)>", inputs: inputs, keepAlive: true, limits: cellLimits,
             // The worker keeps the tool functions it built in cell 1 (in scope and in `tools`).
-            tools: cells == 1 ? tools.contracts : [], cell: cells)
+            tools: cell == 1 ? tools.contracts : [], cell: cell)
         let (result, alive) = WorkerExecution(
-            worker: worker, pool: pool, limits: limits, tools: dispatcher, spinForReplies: true
-        ).run(job: job.encoded())
-        lastUsed = .now
-        if !alive {
-            closeLocked(reason: "its worker ended in cell \(cells): \(result.outcome)")
+            worker: cellWorker, pool: pool, limits: cellLimits, tools: cellDispatcher, spinForReplies: true,
+            firstJob: cell == 1, cancellation: cancellation
+        ).run(job: job)
+        stateLock.withLock {
+            running = nil
+            lastUsed = .now
+            if !alive || closedReason != nil {
+                closeLocked(reason: cancellation.reason ?? "its worker ended in cell \(cell): \(result.outcome)")
+            }
         }
         return result
     }
 
     /// Replaces the worker with a fresh one: all state is gone, cell numbers start at 1.
     public func restart() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        closeLocked(reason: "restarted")
-        try startLocked()
+        cellLock.lock()
+        defer { cellLock.unlock() }
+        try stateLock.withLock {
+            closeLocked(reason: "restarted")
+            try startLocked()
+        }
     }
 
-    /// Kills the worker. Later cells throw `sessionClosed`.
-    public func close() {
-        lock.withLock { closeLocked(reason: "closed by the host") }
+    /// Kills the worker, stopping a running cell (which ends `cancelled`). Later cells throw
+    /// `sessionClosed`.
+    public func close(reason: String = "closed by the host") {
+        stateLock.withLock { closeLocked(reason: reason) }
     }
 
     deinit {
@@ -82,9 +104,7 @@ public final class SandboxSession: @unchecked Sendable {
     }
 
     private func start() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        try startLocked()
+        try stateLock.withLock { try startLocked() }
     }
 
     private func startLocked() throws {
@@ -105,20 +125,26 @@ public final class SandboxSession: @unchecked Sendable {
     }
 
     private func closeIfIdle() {
-        guard lock.try() else { return }  // a cell is running: not idle
-        defer { lock.unlock() }
-        if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
-            closeLocked(reason: "idle for longer than \(idleTimeout)")
+        stateLock.withLock {
+            guard running == nil else { return }  // a cell is running: not idle
+            if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
+                closeLocked(reason: "idle for longer than \(idleTimeout)")
+            }
         }
     }
 
     private func closeLocked(reason: String) {
         idleTimer?.cancel()
         idleTimer = nil
-        if let worker {
-            pool.release(worker)
-            self.worker = nil
-        }
         if closedReason == nil { closedReason = reason }
+        guard let worker else { return }
+        if let running {
+            // The running cell's thread sees its worker die, reports `cancelled`, and releases
+            // it then: its descriptors must stay open while that thread still reads them.
+            running.cancel(reason) { worker.kill() }
+            return
+        }
+        self.worker = nil
+        pool.release(worker)
     }
 }

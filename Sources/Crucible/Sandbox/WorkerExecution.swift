@@ -3,29 +3,50 @@ import CSeccomp
 import CrucibleWire
 import Foundation
 
-/// One job on one worker, driven from the calling thread. The worker is hostile: frames
-/// are bounded, output is capped, the wall clock is the host's, and every way the worker
-/// can end maps to exactly one `ExecutionOutcome`.
+/// One job on one worker, driven from the calling thread. The worker is hostile: every frame
+/// is checked against what may come at that point, every number in it is bounded, output is
+/// capped, the wall clock is the host's, and how the execution ended is decided from what the
+/// host observed (wait status, its own clock, CPU time), never from what the worker claims.
+/// docs/worker-protocol.md lists which frame fields the host relies on, and why.
 struct WorkerExecution {
     let worker: Worker
     let pool: WorkerPool
     let limits: ExecutionLimits
     var tools: ToolDispatcher? = nil
-    /// Poll briefly for the worker's next frame after sending the job and each tool answer. Worth it for a warm
-    /// session worker; not for a fresh one. Measured on a fresh worker (2 cores): one tool
-    /// call took a job from 499 to 1,056 µs with the poll after the answer, three calls from
-    /// 789 to 1,391 µs; the host's polling slows the cold worker more than it saves on waking.
+    /// Poll briefly for the worker's next frame after sending the job and each tool answer.
+    /// Worth it for a warm session worker, whose answer usually comes within the window; a
+    /// fresh worker is slowed more by the host's polling than it gains (BENCHMARKS.md).
     var spinForReplies = false
+    /// The worker's first job: its "warm" frame (or the report of a failed confinement) comes
+    /// before anything else. A session's later cells start with the worker already warm.
+    var firstJob = true
+    /// Set by whoever stops this execution from outside (a closed session, a server shutting down).
+    var cancellation: Cancellation? = nil
+
+    /// Where the host is in the job, which decides what the worker may send next.
+    private enum Phase {
+        /// Before the worker's "warm" frame: only that, or a confinement failure, may come.
+        case starting
+        /// The job is running: output, tool calls, a seccomp report or the result.
+        case running
+        /// The worker reported a trapped syscall: nothing more may come, only its death.
+        case seccompReported(syscall: UInt32, arch: UInt32)
+        /// Confinement failed before any user code ran; the worker exits next.
+        case confinementFailed(String)
+    }
 
     /// The result, and whether the worker is still alive and answering (for sessions).
-    func run(job: [UInt8]) -> (ExecutionResult, alive: Bool) {
+    func run(job: WorkerJob) -> (ExecutionResult, alive: Bool) {
+        var job = job
+        // Ties the result frame to this job: a frame left over from an earlier cell of a
+        // session (which that cell's code could write) carries another token.
+        job.token = UInt64.random(in: 1...UInt64.max)
         let started = ContinuousClock.now
         let deadline = started + limits.wallClock
         var stdout = CappedOutput(limit: limits.stdoutBytes)
         var stderr = CappedOutput(limit: limits.stderrBytes)
-        var reader = FrameReader(maxFrame: 6 * limits.valueBytes + (1 << 20))
-        var seccomp: (number: UInt32, arch: UInt32)?
-        var confinementFailure: String?
+        var reader = WorkerFrameReader(maxFrame: Self.maxFrame(limits))
+        var phase: Phase = firstJob ? .starting : .running
 
         func finish(_ outcome: ExecutionOutcome, error: PythonError? = nil, value: PythonValue? = nil,
                     cpu: Duration? = nil, alive: Bool = false, reads: [(call: Int, path: String)] = []) -> (ExecutionResult, alive: Bool) {
@@ -36,22 +57,26 @@ struct WorkerExecution {
             if let tools { result.trace = tools.trace(reads: reads) }
             return (result, alive)
         }
+        func violation(_ detail: String) -> (ExecutionResult, alive: Bool) {
+            worker.kill()
+            return finish(.protocolViolation(detail))
+        }
 
-        if !writeAll(WorkerFrame.encode(.job, job), deadline: deadline) {
+        if !writeAll(WorkerFrame.encode(.job, job.encoded()), deadline: deadline) {
             if ContinuousClock.now >= deadline {
                 worker.kill()
                 return finish(.timeout)
             }
-            return classifyEnd(seccomp: nil, confinementFailure: nil, finish: { finish($0, error: $1, value: $2, cpu: $3, alive: $4) })
+            return finish(classifyEnd(phase: phase))
         }
 
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         // After a timeout kill, output the worker sent before it died is still read (briefly).
         var killedAtDeadline = false
         var readUntil = deadline
-        // Waking a thread blocked in poll() costs 25 µs to a millisecond here; a tool call that
-        // follows its previous answer within `spinWindow` is picked up by polling without
-        // blocking instead. Only in sessions (see `spinForReplies`).
+        // Waking a thread blocked in poll() is slow; a tool call that follows its previous
+        // answer within `spinWindow` is picked up by polling without blocking instead. Only in
+        // sessions (see `spinForReplies`).
         var spinUntil = ContinuousClock.now + (spinForReplies ? Self.spinWindow : .zero)
         while true {
             let remaining = readUntil - ContinuousClock.now
@@ -83,92 +108,129 @@ struct WorkerExecution {
             if count == 0 { break }  // the worker's end closed: it died
             reader.append(buffer[0..<count])
             while true {
-                let frame: (WorkerFrameKind?, ArraySlice<UInt8>)?
-                do { frame = try reader.next() } catch {
-                    worker.kill()
-                    return finish(killedAtDeadline ? .timeout : .protocolViolation("\(error)"))
+                let message: WorkerMessage
+                do {
+                    guard let (kind, payload) = try reader.next() else { break }
+                    message = try WorkerMessage(kind: kind, payload: payload)
+                } catch {
+                    if killedAtDeadline { return finish(.timeout) }
+                    return violation(error.description)
                 }
-                guard let (kind, payload) = frame else { break }
-                switch kind {
-                case .warm: continue
-                case .stdout: stdout.append(payload)
-                case .stderr: stderr.append(payload)
-                case .outputDropped where payload.count == 9:
-                    var count: UInt64 = 0
-                    for (index, byte) in payload.dropFirst().enumerated() { count |= UInt64(byte) << (8 * UInt64(index)) }
-                    let dropped = Int(clamping: count)
-                    if payload.first == WorkerFrameKind.stdout.rawValue { stdout.droppedByWorker(dropped) }
-                    else { stderr.droppedByWorker(dropped) }
-                case _ where killedAtDeadline:
-                    continue  // only output counts after the kill
-                case .seccompViolation where payload.count == 8:
-                    let words = payload.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self),
-                                                            $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-                    seccomp = (UInt32(littleEndian: words.0), UInt32(littleEndian: words.1))
-                case .confinementFailed:
-                    confinementFailure = String(decoding: payload, as: UTF8.self)
-                case .result:
-                    guard let wire = WireResult.decode(payload) else {
-                        worker.kill()
-                        return finish(.protocolViolation("the result frame is not the expected JSON"))
-                    }
+                // Only output counts after the kill; the rest of what a dying worker sent is moot.
+                switch message {
+                case .stdout(let bytes): stdout.append(bytes); continue
+                case .stderr(let bytes): stderr.append(bytes); continue
+                case .outputDropped(let fromStderr, let bytes):
+                    if fromStderr { stderr.droppedByWorker(bytes) } else { stdout.droppedByWorker(bytes) }
+                    continue
+                default: if killedAtDeadline { continue }
+                }
+                switch (phase, message) {
+                case (.starting, .warm): phase = .running
+                case (.starting, .confinementFailed(let reason)): phase = .confinementFailed(reason)
+                case (.starting, _):
+                    return violation("\(message.kindName) before the worker said it was ready")
+                case (.running, .seccompViolation(let number, let arch)):
+                    phase = .seccompReported(syscall: number, arch: arch)
+                case (.running, .result(let token, let json)):
+                    guard token == job.token else { return violation("a result frame that belongs to another job") }
+                    // The runtime sends nothing after its result; bytes already here came from the code.
+                    guard reader.bufferedBytes == 0 else { return violation("frames after the result frame") }
+                    let wire: WireResult
+                    do { wire = try WireResult.decode(json) } catch { return violation(error.description) }
                     return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads)
-                case .toolCall:
-                    let answer = tools?.answer(to: payload, deadline: deadline)
-                        ?? Array("{\"ok\":false,\"error\":{\"type\":\"ToolError\",\"message\":\"no tools are available to this execution\"}}".utf8)
+                case (.running, .toolCall(let json)):
+                    let answer: [UInt8]
+                    do {
+                        if let tools {
+                            answer = try tools.answer(to: json, deadline: deadline)
+                        } else {
+                            _ = try ToolDispatcher.call(in: json)
+                            answer = Array(#"{"ok":false,"error":{"type":"ToolError","message":"no tools are available to this execution"}}"#.utf8)
+                        }
+                    } catch { return violation(error.description) }
                     if !writeAll(WorkerFrame.encode(.toolAnswer, answer), deadline: deadline) {
                         if ContinuousClock.now >= deadline { continue }  // the loop kills it at the deadline
                         worker.kill()
                         return finish(.crashed(signal: nil, reason: "the worker stopped reading during a tool call"))
                     }
                     if spinForReplies { spinUntil = ContinuousClock.now + Self.spinWindow }
-                default:
-                    worker.kill()
-                    return finish(.protocolViolation("unexpected frame kind \(kind.map { "\($0)" } ?? "unknown")"))
+                case (.running, _):
+                    return violation("\(message.kindName) while the job was running")
+                case (.seccompReported, _):
+                    return violation("\(message.kindName) after the worker reported a trapped syscall")
+                case (.confinementFailed, _):
+                    return violation("\(message.kindName) after the worker reported a failed confinement")
                 }
             }
         }
         if killedAtDeadline { return finish(.timeout) }
-        return classifyEnd(seccomp: seccomp, confinementFailure: confinementFailure, finish: { finish($0, error: $1, value: $2, cpu: $3, alive: $4) })
+        return finishFromExit(phase: phase, finish: finish)
+    }
+
+    /// The largest frame a worker may send for these limits: a result holds the value (JSON
+    /// escapes can make a character up to six bytes) plus its error and field reads.
+    static func maxFrame(_ limits: ExecutionLimits) -> Int {
+        let value = min(limits.valueBytes, 256 << 20)
+        return 6 * value + (1 << 20)
     }
 
     /// How long the host polls without blocking after it sends the worker something.
     static let spinWindow: Duration = .microseconds(300)
 
-    /// The channel closed without a result: ask the zygote how the worker ended.
-    private func classifyEnd(
-        seccomp: (number: UInt32, arch: UInt32)?, confinementFailure: String?,
-        finish: (ExecutionOutcome, PythonError?, PythonValue?, Duration?, Bool) -> (ExecutionResult, alive: Bool)
+    /// The channel closed without a result: how the worker ended, as the zygote saw it.
+    private func finishFromExit(
+        phase: Phase, finish: (ExecutionOutcome, PythonError?, PythonValue?, Duration?, Bool, [(call: Int, path: String)])
+            -> (ExecutionResult, alive: Bool)
     ) -> (ExecutionResult, alive: Bool) {
-        if let confinementFailure {
-            return finish(.sandboxFailure("the worker could not confine itself: \(confinementFailure)"), nil, nil, nil, false)
-        }
         let exit = pool.awaitExit(of: worker, timeout: .seconds(5))
-        if let seccomp {
-            return finish(.killedBySeccomp(syscall: syscallName(seccomp.number, arch: seccomp.arch)), nil, nil, nil, false)
+        var cpu: Duration?
+        if case .exited(_, let micros, _)? = exit { cpu = .microseconds(Int64(clamping: micros)) }
+        return finish(classifyEnd(phase: phase, exit: exit), nil, nil, cpu, false, [])
+    }
+
+    private func classifyEnd(phase: Phase) -> ExecutionOutcome {
+        classifyEnd(phase: phase, exit: pool.awaitExit(of: worker, timeout: .seconds(5)))
+    }
+
+    /// The outcome of a worker that ended without a result. What the worker claimed (a trapped
+    /// syscall's name, a failed confinement) is used only where its death agrees with it.
+    private func classifyEnd(phase: Phase, exit: WorkerExit?) -> ExecutionOutcome {
+        if let reason = cancellation?.reason { return .cancelled(reason) }
+        guard let exit else {
+            return .crashed(signal: nil, reason: "the worker closed its channel and its end was not reported")
         }
-        switch exit {
-        case .zygoteDied(let reason)?:
-            return finish(.sandboxFailure(reason), nil, nil, nil, false)
-        case nil:
-            return finish(.crashed(signal: nil, reason: "the worker closed its channel and its end was not reported"),
-                          nil, nil, nil, false)
-        case .exited(let status, let cpuMicros, _)?:
-            let cpu = Duration.microseconds(Int64(cpuMicros))
-            let signal = status & 0x7f
-            let cpuLimitMicros = UInt64(limits.effectiveCPUSeconds) * 1_000_000
-            if signal == SIGXCPU || (signal == SIGKILL && cpuMicros + 50_000 >= cpuLimitMicros) {
-                return finish(.cpuLimit, nil, nil, cpu, false)
-            }
-            if signal == SIGSYS {
-                return finish(.killedBySeccomp(syscall: "unreported syscall"), nil, nil, cpu, false)
-            }
-            if signal != 0 {
-                return finish(.crashed(signal: signal, reason: "killed by \(signalName(signal))"), nil, nil, cpu, false)
-            }
-            return finish(.crashed(signal: nil, reason: "the worker exited with status \((status >> 8) & 0xff) before answering"),
-                          nil, nil, cpu, false)
+        guard case .exited(let status, let cpuMicros, _) = exit else {
+            if case .zygoteDied(let reason) = exit { return .sandboxFailure(reason) }
+            return .crashed(signal: nil, reason: "unknown end")
         }
+        let signal = status & 0x7f
+        let exitStatus = (status >> 8) & 0xff
+        if case .confinementFailed(let reason) = phase {
+            // Reported before any user code ran, so the report is the zygote's own code speaking.
+            return .sandboxFailure("the worker could not confine itself: \(reason)")
+        }
+        // SIGSYS reaches a worker only from seccomp: the policy refuses kill/tgkill of SIGSYS.
+        if signal == SIGSYS {
+            if case .seccompReported(let number, let arch) = phase {
+                return .killedBySeccomp(syscall: syscallName(number, arch: arch))
+            }
+            return .killedBySeccomp(syscall: "unreported syscall")
+        }
+        if case .seccompReported = phase {
+            return .protocolViolation("the worker reported a trapped syscall but then \(describeWaitStatus(status))")
+        }
+        // The CPU limit counts only when the CPU time the kernel measured came near it: the code
+        // can send itself SIGXCPU or SIGKILL. Near, not at: the kernel signals at the limit, but
+        // the rusage it then reports is rounded from scheduler ticks (seen 0.93-0.99 s for 1 s).
+        let cpuLimitMicros = UInt64(limits.effectiveCPUSeconds) * 1_000_000
+        if (signal == SIGXCPU || signal == SIGKILL) && cpuMicros * 10 >= cpuLimitMicros * 8 {
+            return .cpuLimit
+        }
+        if signal != 0 {
+            return .crashed(signal: signal, reason: "killed by \(signalName(signal))")
+        }
+        return .crashed(signal: nil, reason: "the worker exited with status \(exitStatus) before answering")
     }
 
     private func writeAll(_ bytes: [UInt8], deadline: ContinuousClock.Instant) -> Bool {
@@ -191,6 +253,37 @@ struct WorkerExecution {
     }
 }
 
+/// A way to stop an execution from another thread: the reason is kept, and the worker killed.
+final class Cancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: String?
+
+    /// Why the execution was stopped; nil while it was not.
+    var reason: String? { lock.withLock { stored } }
+
+    /// Records the reason (the first one wins) and runs `stop`, which kills the worker.
+    func cancel(_ reason: String, stop: () -> Void) {
+        lock.withLock { if stored == nil { stored = reason } }
+        stop()
+    }
+}
+
+extension WorkerMessage {
+    /// How a violation message names the frame.
+    var kindName: String {
+        switch self {
+        case .warm: "a 'warm' frame"
+        case .confinementFailed: "a confinement-failure frame"
+        case .stdout: "stdout"
+        case .stderr: "stderr"
+        case .outputDropped: "an 'output dropped' frame"
+        case .seccompViolation: "a seccomp report"
+        case .toolCall: "a tool call"
+        case .result: "a result frame"
+        }
+    }
+}
+
 /// The seccomp trap names the call by number; libseccomp turns it back into a name.
 func syscallName(_ number: UInt32, arch: UInt32) -> String {
     let x32Bit: UInt32 = 0x4000_0000
@@ -204,62 +297,29 @@ func syscallName(_ number: UInt32, arch: UInt32) -> String {
     return "syscall \(number) (arch 0x\(String(arch, radix: 16)))"
 }
 
-/// Splits the byte stream into frames, refusing any frame larger than `maxFrame`.
-struct FrameReader {
-    let maxFrame: Int
-    private var bytes: [UInt8] = []
-    private var start = 0
-
-    init(maxFrame: Int) { self.maxFrame = maxFrame }
-
-    mutating func append(_ chunk: ArraySlice<UInt8>) {
-        if start > 0 && start == bytes.count {
-            bytes.removeAll(keepingCapacity: true)
-            start = 0
-        }
-        bytes.append(contentsOf: chunk)
-    }
-
-    struct Violation: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// The next complete frame, or nil when more bytes are needed.
-    mutating func next() throws -> (WorkerFrameKind?, ArraySlice<UInt8>)? {
-        guard bytes.count - start >= 4 else { return nil }
-        let length = Int(bytes[start]) | Int(bytes[start + 1]) << 8 | Int(bytes[start + 2]) << 16 | Int(bytes[start + 3]) << 24
-        guard length >= 1 else { throw Violation(description: "an empty frame") }
-        guard length <= maxFrame else {
-            throw Violation(description: "a frame of \(length) bytes, over the \(maxFrame)-byte limit")
-        }
-        guard bytes.count - start >= 4 + length else { return nil }
-        let kind = WorkerFrameKind(rawValue: bytes[start + 4])
-        let payload = bytes[(start + 5)..<(start + 4 + length)]
-        start += 4 + length
-        if start > 1 << 20 {
-            bytes.removeFirst(start)
-            start = 0
-            return (kind, ArraySlice(Array(payload)))
-        }
-        return (kind, payload)
-    }
-}
-
-/// Captured output up to a byte limit; what is beyond is counted, not kept.
+/// Captured output up to a byte limit; what is beyond is counted, not kept. The count
+/// saturates: the worker reports part of it, and no report can overflow it.
 struct CappedOutput {
     let limit: Int
     private var bytes: [UInt8] = []
     private(set) var dropped = 0
 
-    init(limit: Int) { self.limit = limit }
+    /// Where the dropped count stops: exact in a JSON number (2^53), far beyond any real output.
+    static let maxDropped = 1 << 53
+
+    init(limit: Int) { self.limit = max(0, limit) }
 
     mutating func append(_ chunk: ArraySlice<UInt8>) {
         let room = max(0, limit - bytes.count)
         bytes.append(contentsOf: chunk.prefix(room))
-        dropped += max(0, chunk.count - room)
+        addDropped(chunk.count - min(room, chunk.count))
     }
 
-    mutating func droppedByWorker(_ count: Int) { dropped += max(0, count) }
+    mutating func droppedByWorker(_ count: UInt64) { addDropped(Int(clamping: min(count, UInt64(Self.maxDropped)))) }
+
+    private mutating func addDropped(_ count: Int) {
+        dropped = min(Self.maxDropped, dropped + max(0, count))
+    }
 
     var text: String {
         let kept = String(decoding: bytes, as: UTF8.self)

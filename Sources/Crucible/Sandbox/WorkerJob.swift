@@ -1,3 +1,4 @@
+import CrucibleWire
 import Foundation
 
 /// The job a worker runs. Encoded as a fixed binary header, the filename and the code as
@@ -5,8 +6,9 @@ import Foundation
 /// reads its first job on cold caches, and `json.loads` (Python-level decoder, regexes)
 /// cost it about 40 µs of the fresh path where `struct.unpack_from` costs a few.
 ///
-/// Header (little-endian, `<BIQQQHII` in `worker.py`): flags (bit 0: keep alive), cell,
-/// stdout limit, stderr limit, value limit, filename bytes, code bytes, extras bytes.
+/// Header (little-endian, `<BIQQQQHII` in `worker.py`): flags (bit 0: keep alive), cell,
+/// token (echoed in the result frame), stdout limit, stderr limit, value limit, filename
+/// bytes, code bytes, extras bytes.
 struct WorkerJob {
     var code: String
     var filename: String
@@ -16,6 +18,8 @@ struct WorkerJob {
     var tools: [ToolContract] = []
     /// A session's cell number (1 for one-shot jobs); tool calls are numbered across cells.
     var cell = 1
+    /// Set per job by `WorkerExecution`; the worker's result frame must carry it.
+    var token: UInt64 = 0
 
     func encoded() -> [UInt8] {
         var extras: [UInt8] = []
@@ -30,6 +34,7 @@ struct WorkerJob {
         out.reserveCapacity(Self.headerSize + name.count + code.utf8.count + extras.count)
         out.append(keepAlive ? 1 : 0)
         Self.append(UInt32(clamping: cell), to: &out)
+        Self.append(token, to: &out)
         for limit in [limits.stdoutBytes, limits.stderrBytes, limits.valueBytes] {
             Self.append(UInt64(clamping: limit), to: &out)
         }
@@ -42,7 +47,7 @@ struct WorkerJob {
         return out
     }
 
-    static let headerSize = 1 + 4 + 3 * 8 + 2 + 4 + 4
+    static let headerSize = 1 + 4 + 4 * 8 + 2 + 4 + 4
 
     private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
@@ -67,43 +72,58 @@ struct WorkerJob {
     ]
 }
 
-/// The result frame, decoded defensively: anything unexpected makes it nil.
+/// The result frame's JSON, decoded strictly: the worker's runtime always writes this shape,
+/// so anything else was written by the code and is a protocol violation.
 struct WireResult {
     var outcome: ExecutionOutcome
     var value: PythonValue?
     var error: PythonError?
     var reads: [(call: Int, path: String)] = []
 
-    static func decode(_ payload: ArraySlice<UInt8>) -> WireResult? {
-        guard let object = try? JSONValue(parsing: payload), let status = object["status"]?.stringValue else { return nil }
+    /// Field reads kept per execution (the worker's runtime stops recording at the same number).
+    static let maxReads = 10_000
+
+    static func decode(_ payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) -> WireResult {
+        func bad(_ what: String) -> WorkerProtocolViolation { WorkerProtocolViolation("the result frame \(what)") }
+        guard let object = try? JSONValue(parsing: payload), case .object = object else { throw bad("is not a JSON object") }
         var result = WireResult(outcome: .ok)
-        for read in (object["reads"]?.arrayValue ?? []).prefix(10_000) {
-            guard let pair = read.arrayValue, pair.count == 2, let call = pair[0].intValue, let path = pair[1].stringValue
-            else { continue }
-            result.reads.append((call, path))
-        }
-        switch status {
-        case "ok":
-            if let value = object["value"], value != .null {
-                let type = value["type"]?.stringValue ?? "?"
-                if let json = value["json"]?.stringValue {
-                    result.value = .json(json, type: type)
-                } else if let repr = value["repr"]?.stringValue {
-                    result.value = .repr(repr, type: type, truncated: value["truncated"]?.intValue ?? 0)
-                } else {
-                    return nil
-                }
+        if let reads = object["reads"] {
+            guard let list = reads.arrayValue else { throw bad("has reads that are not a list") }
+            for read in list.prefix(maxReads) {
+                guard let pair = read.arrayValue, pair.count == 2, let call = pair[0].intValue, call >= 0,
+                    let path = pair[1].stringValue
+                else { throw bad("has a field read that is not [call, path]") }
+                result.reads.append((call, path))
             }
-        case "error":
-            guard let error = object["error"], case .object = error else { return nil }
-            let frames = (error["frames"]?.arrayValue ?? []).compactMap { frame -> PythonError.Frame? in
-                guard case .object = frame else { return nil }
-                return PythonError.Frame(
+        }
+        switch object["status"]?.stringValue {
+        case "ok"?:
+            guard let value = object["value"], value != .null else { break }
+            guard let type = value["type"]?.stringValue else { throw bad("has a value without a type") }
+            if let json = value["json"]?.stringValue {
+                // Checked now, so whoever reads the value later can rely on it being JSON.
+                guard (try? JSONValue(parsing: json)) != nil else { throw bad("has a value whose JSON does not parse") }
+                result.value = .json(json, type: type)
+            } else if let repr = value["repr"]?.stringValue {
+                let truncated = value["truncated"]?.intValue ?? 0
+                guard truncated >= 0 else { throw bad("has a negative truncation count") }
+                result.value = .repr(repr, type: type, truncated: truncated)
+            } else {
+                throw bad("has a value that is neither json nor repr")
+            }
+        case "error"?:
+            guard let error = object["error"], case .object = error, let type = error["type"]?.stringValue else {
+                throw bad("has an error without a type")
+            }
+            var frames: [PythonError.Frame] = []
+            for frame in error["frames"]?.arrayValue ?? [] {
+                guard case .object = frame else { throw bad("has a traceback frame that is not an object") }
+                frames.append(PythonError.Frame(
                     file: frame["file"]?.stringValue ?? "?", line: frame["line"]?.intValue ?? 0,
-                    function: frame["function"]?.stringValue ?? "?", text: frame["text"]?.stringValue ?? "")
+                    function: frame["function"]?.stringValue ?? "?", text: frame["text"]?.stringValue ?? ""))
             }
             result.error = PythonError(
-                type: error["type"]?.stringValue ?? "?", message: error["message"]?.stringValue ?? "",
+                type: type, message: error["message"]?.stringValue ?? "",
                 traceback: error["traceback"]?.stringValue ?? "", frames: frames,
                 line: error["line"]?.intValue, column: error["column"]?.intValue,
                 endLine: error["end_line"]?.intValue, endColumn: error["end_column"]?.intValue,
@@ -114,7 +134,7 @@ struct WireResult {
             default: result.outcome = .exception
             }
         default:
-            return nil
+            throw bad("has no status \"ok\" or \"error\"")
         }
         return result
     }

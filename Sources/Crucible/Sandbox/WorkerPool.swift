@@ -103,7 +103,7 @@ final class WorkerPool: @unchecked Sendable {
         nextRequest += 1
         outstanding.insert(request)
         defer { outstanding.remove(request) }
-        guard zygote?.send(.spawn(request: request, count: 1, limits: limits, layers: layers)) == true else {
+        guard sendUnlocked(.spawn(request: request, count: 1, limits: limits, layers: layers)) else {
             return .failure(SandboxFailure(message: "the zygote is not answering"))
         }
         while delivered[request] == nil {
@@ -198,14 +198,28 @@ final class WorkerPool: @unchecked Sendable {
         thread.start()
     }
 
+    /// Asks the zygote for the workers the pool lacks. Called with `state` held.
     private func refillLocked() {
-        guard let zygote, configuration.poolSize > 0 else { return }
+        guard zygote != nil, configuration.poolSize > 0 else { return }
         let missing = configuration.poolSize - idle.count - pendingForPool
         guard missing > 0 else { return }
+        pendingForPool += missing
         let spawn = ControlMessage.spawn(
             request: Self.poolRequest, count: UInt64(missing),
             limits: configuration.defaultLimits.workerLimits, layers: configuration.workerLayers)
-        if zygote.send(spawn) { pendingForPool += missing }
+        let generation = self.generation
+        if !sendUnlocked(spawn) && self.generation == generation { pendingForPool = max(0, pendingForPool - missing) }
+    }
+
+    /// Sends to the zygote with `state` released for the send, and held again after. The send
+    /// can block until the zygote reads, and the zygote may itself be blocked handing workers
+    /// to `readControl`, which needs `state`: holding it here deadlocked a flood of requests.
+    private func sendUnlocked(_ message: ControlMessage) -> Bool {
+        guard let zygote else { return false }
+        state.unlock()
+        let sent = zygote.send(message)
+        state.lock()
+        return sent
     }
 
     /// Runs on its own thread for each zygote: deliveries, exits and the zygote's death.

@@ -4,6 +4,10 @@ import Foundation
 /// JSON, as MCP's stdio transport frames it). Both sides may send requests: the reader
 /// routes responses to the requests this side sent, and hands requests and notifications
 /// to `handle`, each on a thread of its own so slow requests never hold up others.
+///
+/// Every line gets an answer or a deliberate silence (a notification): a line that is not
+/// UTF-8 or not JSON gets -32700, a malformed request -32600, and a request beyond
+/// `maxInFlight` gets -32003 ("busy") at once instead of a thread.
 final class JSONRPCConnection: @unchecked Sendable {
     struct RPCError: Error, Equatable {
         var code: Int
@@ -15,6 +19,8 @@ final class JSONRPCConnection: @unchecked Sendable {
         static func methodNotFound(_ method: String) -> RPCError { RPCError(code: -32601, message: "Method not found: \(method)") }
         static func invalidParams(_ detail: String) -> RPCError { RPCError(code: -32602, message: "Invalid params: \(detail)") }
         static func internalError(_ detail: String) -> RPCError { RPCError(code: -32603, message: "Internal error: \(detail)") }
+        /// The server is at capacity; the same request later may succeed.
+        static func busy(_ detail: String) -> RPCError { RPCError(code: -32003, message: "Server busy: \(detail)") }
 
         var json: JSONValue {
             var object: [String: JSONValue] = ["code": .int(code), "message": .string(message)]
@@ -29,43 +35,32 @@ final class JSONRPCConnection: @unchecked Sendable {
 
     private let input: Int32
     private let output: Int32
+    /// Requests (and batches) being handled at once; one more is answered "busy".
+    let maxInFlight: Int
     private let writeLock = NSLock()
     private let stateLock = NSLock()
     private var pending: [String: CheckedContinuation<JSONValue, Error>] = [:]
     private var nextID = 0
     private var closed = false
+    private var inFlightCount = 0
     private let inFlight = DispatchGroup()
 
-    init(input: Int32, output: Int32) {
+    init(input: Int32, output: Int32, maxInFlight: Int = 1024) {
         self.input = input
         self.output = output
+        self.maxInFlight = max(1, maxInFlight)
     }
 
     /// Reads until the input ends, then waits for requests still running.
     func run(handle: @escaping Handler) {
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var discarding = false
-        while true {
-            let count = read(input, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            var start = 0
-            for index in 0..<count where chunk[index] == UInt8(ascii: "\n") {
-                if !discarding { buffer.append(contentsOf: chunk[start..<index]) }
-                if !discarding { receive(buffer, handle: handle) }
-                buffer.removeAll(keepingCapacity: true)
-                discarding = false
-                start = index + 1
-            }
-            if !discarding { buffer.append(contentsOf: chunk[start..<count]) }
-            if buffer.count > Self.maxLine {
-                send(["jsonrpc": "2.0", "id": nil, "error": RPCError.invalidRequest("a message longer than \(Self.maxLine) bytes").json])
-                buffer.removeAll()
-                discarding = true
+        var reader = LineReader(descriptor: input, maxLine: Self.maxLine)
+        while let event = reader.next() {
+            switch event {
+            case .line(let bytes): receive(bytes, handle: handle)
+            case .tooLong:
+                send(Self.errorReply(id: .null, .invalidRequest("a message longer than \(Self.maxLine) bytes (the rest of the line is skipped)")))
             }
         }
-        if !buffer.isEmpty && !discarding { receive(buffer, handle: handle) }
         stateLock.withLock {
             closed = true
             for continuation in pending.values {
@@ -109,24 +104,13 @@ final class JSONRPCConnection: @unchecked Sendable {
     }
 
     private func receive(_ bytes: [UInt8], handle: @escaping Handler) {
-        if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) { return }
         let message: JSONValue
-        do { message = try JSONValue(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
-            send(["jsonrpc": "2.0", "id": nil, "error": RPCError.parse("the line is not JSON").json])
+        switch JSONRPCLine.parse(bytes) {
+        case .blank: return
+        case .invalid(let message):
+            send(Self.errorReply(id: .null, RPCError(code: -32700, message: message)))
             return
-        }
-        if case .array(let batch) = message {
-            guard !batch.isEmpty else {
-                send(["jsonrpc": "2.0", "id": nil, "error": RPCError.invalidRequest("an empty batch").json])
-                return
-            }
-            inFlight.enter()
-            Thread { [self] in
-                defer { inFlight.leave() }
-                let replies = batch.compactMap { dispatch($0, handle: handle) }
-                if !replies.isEmpty { send(.array(replies)) }
-            }.start()
-            return
+        case .message(let parsed): message = parsed
         }
         if case .object(let members) = message, members["method"] == nil, let id = members["id"],
             members["result"] != nil || members["error"] != nil
@@ -134,11 +118,46 @@ final class JSONRPCConnection: @unchecked Sendable {
             routeResponse(id: id, members: members)
             return
         }
-        inFlight.enter()
+        if case .array(let batch) = message, batch.isEmpty {
+            send(Self.errorReply(id: .null, .invalidRequest("an empty batch")))
+            return
+        }
+        guard admit() else {
+            let busy = RPCError.busy("\(maxInFlight) requests are in progress, the most this server takes at once; retry shortly")
+            if case .array(let batch) = message {
+                let replies = batch.compactMap { item -> JSONValue? in
+                    guard let id = item["id"], JSONRPCLine.isValidID(id) else { return nil }
+                    return Self.errorReply(id: id, busy)
+                }
+                if !replies.isEmpty { send(.array(replies)) }
+            } else if let id = message["id"], JSONRPCLine.isValidID(id) {
+                send(Self.errorReply(id: id, busy))
+            }
+            return
+        }
         Thread { [self] in
-            defer { inFlight.leave() }
-            if let reply = dispatch(message, handle: handle) { send(reply) }
+            defer { leave() }
+            if case .array(let batch) = message {
+                let replies = batch.compactMap { dispatch($0, handle: handle) }
+                if !replies.isEmpty { send(.array(replies)) }
+            } else if let reply = dispatch(message, handle: handle) {
+                send(reply)
+            }
         }.start()
+    }
+
+    private func admit() -> Bool {
+        stateLock.withLock {
+            guard inFlightCount < maxInFlight else { return false }
+            inFlightCount += 1
+            inFlight.enter()
+            return true
+        }
+    }
+
+    private func leave() {
+        stateLock.withLock { inFlightCount -= 1 }
+        inFlight.leave()
     }
 
     private func routeResponse(id: JSONValue, members: [String: JSONValue]) {
@@ -153,37 +172,65 @@ final class JSONRPCConnection: @unchecked Sendable {
         }
     }
 
+    static func errorReply(id: JSONValue, _ error: RPCError) -> JSONValue {
+        ["jsonrpc": "2.0", "id": id, "error": error.json]
+    }
+
     /// The reply to one request, or nil for a notification.
     private func dispatch(_ message: JSONValue, handle: Handler) -> JSONValue? {
         guard case .object(let members) = message else {
-            return ["jsonrpc": "2.0", "id": nil, "error": RPCError.invalidRequest("a message must be an object").json]
+            return Self.errorReply(id: .null, .invalidRequest("a message must be an object"))
         }
         let id = members["id"]
-        let validID: Bool
-        switch id {
-        case nil, .string?, .int?, .null?: validID = true
-        default: validID = false
-        }
+        let validID = id.map(JSONRPCLine.isValidID) ?? true
         guard members["jsonrpc"] == "2.0", case .string(let method)? = members["method"], validID else {
             let problem = members["jsonrpc"] != "2.0" ? "\"jsonrpc\" must be \"2.0\""
                 : validID ? "\"method\" must be a string" : "\"id\" must be a string, a number or null"
-            return ["jsonrpc": "2.0", "id": validID ? (id ?? .null) : .null, "error": RPCError.invalidRequest(problem).json]
+            return Self.errorReply(id: validID ? (id ?? .null) : .null, .invalidRequest(problem))
         }
         let params = members["params"]
         if let params {
             switch params {
             case .object, .array: break
             default:
-                return id == nil ? nil : ["jsonrpc": "2.0", "id": id!, "error": RPCError.invalidParams("params must be an object").json]
+                return id.map { Self.errorReply(id: $0, .invalidParams("params must be an object")) }
             }
         }
         do {
             let result = try handle(method, params)
             return id.map { ["jsonrpc": "2.0", "id": $0, "result": result] }
         } catch let error as RPCError {
-            return id.map { ["jsonrpc": "2.0", "id": $0, "error": error.json] }
+            return id.map { Self.errorReply(id: $0, error) }
         } catch {
-            return id.map { ["jsonrpc": "2.0", "id": $0, "error": RPCError.internalError("\(error)").json] }
+            return id.map { Self.errorReply(id: $0, .internalError("\(error)")) }
+        }
+    }
+}
+
+/// One received line of JSON-RPC, checked before anything acts on it (shared by `serve` and
+/// the MCP transport).
+public enum JSONRPCLine: Sendable {
+    /// Only whitespace: not a message, no answer.
+    case blank
+    /// Not UTF-8, or not JSON: the parse error (-32700) to answer with, under id null.
+    case invalid(message: String)
+    case message(JSONValue)
+
+    public static func parse(_ bytes: [UInt8]) -> JSONRPCLine {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return .blank }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            return .invalid(message: "Parse error: the line is not valid UTF-8 (one JSON-RPC message per line, in UTF-8)")
+        }
+        do { return .message(try JSONValue(parsing: ArraySlice(bytes))) } catch {
+            return .invalid(message: "Parse error: the line is not JSON (one JSON-RPC message per line): \(error)")
+        }
+    }
+
+    /// JSON-RPC 2.0 allows a string, a number or null as an id (never an object, a list or a bool).
+    public static func isValidID(_ id: JSONValue) -> Bool {
+        switch id {
+        case .string, .int, .bigInteger, .double, .null: true
+        default: false
         }
     }
 }

@@ -13,6 +13,7 @@ public final class ServeServer: @unchecked Sendable {
     private let lock = NSLock()
     private var sessions: [String: ServeSession] = [:]
     private var sessionCounter = 0
+    private var openingSessions = 0
     private var describeCache: [String: JSONValue] = [:]
     /// Where executions and validations are recorded (nil: not recorded).
     let recorder: CorpusRecorder?
@@ -32,11 +33,22 @@ public final class ServeServer: @unchecked Sendable {
         }
     }
 
+    /// Sessions open at once (each persistent one holds a worker and two descriptors); one
+    /// more is refused with error -32004 until one closes.
+    let maxSessions: Int
+
     public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32, recorder: CorpusRecorder? = nil,
-                makeValidator: (@Sendable () throws -> Validator)? = nil) {
+                maxSessions: Int? = nil, makeValidator: (@Sendable () throws -> Validator)? = nil) {
         self.sandbox = sandbox
         self.baseTools = baseTools
-        self.connection = JSONRPCConnection(input: input, output: output)
+        let configuration = sandbox.configuration
+        self.maxSessions = maxSessions
+            ?? DescriptorBudget.sessions(runningExecutions: configuration.maxRunningExecutions)
+        // Requests beyond what the sandbox runs and queues, plus room for quick ones, are
+        // answered "busy" by the connection itself, without a thread each.
+        self.connection = JSONRPCConnection(
+            input: input, output: output,
+            maxInFlight: configuration.maxRunningExecutions + configuration.maxQueuedExecutions + 64)
         self.recorder = recorder
         self.validator = makeValidator.map { LazyValidator(start: $0) }
     }
@@ -101,8 +113,19 @@ public final class ServeServer: @unchecked Sendable {
         if let tools = params["tools"], tools.arrayValue == nil {
             throw RPCError.invalidParams("\"tools\" must be a list of MCP tool definitions")
         }
-        let id = lock.withLock { () -> String in sessionCounter += 1; return "session-\(sessionCounter)" }
         var toolbox = baseTools
+        // Reserved now, so concurrent opens cannot pass the cap together; released on failure.
+        let id: String = try lock.withLock {
+            guard sessions.count + openingSessions < maxSessions else {
+                throw RPCError(
+                    code: -32004,
+                    message: "Too many sessions: \(sessions.count) are open, the most this server allows (--max-sessions \(maxSessions)); close one with close_session")
+            }
+            openingSessions += 1
+            sessionCounter += 1
+            return "session-\(sessionCounter)"
+        }
+        defer { lock.withLock { openingSessions -= 1 } }
         for (index, definition) in (params["tools"]?.arrayValue ?? []).enumerated() {
             // A client-declared tool: calls from the sandbox are forwarded to the client.
             let connection = self.connection
@@ -114,19 +137,35 @@ public final class ServeServer: @unchecked Sendable {
                 })
             } catch { throw RPCError.invalidParams("tools[\(index)]: \(error)") }
         }
-        if let limits = params["limits"] {
-            if let calls = limits["calls_per_execution"]?.intValue, calls > 0 { toolbox.limits.callsPerExecution = calls }
-            if let seconds = limits["tool_timeout"]?.numberValue, seconds > 0 {
-                toolbox.limits.perCallTimeout = .milliseconds(Int64(seconds * 1000))
+        do {
+            if let limits = params["limits"] {
+                guard case .object = limits else { throw RPCError.invalidParams("\"limits\" must be an object") }
+                if let calls = limits["calls_per_execution"] {
+                    toolbox.limits.callsPerExecution = try SettingRange.toolCalls.checkInt(json: calls, as: "limits.calls_per_execution")
+                }
+                if let seconds = limits["tool_timeout"] {
+                    toolbox.limits.perCallTimeout = try SettingRange.toolTimeout.seconds(
+                        SettingRange.toolTimeout.check(json: seconds, as: "limits.tool_timeout"), as: "limits.tool_timeout")
+                }
+                if let bytes = limits["result_bytes"] {
+                    toolbox.limits.resultBytes = try SettingRange.resultBytes.checkInt(json: bytes, as: "limits.result_bytes")
+                }
             }
-            if let bytes = limits["result_bytes"]?.intValue, bytes > 0 { toolbox.limits.resultBytes = bytes }
-        }
+        } catch let range as SettingRange.OutOfRange { throw RPCError.invalidParams(range.description) }
         var persistent: SandboxSession?
+        if let flag = params["persistent"], flag.boolValue == nil {
+            throw RPCError.invalidParams("\"persistent\" must be true or false")
+        }
         if params["persistent"]?.boolValue == true {
-            let idle = params["idle_timeout"]?.numberValue ?? 300
+            var idle: Duration = .seconds(300)
+            if let given = params["idle_timeout"] {
+                do { idle = try SettingRange.idleTimeout.seconds(SettingRange.idleTimeout.check(json: given)) } catch {
+                    throw RPCError.invalidParams(error.description)
+                }
+            }
+            let sessionLimits = try limits(params)
             do {
-                persistent = try sandbox.openSession(
-                    idleTimeout: .milliseconds(Int64(max(0.05, idle) * 1000)), limits: try limits(params), tools: toolbox)
+                persistent = try sandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
             } catch {
                 throw RPCError(code: -32002, message: "Sandbox failure: \(error)")
             }
@@ -137,20 +176,16 @@ public final class ServeServer: @unchecked Sendable {
                 "persistent": .bool(persistent != nil)]
     }
 
-    private func limits(_ params: JSONValue) throws -> ExecutionLimits {
-        var limits = sandbox.configuration.defaultLimits
-        if let timeout = params["timeout"] {
-            guard let seconds = timeout.numberValue, seconds > 0, seconds <= 3600 else {
-                throw RPCError.invalidParams("\"timeout\" must be seconds between 0 and 3600")
+    private func limits(_ params: JSONValue, base: ExecutionLimits? = nil) throws -> ExecutionLimits {
+        var limits = base ?? sandbox.configuration.defaultLimits
+        do {
+            if let timeout = params["timeout"] {
+                limits.wallClock = try SettingRange.timeout.seconds(SettingRange.timeout.check(json: timeout))
             }
-            limits.wallClock = .milliseconds(Int64(seconds * 1000))
-        }
-        if let memory = params["memory_mb"] {
-            guard let megabytes = memory.intValue, megabytes >= 16, megabytes <= 65536 else {
-                throw RPCError.invalidParams("\"memory_mb\" must be an integer between 16 and 65536")
+            if let memory = params["memory_mb"] {
+                limits.memoryBytes = try SettingRange.memoryMB.checkInt(json: memory) << 20
             }
-            limits.memoryBytes = megabytes << 20
-        }
+        } catch { throw RPCError.invalidParams(error.description) }
         return limits
     }
 
@@ -174,7 +209,15 @@ public final class ServeServer: @unchecked Sendable {
         }
         let session = try session(params, required: false)
         if let persistent = session?.persistent {
-            do { return try persistent.execute(code, inputs: inputs) } catch let error as SandboxError {
+            // The worker was forked with the session's memory limit; only the wall clock can change per cell.
+            let cell = try limits(params, base: persistent.limits)
+            if cell.memoryBytes != persistent.limits.memoryBytes {
+                throw RPCError.invalidParams(
+                    "\"memory_mb\" is fixed when a persistent session opens (this one has \(persistent.limits.memoryBytes >> 20) MiB); open another session for another limit")
+            }
+            do {
+                return try persistent.execute(code, inputs: inputs, timeout: params["timeout"] == nil ? nil : cell.wallClock)
+            } catch let error as SandboxError {
                 if case .sessionClosed = error { throw RPCError(code: -32001, message: "\(error)") }
                 throw RPCError.invalidParams("\(error)")
             }
@@ -184,6 +227,7 @@ public final class ServeServer: @unchecked Sendable {
         if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
             throw RPCError.invalidParams(detail)
         }
+        if case .busy(let detail) = result.outcome { throw RPCError.busy(detail) }
         return result
     }
 

@@ -94,9 +94,12 @@ public struct ProjectConfiguration: Sendable {
                     name: name, description: entry["description"]?.stringValue ?? "",
                     inputSchema: entry["input_schema"] ?? ["type": "object"], outputSchema: entry["output_schema"])
             } catch { throw Problem(description: "\(place): \(error)") }
-            let seconds = entry["timeout"]?.numberValue ?? 30
-            commandTools.append(CommandTool.make(
-                contract, command: command, directory: directory, timeout: .milliseconds(Int64(seconds * 1000))))
+            let timeout: Duration
+            do {
+                timeout = try SettingRange.toolTimeout.seconds(
+                    entry["timeout"].map { try SettingRange.toolTimeout.check(json: $0, as: "\(place).timeout") } ?? 30)
+            } catch { throw Problem(description: "\(error)") }
+            commandTools.append(CommandTool.make(contract, command: command, directory: directory, timeout: timeout))
         }
     }
 }

@@ -165,7 +165,7 @@ public enum JSONSchema {
     static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
-            ("integer", .int), ("number", .int), ("number", .double):
+            ("integer", .int), ("number", .int), ("number", .double), ("integer", .bigInteger), ("number", .bigInteger):
             return true
         case ("integer", .double(let number)):
             return number.rounded() == number && abs(number) < 9.0e15
@@ -178,7 +178,7 @@ public enum JSONSchema {
         switch value {
         case .null: "null"
         case .bool: "boolean"
-        case .int: "integer"
+        case .int, .bigInteger: "integer"
         case .double: "number"
         case .string: "string"
         case .array: "array"
@@ -197,6 +197,7 @@ extension JSONValue {
     public var numberValue: Double? {
         switch self {
         case .int(let value): Double(value)
+        case .bigInteger(let digits): Double(digits)
         case .double(let value): value
         default: nil
         }

@@ -1,3 +1,4 @@
+import CrucibleWire
 import Dispatch
 import Foundation
 
@@ -10,13 +11,13 @@ final class ToolDispatcher {
 
     init(toolbox: Toolbox) { self.toolbox = toolbox }
 
-    /// The answer frame's payload for one call frame's payload.
-    func answer(to payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant) -> [UInt8] {
+    /// The answer frame's payload for one call frame's payload. Throws for a frame the worker's
+    /// runtime never writes (not JSON, no tool name, arguments not an object): hand-made by
+    /// the code, so the execution ends as a protocol violation.
+    func answer(to payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant) throws(WorkerProtocolViolation) -> [UInt8] {
         let started = ContinuousClock.now
         let index = calls.count
-        let request = try? JSONValue(parsing: payload)
-        let name = request?["name"]?.stringValue ?? "?"
-        let arguments = request?["arguments"] ?? .object([:])
+        let (name, arguments) = try Self.call(in: payload)
 
         func finish(_ outcome: ToolCallRecord.Outcome, result: JSONValue? = nil, resultText: String? = nil,
                     message: String? = nil) -> [UInt8] {
@@ -33,9 +34,6 @@ final class ToolDispatcher {
             return Array(JSONValue.object(["ok": .bool(false), "error": .object(error)]).jsonText.utf8)
         }
 
-        guard request != nil, case .object = arguments else {
-            return finish(.argumentError(path: "$", message: "malformed call"), message: "malformed tool call frame")
-        }
         guard index - firstCallOfExecution < toolbox.limits.callsPerExecution else {
             let detail = "this execution already made \(toolbox.limits.callsPerExecution) tool calls, the limit"
             return finish(.limitExceeded(detail), message: "\(name)(): \(detail)")
@@ -81,6 +79,14 @@ final class ToolDispatcher {
             return finish(.limitExceeded(detail), message: detail)
         }
         return finish(.ok, result: value, resultText: text)
+    }
+
+    /// The tool's name and arguments from a call frame, as the worker's runtime writes them.
+    static func call(in payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) -> (name: String, arguments: JSONValue) {
+        guard let request = try? JSONValue(parsing: payload), let name = request["name"]?.stringValue,
+            let arguments = request["arguments"], case .object = arguments
+        else { throw WorkerProtocolViolation("a tool call frame that is not {\"name\": string, \"arguments\": object}") }
+        return (name, arguments)
     }
 
     /// Calls before this index belong to earlier cells of a session.
