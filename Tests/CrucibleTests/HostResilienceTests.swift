@@ -75,6 +75,34 @@ struct HostResilienceTests {
         #expect(sandbox.execute("1").outcome == .sandboxFailure("the sandbox was shut down"))
     }
 
+    /// More spawn requests than the zygote's socket queues (512): with a lock held across the
+    /// send, the pool deadlocked here (118 of 700 answered in 240 s).
+    @Test("700 concurrent executions with their own limits are all answered (no lock held across a send to the zygote)")
+    func floodOfOnDemandWorkers() throws {
+        DescriptorBudget.raiseOpenFileLimit()
+        var configuration = SandboxConfiguration()
+        configuration.poolSize = 1
+        configuration.maxRunningExecutions = 700  // admission wide open: this is the pool's own test
+        let sandbox = try Sandbox(configuration: configuration)
+        defer { sandbox.shutdown() }
+        // Not the pool's limits: each execution forks its own worker.
+        let limits = ExecutionLimits(wallClock: .seconds(60))
+        let answers = ResultList()
+        // One thread each (concurrentPerform would run only as many at once as there are cores).
+        let done = DispatchGroup()
+        for index in 0..<700 {
+            done.enter()
+            Thread {
+                answers.append(sandbox.execute("import time\ntime.sleep(0.5)\n\(index)", limits: limits).json)
+                done.leave()
+            }.start()
+        }
+        #expect(done.wait(timeout: .now() + 240) == .success, "answers so far: \(answers.count)")
+        #expect(answers.count == 700)
+        let missing = Set((0..<700).map { JSONValue.int($0) }).subtracting(answers.values.compactMap(\.self))
+        #expect(missing.isEmpty, "\(missing.count) executions did not return their own value")
+    }
+
     @Test("Concurrent executions from many threads all get their own answer")
     func concurrentExecutions() async throws {
         let sandbox = TestSandboxes.confined
@@ -88,4 +116,13 @@ struct HostResilienceTests {
         }
         for index in 0..<40 { #expect(results[index] == .int(index * index)) }
     }
+}
+
+/// Results gathered from many threads.
+final class ResultList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [JSONValue?] = []
+    func append(_ value: JSONValue?) { lock.withLock { stored.append(value) } }
+    var values: [JSONValue?] { lock.withLock { stored } }
+    var count: Int { values.count }
 }
