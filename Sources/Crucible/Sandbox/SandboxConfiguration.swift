@@ -70,6 +70,9 @@ public struct SandboxConfiguration: Sendable {
     package var disabledLayersForTesting: ConfinementLayers = []
     /// Test-only: no privilege drop or namespaces in the zygote.
     package var unconfinedZygoteForTesting = false
+    /// Test-only: the zygote leaves paths under a private (0700) parent folder unreachable
+    /// for its unprivileged workers, as it did before it exposed them.
+    package var skipPathExposureForTesting = false
 
     public init() {}
 
