@@ -39,6 +39,9 @@ private struct PrivateFolder {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// The paths of a report that are this folder or inside it.
+    func entries(_ paths: [String]) -> [String] { paths.filter { $0 == root || $0.hasPrefix(root + "/") } }
 }
 
 private func sandbox(
@@ -72,8 +75,9 @@ struct PrivatePathTests {
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "\(result.outcome)")")
         #expect(result.json == .array([.int(42), .string("hello from a private folder")]))
         #expect(box.report.pathExposureStatus == "exposed")
-        #expect(box.report.privateParents == [folder.root])
-        #expect(Set(box.report.exposedPaths) == [folder.root + "/project/data", folder.root + "/project/lib"])
+        // Only this folder's entries: in a checkout under a private folder the runtime is exposed too.
+        #expect(folder.entries(box.report.privateParents) == [folder.root])
+        #expect(Set(folder.entries(box.report.exposedPaths)) == [folder.root + "/project/data", folder.root + "/project/lib"])
     }
 
     @Test("Control: without the exposure the same worker cannot import the module or read the file")
@@ -123,7 +127,7 @@ struct PrivatePathTests {
 
         let result = box.execute("import vaultmod\n[vaultmod.NAME, open(\(pythonString(folder.root + "/project/README"))).read()]")
         #expect(result.json == .array([.string("vault"), .string("top")]), "\(result.error?.traceback ?? "\(result.outcome)")")
-        #expect(box.report.privateParents == [folder.root, folder.root + "/project/vault"])
+        #expect(folder.entries(box.report.privateParents) == [folder.root, folder.root + "/project/vault"])
     }
 
     @Test("A given path through a symbolic link inside the private folder keeps working under its own name")
@@ -161,7 +165,7 @@ struct PrivatePathTests {
 
         #expect(box.report.pathExposureStatus == "skipped")
         #expect(box.report.pathExposureReason?.contains("the kernel refused a private mount namespace") == true)
-        #expect(box.report.unreachablePaths == [folder.root + "/project/lib"])
+        #expect(folder.entries(box.report.unreachablePaths) == [folder.root + "/project/lib"])
         #expect(box.execute("1 + 1").json == .int(2))
         #expect(box.execute("import privmod").error?.type == "ModuleNotFoundError")
     }
