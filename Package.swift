@@ -32,11 +32,14 @@ func zygotePythonLinkerSettings() -> [LinkerSetting] {
         let version = line.dropFirst("Version:".count).trimmingCharacters(in: .whitespaces)
         let archive = "/usr/lib/python\(version)/config-\(version)-\(triplet)/libpython\(version).a"
         guard FileManager.default.fileExists(atPath: archive) else { return [.linkedLibrary("python\(version)")] }
+        // scripts/install links the same archive pre-joined into one object (`ld -r --whole-archive`),
+        // named here: a --static-swift-stdlib link hides the symbols of every archive it links
+        // (--exclude-libs ALL), and the extension modules in lib-dynload need libpython's.
+        let joined = ProcessInfo.processInfo.environment["CRUCIBLE_LIBPYTHON_OBJECT"].map { ["-Xlinker", $0] }
         return [
-            .unsafeFlags([
-                "-Xclang-linker", "-no-pie", "-Xlinker", "-export-dynamic",
-                "-Xlinker", "--whole-archive", archive, "-Xlinker", "--no-whole-archive",
-            ]),
+            .unsafeFlags(
+                ["-Xclang-linker", "-no-pie", "-Xlinker", "-export-dynamic"]
+                    + (joined ?? ["-Xlinker", "--whole-archive", archive, "-Xlinker", "--no-whole-archive"])),
             // What the archive's built-in modules need (python3.X-config --libs; pyexpat, zlib).
             .linkedLibrary("m"), .linkedLibrary("z"), .linkedLibrary("expat"), .linkedLibrary("dl"),
         ]

@@ -267,3 +267,107 @@ int crucible_confine_worker(const struct crucible_confinement *c, char *error, s
 int crucible_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
+
+// MARK: Private parent folders
+//
+// The zygote drops root for nobody, who cannot walk through a 0700 folder above the paths
+// the host lets workers read (a checkout in a private home or `mktemp -d` folder). While
+// still root, the zygote re-roots those paths in a mount namespace of its own; workers
+// inherit it. Headers here rather than at the top: this section stands on its own.
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+// UAPI values, spelled out so the build does not depend on the headers' age (glibc 2.36).
+#define CRUCIBLE_SYS_OPEN_TREE 428
+#define CRUCIBLE_SYS_MOVE_MOUNT 429
+#define CRUCIBLE_OPEN_TREE_CLONE 1
+#define CRUCIBLE_AT_RECURSIVE 0x8000
+#define CRUCIBLE_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define CRUCIBLE_EXPOSE_MAX 64
+
+int crucible_private_mount_namespace(void) {
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    // Mounts are shared with the host's namespace by default (systemd): without this, the
+    // skeleton would appear on the host too.
+    return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
+
+static int expose_fail(char *error, size_t error_len, const char *step, const char *path) {
+    snprintf(error, error_len, "%s %s: %s", step, path, strerror(errno));
+    return -1;
+}
+
+// mkdir, then chmod: the mode must not depend on the umask the zygote inherited.
+static int make_directory(const char *path) {
+    if (mkdir(path, 0755) != 0) return errno == EEXIST ? 0 : -1;
+    return chmod(path, 0755);
+}
+
+int crucible_expose_beneath(const char *ancestor, const char *const *paths, int count, char *error, size_t error_len) {
+    size_t ancestor_len = strlen(ancestor);
+    if (count < 1 || count > CRUCIBLE_EXPOSE_MAX || ancestor[0] != '/' || ancestor_len < 2) {
+        errno = EINVAL;
+        return expose_fail(error, error_len, "arguments for", ancestor);
+    }
+    for (int i = 0; i < count; i++) {
+        if (strncmp(paths[i], ancestor, ancestor_len) != 0 || paths[i][ancestor_len] != '/' || strlen(paths[i]) >= PATH_MAX) {
+            errno = EINVAL;
+            return expose_fail(error, error_len, "path not beneath the ancestor:", paths[i]);
+        }
+    }
+    int clones[CRUCIBLE_EXPOSE_MAX];
+    int is_directory[CRUCIBLE_EXPOSE_MAX];
+    int taken = 0, rc = -1, skeleton = 0;
+    // 1. Clones first: once the skeleton covers the ancestor, the paths are out of sight.
+    for (; taken < count; taken++) {
+        struct stat st;
+        if (stat(paths[taken], &st) != 0) { expose_fail(error, error_len, "stat", paths[taken]); goto done; }
+        is_directory[taken] = S_ISDIR(st.st_mode);
+        clones[taken] = (int)syscall(CRUCIBLE_SYS_OPEN_TREE, AT_FDCWD, paths[taken],
+                                     CRUCIBLE_OPEN_TREE_CLONE | O_CLOEXEC | CRUCIBLE_AT_RECURSIVE);
+        if (clones[taken] < 0) { expose_fail(error, error_len, "open_tree", paths[taken]); goto done; }
+    }
+    // 2. The skeleton: root's, 0755, no devices, no set-uid, nothing executable of its own.
+    if (mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m,nr_inodes=4096") != 0) {
+        expose_fail(error, error_len, "mount tmpfs on", ancestor);
+        goto done;
+    }
+    skeleton = 1;
+    // 3. The folders down to each path, a mount point of the same kind, and the clone on it.
+    for (int i = 0; i < count; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", paths[i]);
+        for (char *slash = path + ancestor_len + 1; (slash = strchr(slash, '/')) != NULL; slash++) {
+            *slash = '\0';
+            int made = make_directory(path);
+            *slash = '/';
+            if (made != 0) { expose_fail(error, error_len, "mkdir", path); goto done; }
+        }
+        if (is_directory[i]) {
+            if (make_directory(path) != 0) { expose_fail(error, error_len, "mkdir", path); goto done; }
+        } else {
+            int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0) { expose_fail(error, error_len, "create mount point", path); goto done; }
+            close(fd);
+        }
+        if (syscall(CRUCIBLE_SYS_MOVE_MOUNT, clones[i], "", AT_FDCWD, path, CRUCIBLE_MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+            expose_fail(error, error_len, "move_mount onto", path);
+            goto done;
+        }
+    }
+    // 4. Nothing may be added to the skeleton later (the clones keep their own flags).
+    if (mount(NULL, ancestor, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        expose_fail(error, error_len, "remount read-only", ancestor);
+        goto done;
+    }
+    rc = 0;
+done:;
+    int saved = errno;
+    // A half-built skeleton would hide what root could still read: take it away whole
+    // (a lazy unmount takes the clones already moved onto it along).
+    if (rc != 0 && skeleton) umount2(ancestor, MNT_DETACH);
+    for (int i = 0; i < taken; i++) close(clones[i]);
+    errno = saved;
+    return rc;
+}

@@ -48,7 +48,11 @@ func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1,
     do {
         return try Sandbox(configuration: configuration)
     } catch {
-        FileHandle.standardError.write(Data("crucible: \(error)\nRun `crucible doctor` to see which layer is missing.\n".utf8))
+        // A missing part already says where it was looked for and what to run; doctor would
+        // only fail the same way.
+        var message = "crucible: \(error)\n"
+        if case SandboxError.notInstalled = error {} else { message += "Run `crucible doctor` to see which layer is missing.\n" }
+        FileHandle.standardError.write(Data(message.utf8))
         throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
     }
 }

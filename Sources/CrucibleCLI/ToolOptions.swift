@@ -53,8 +53,9 @@ struct ToolOptions: ParsableArguments {
     /// The artifact kinds: Corpus/kinds/*.toml plus the project's [tool.crucible.kinds.NAME].
     func artifactKinds(sandbox: Sandbox) throws -> [String: ArtifactKind] {
         let project = try? ProjectConfiguration.load(from: root, sandbox: sandbox)
-        guard let kindsDirectory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
-            throw ValidationError("cannot find Corpus/kinds beside the Sandbox folder")
+        let kindsDirectory: String
+        do { kindsDirectory = try ArtifactKind.locateDirectory(sandbox.configuration) } catch {
+            throw ValidationError("\(error)")
         }
         do { return try ArtifactKind.load(directory: kindsDirectory, project: project?.settings, sandbox: sandbox) } catch {
             throw ValidationError("\(error)")

@@ -16,6 +16,9 @@ struct Arguments {
     /// Test-only: skip the zygote-wide layers (privilege drop, namespaces) so a control
     /// run can show an attack succeeding. The `crucible` CLI never passes it.
     var unconfinedForTesting = false
+    /// Test-only: leave paths under a private parent folder unreachable, for the control run
+    /// that shows why `PathExposure` exists. The `crucible` CLI never passes it.
+    var noPathExposureForTesting = false
     /// Extra folders workers may read (Landlock), extra import path entries, modules to preload.
     var readablePaths: [String] = []
     var importPaths: [String] = []
@@ -28,6 +31,7 @@ struct Arguments {
             case "--runtime": runtimeDirectory = rest.popFirst() ?? ""
             case "--policy": policyFile = rest.popFirst() ?? ""
             case "--unconfined-for-testing": unconfinedForTesting = true
+            case "--no-path-exposure-for-testing": noPathExposureForTesting = true
             case "--read": readablePaths.append(rest.popFirst() ?? "")
             case "--import-path": importPaths.append(rest.popFirst() ?? "")
             case "--preload": preloadModules.append(rest.popFirst() ?? "")
@@ -47,6 +51,18 @@ do {
     seccomp = try SeccompProgram(policy: policy)
 } catch {
     fatal("sandbox policy: \(error)")
+}
+
+// While still root, before CPython reads anything: re-root what workers may read so that
+// nobody reaches it through private parent folders (the runtime itself included).
+let pathExposure: PathExposure
+if arguments.unconfinedForTesting {
+    pathExposure = .skipped("unconfined for testing: the zygote keeps root")
+} else if arguments.noPathExposureForTesting {
+    pathExposure = .skipped("turned off for testing")
+} else {
+    pathExposure = PathExposure.apply(
+        to: [arguments.runtimeDirectory] + arguments.importPaths + arguments.readablePaths)
 }
 
 let python: EmbeddedPython
@@ -100,6 +116,7 @@ var report: [String: Any] = [
     "uid": Int(getuid()),
     "unconfined_for_testing": arguments.unconfinedForTesting,
     "base_address_space": factory.baseAddressSpace,
+    "path_exposure": pathExposure.report,
 ]
 if let landlock { report["landlock"] = ["abi": Int(landlock.abi), "readable_paths": landlock.readablePaths] }
 if let landlockError { report["landlock_error"] = landlockError }

@@ -91,8 +91,11 @@ let attacks: [Attack] = [
            control: .value { if case .string(let text)? = $0 { text.hasPrefix("root:") } else { false } }),
     Attack(family: "filesystem", name: "read a 0600 secret", code: "open('{dir}/secret').read()",
            blocked: .exception("PermissionError"), control: .value { $0 == .string("hunter2") }),
-    Attack(family: "filesystem", name: "read the host's source tree", code: "open('\(repository)/Package.swift').read()[:10]",
-           blocked: .exception("PermissionError"), control: .value { $0 == .string("// swift-t") }),
+    // Landlock refuses it (PermissionError); in a checkout under a private (0700) folder the
+    // zygote shows workers only the paths they may read, so it is not even there (FileNotFoundError).
+    Attack(family: "filesystem", name: "read the host's source tree",
+           code: "try:\n    text = open('\(repository)/Package.swift').read()[:10]\nexcept (PermissionError, FileNotFoundError):\n    text = 'refused'\ntext",
+           blocked: .value(.string("refused")), control: .value { $0 == .string("// swift-t") }),
     Attack(family: "filesystem", name: "write outside", code: "open('{dir}/marker', 'w').write('x')",
            blocked: .exception("PermissionError"), control: .createsFile("marker")),
     Attack(family: "filesystem", name: "append to an existing file", code: "open('{dir}/victim', 'a').write('x')",

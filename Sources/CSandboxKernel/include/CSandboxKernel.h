@@ -78,4 +78,20 @@ int crucible_confine_worker(const struct crucible_confinement *c, char *error, s
 /// The frame the SIGSYS reporter writes: u32 length (9), u8 'S', u32 syscall number, u32 arch.
 #define CRUCIBLE_FRAME_SECCOMP 'S'
 
+// MARK: Private parent folders
+
+/// Enters a mount namespace of this process's own (unshare(CLONE_NEWNS)) and makes every
+/// mount in it private, so nothing mounted afterwards reaches the host's namespace.
+/// Returns 0, or -1 with errno (EPERM without CAP_SYS_ADMIN).
+int crucible_private_mount_namespace(void);
+
+/// Makes each of `paths` reachable whatever the permissions of `ancestor` and the folders
+/// between them: takes a detached clone of each path's mount tree (open_tree, syscall 428),
+/// mounts a small tmpfs skeleton (0755, root's) on `ancestor`, recreates the folders down to
+/// each path (0755) and moves each clone back onto its own path (move_mount, 429), then makes
+/// the skeleton read-only. Every path must be absolute, strictly beneath `ancestor`, and none
+/// beneath another. All or nothing: on failure the skeleton is detached again (the view is
+/// as before), -1 is returned and `error` names the failed step and path.
+int crucible_expose_beneath(const char *ancestor, const char *const *paths, int count, char *error, size_t error_len);
+
 #endif

@@ -83,8 +83,12 @@ public struct ArtifactKind: Sendable, Equatable {
 
     /// `Corpus/kinds` beside the Sandbox folder the configuration uses.
     public static func defaultDirectory(_ configuration: SandboxConfiguration) -> String? {
-        guard let sandbox = try? configuration.resolvedPaths().sandbox else { return nil }
-        let candidate = URL(fileURLWithPath: sandbox).deletingLastPathComponent().appendingPathComponent("Corpus/kinds").path
-        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+        try? locateDirectory(configuration)
+    }
+
+    /// `Corpus/kinds` beside the Sandbox folder, or an error naming where it was looked for
+    /// and what to run (a checkout's build, or PREFIX/share/crucible after scripts/install).
+    public static func locateDirectory(_ configuration: SandboxConfiguration) throws -> String {
+        try InstallLayout.part("Corpus/kinds", marker: "", configuration: configuration)
     }
 }

@@ -74,40 +74,35 @@ public struct SandboxConfiguration: Sendable {
     package var disabledLayersForTesting: ConfinementLayers = []
     /// Test-only: no privilege drop or namespaces in the zygote.
     package var unconfinedZygoteForTesting = false
+    /// Test-only: the zygote leaves paths under a private (0700) parent folder unreachable
+    /// for its unprivileged workers, as it did before it exposed them.
+    package var skipPathExposureForTesting = false
 
     public init() {}
 
     var workerLayers: ConfinementLayers { ConfinementLayers.all.subtracting(disabledLayersForTesting) }
 
-    /// Resolves the zygote executable and the Sandbox folder, or says what is missing.
+    /// Resolves the zygote executable and the Sandbox folder, or says what is missing and
+    /// where it was looked for (`InstallLayout`: a checkout's build or an install prefix).
     func resolvedPaths() throws -> (zygote: String, sandbox: String) {
-        let fileManager = FileManager.default
-        let executableDirectory = URL(fileURLWithPath: CommandLine.executablePathForLookup).deletingLastPathComponent()
-        let zygote = zygoteExecutable ?? executableDirectory.appendingPathComponent("crucible-zygote").path
-        guard fileManager.isExecutableFile(atPath: zygote) else {
-            throw SandboxError.notInstalled(
-                "crucible-zygote not found at \(zygote); build it with `swift build` or set SandboxConfiguration.zygoteExecutable")
+        let zygote: String
+        if let zygoteExecutable {
+            guard FileManager.default.isExecutableFile(atPath: zygoteExecutable) else {
+                throw SandboxError.notInstalled(
+                    "SandboxConfiguration.zygoteExecutable is \(zygoteExecutable), which is not an executable file")
+            }
+            zygote = zygoteExecutable
+        } else {
+            zygote = try InstallLayout.zygote()
         }
         if let sandboxDirectory {
+            guard FileManager.default.fileExists(atPath: sandboxDirectory + "/sandbox.policy") else {
+                throw SandboxError.notInstalled(
+                    "SandboxConfiguration.sandboxDirectory is \(sandboxDirectory), which has no sandbox.policy")
+            }
             return (zygote, sandboxDirectory)
         }
-        var directory = URL(fileURLWithPath: zygote).resolvingSymlinksInPath().deletingLastPathComponent()
-        for candidate in [executableDirectory, directory] {
-            directory = candidate
-            while directory.path != "/" {
-                let sandbox = directory.appendingPathComponent("Sandbox")
-                if fileManager.fileExists(atPath: sandbox.appendingPathComponent("sandbox.policy").path) {
-                    return (zygote, sandbox.path)
-                }
-                let shared = directory.appendingPathComponent("share/crucible/Sandbox")
-                if fileManager.fileExists(atPath: shared.appendingPathComponent("sandbox.policy").path) {
-                    return (zygote, shared.path)
-                }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        throw SandboxError.notInstalled(
-            "no Sandbox/sandbox.policy above \(zygote); set SandboxConfiguration.sandboxDirectory")
+        return (zygote, try InstallLayout.sandbox(zygote: zygote))
     }
 }
 

@@ -12,6 +12,15 @@ public struct SandboxReport: Sendable {
     public var namespaces: [String]
     public var namespaceError: String?
     public var privilegesDropped: Bool
+    /// Whether paths workers read had to be exposed through private (0700) parent folders,
+    /// which nobody cannot walk: "not needed", "exposed", "skipped" (with `pathExposureReason`)
+    /// or "failed" (`unreachablePaths` then lists what workers cannot reach).
+    public var pathExposureStatus: String
+    public var pathExposureReason: String?
+    public var exposedPaths: [String]
+    /// The private folders covered by a read-only skeleton in the zygote's mount namespace.
+    public var privateParents: [String]
+    public var unreachablePaths: [String]
     /// The raw JSON, for `--json`.
     public var json: String
 
@@ -29,5 +38,11 @@ public struct SandboxReport: Sendable {
         namespaces = object["namespaces"] as? [String] ?? []
         namespaceError = object["namespace_error"] as? String
         privilegesDropped = object["privileges_dropped"] as? Bool ?? false
+        let exposure = object["path_exposure"] as? [String: Any] ?? [:]
+        pathExposureStatus = exposure["status"] as? String ?? "?"
+        pathExposureReason = exposure["reason"] as? String
+        exposedPaths = exposure["exposed"] as? [String] ?? []
+        privateParents = exposure["skeletons"] as? [String] ?? []
+        unreachablePaths = exposure["unreachable"] as? [String] ?? []
     }
 }

@@ -17,6 +17,7 @@ final class ZygoteProcess: @unchecked Sendable {
         }
         var argv = [zygote, "--runtime", sandbox + "/python", "--policy", sandbox + "/sandbox.policy"]
         if configuration.unconfinedZygoteForTesting { argv.append("--unconfined-for-testing") }
+        if configuration.skipPathExposureForTesting { argv.append("--no-path-exposure-for-testing") }
         for path in configuration.readablePaths { argv += ["--read", path] }
         for path in configuration.importPaths { argv += ["--import-path", path] }
         for module in configuration.preloadModules { argv += ["--preload", module] }

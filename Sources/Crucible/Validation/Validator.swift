@@ -38,8 +38,9 @@ public final class Validator: Sendable {
 
     /// Starts a sandbox whose zygote preloads the validators.
     public init(sandbox base: SandboxConfiguration = SandboxConfiguration(), validatorsDirectory: String? = nil) throws {
-        guard let directory = validatorsDirectory ?? Self.defaultDirectory(base) else {
-            throw Failure(description: "no Validators/ folder found beside the Sandbox folder; pass validatorsDirectory")
+        let directory: String
+        do { directory = try validatorsDirectory ?? Self.locateDirectory(base) } catch {
+            throw Failure(description: "\(error)")
         }
         self.validatorsDirectory = directory
         var configuration = base
@@ -57,9 +58,13 @@ public final class Validator: Sendable {
     }
 
     static func defaultDirectory(_ configuration: SandboxConfiguration) -> String? {
-        guard let sandbox = try? configuration.resolvedPaths().sandbox else { return nil }
-        let candidate = URL(fileURLWithPath: sandbox).deletingLastPathComponent().appendingPathComponent("Validators").path
-        return FileManager.default.fileExists(atPath: candidate + "/crucible_validators/engine.py") ? candidate : nil
+        try? locateDirectory(configuration)
+    }
+
+    /// `Validators/` beside the Sandbox folder (a checkout, or PREFIX/share/crucible), or an
+    /// error naming the file looked for and what to run.
+    static func locateDirectory(_ configuration: SandboxConfiguration) throws -> String {
+        try InstallLayout.part("Validators", marker: "crucible_validators/engine.py", configuration: configuration)
     }
 
     /// Diagnostics for one source held in memory (the retry loop's path).
@@ -187,8 +192,9 @@ public final class Validator: Sendable {
     /// The artifact kinds (Corpus/kinds and the project's own), read with this validator's
     /// sandbox: the corpus needs each kind's rulesets to re-validate its attempts.
     public func artifactKinds(projectDirectory: String) throws -> [String: ArtifactKind] {
-        guard let directory = ArtifactKind.defaultDirectory(sandbox.configuration) else {
-            throw Failure(description: "cannot find Corpus/kinds beside the Sandbox folder")
+        let directory: String
+        do { directory = try ArtifactKind.locateDirectory(sandbox.configuration) } catch {
+            throw Failure(description: "\(error)")
         }
         let project = try? ProjectConfiguration.load(from: projectDirectory, sandbox: sandbox)
         return try ArtifactKind.load(directory: directory, project: project?.settings, sandbox: sandbox)
