@@ -37,9 +37,10 @@ static PyObject *compile_cell(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_ValueError, "source code string cannot contain null bytes");
         return NULL;
     }
-    // As compile() sets them for a str: UTF-8 source, and a coding cookie is ignored.
+    // As compile() sets them for a str: UTF-8 source, and a coding cookie is ignored. Top-level
+    // `await` is allowed, as in a notebook: such a cell compiles to a coroutine the worker runs.
     PyCompilerFlags flags = _PyCompilerFlags_INIT;
-    flags.cf_flags = PyCF_SOURCE_IS_UTF8 | PyCF_IGNORE_COOKIE;
+    flags.cf_flags = PyCF_SOURCE_IS_UTF8 | PyCF_IGNORE_COOKIE | PyCF_ALLOW_TOP_LEVEL_AWAIT;
     PyArena *arena = _PyArena_New();
     if (arena == NULL) return NULL;
     PyObject *result = NULL, *body_code = NULL, *last_code = NULL;

@@ -17,14 +17,21 @@ struct CrucibleCommand: ParsableCommand {
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; Crucible promises 2, like ruff.
     static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(ExitCode32.usage.rawValue)
             }
+            exit(withError: error)
+        }
+        do { try command.run() } catch let usage as ValidationError {
+            // Found while running (an unknown ruleset, a bad config file): no usage text, which
+            // would only repeat the command line that was already right.
+            let name = type(of: command).configuration.commandName ?? "crucible"
+            FileHandle.standardError.write(Data("crucible \(name): \(usage.message)\n".utf8))
+            Foundation.exit(ExitCode32.usage.rawValue)
+        } catch {
             exit(withError: error)
         }
     }

@@ -38,6 +38,9 @@ struct McpCommand: ParsableCommand {
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
 
+    @Option(help: "Cap on the stdout and stderr a run_python call returns, in bytes each.")
+    var outputLimit: Int = 1 << 20
+
     @Option(help: "Named run_python sessions open at once (each keeps a worker process).")
     var maxSessions: Int = 8
 
@@ -51,6 +54,7 @@ struct McpCommand: ParsableCommand {
         try SettingRange.timeout.validate(timeout, flag: "--timeout")
         try SettingRange.startTimeout.validate(toolsFromTimeout, flag: "--tools-from-timeout")
         try SettingRange.poolSize.validate(poolSize, flag: "--pool-size")
+        try SettingRange.outputBytes.validate(outputLimit, flag: "--output-limit")
         try SettingRange.sessions.validate(maxSessions, flag: "--max-sessions")
         for command in toolsFrom {
             guard let words = try? ShellWords.split(command), !words.isEmpty else {
@@ -63,6 +67,8 @@ struct McpCommand: ParsableCommand {
         let protocolOutput = try takeStdoutForProtocol()
         var limits = ExecutionLimits()
         limits.wallClock = SettingRange.timeout.duration(timeout)
+        limits.stdoutBytes = outputLimit
+        limits.stderrBytes = outputLimit
         DescriptorBudget.raiseOpenFileLimit()
         let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity)
         defer { sandbox.shutdown() }
@@ -79,21 +85,43 @@ struct McpCommand: ParsableCommand {
     }
 
     private func serve(sandbox: Sandbox, protocolOutput: Int32) async throws {
-        var (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        let (baseToolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
         defer { standard?.shutdown() }
-        var sources: [MCPToolSource] = []
+        let root = tools.root
+        let kinds = try tools.artifactKinds(sandbox: sandbox)
+        let validator = LazyValidator(projectDirectory: root)
+        defer { validator.shutdown() }
+        let recorder = recording.recorder(source: "mcp")
+        let sources = ToolSources()
+
+        var configuration = CrucibleMCPServer.Configuration(
+            sandbox: sandbox, validator: validator, kinds: kinds, recorder: recorder)
+        configuration.writesAllowed = tools.allowWrites
+        // Each session holds two descriptors: never more than the open-file limit leaves room for.
+        configuration.maxSessions = min(maxSessions, DescriptorBudget.sessions(runningExecutions: capacity.maxRunning))
+        // The other servers and the validators start while the client is already being answered:
+        // `initialize` must come back within the client's timeout (pydantic-ai: 5 s).
+        let server = CrucibleMCPServer(configuration) { [self] in
+            var toolbox = baseToolbox
+            try await connect(into: &toolbox, keeping: sources)
+            let generator = try makeGenerator(sandbox: sandbox, toolbox: toolbox, standard: standard,
+                                              validator: validator, recorder: recorder)
+            log("mcp: ready (\(toolbox.contracts.count) tools for the sandbox, workspace \(root)"
+                + (generator == nil ? "" : ", generate_artifact on") + ")")
+            return CrucibleMCPServer.Tools(toolbox: toolbox, generator: generator)
+        }
         do {
-            try await connect(&sources, into: &toolbox)
-            try await serve(sandbox: sandbox, toolbox: toolbox, standard: standard, protocolOutput: protocolOutput)
+            try await server.serve(input: STDIN_FILENO, output: protocolOutput, version: CrucibleCommand.version)
         } catch {
-            for source in sources { await source.close() }
+            await sources.closeAll()
             throw error
         }
-        for source in sources { await source.close() }
+        await sources.closeAll()
+        if let recorder { log("mcp: \(recorder.summary)") }
     }
 
     /// Starts each --tools-from server and adds its tools; a clash of names is a usage error.
-    private func connect(_ sources: inout [MCPToolSource], into toolbox: inout Toolbox) async throws {
+    private func connect(into toolbox: inout Toolbox, keeping sources: ToolSources) async throws {
         for command in toolsFrom {
             let words = try ShellWords.split(command)
             let source: MCPToolSource
@@ -101,7 +129,7 @@ struct McpCommand: ParsableCommand {
                 words, clientVersion: CrucibleCommand.version, startTimeout: toolsFromTimeout) } catch {
                 throw ValidationError("--tools-from: \(error)")
             }
-            sources.append(source)
+            await sources.add(source)
             for tool in try await source.tools() {
                 do { try toolbox.add(tool) } catch {
                     throw ValidationError("--tools-from \(command.debugDescription): \(tool.name) is already a tool "
@@ -112,46 +140,33 @@ struct McpCommand: ParsableCommand {
         }
     }
 
-    private func serve(sandbox: Sandbox, toolbox: Toolbox, standard: StandardTools?, protocolOutput: Int32) async throws {
-        let root = tools.root
-        let kinds = try tools.artifactKinds(sandbox: sandbox)
-        let validator = LazyValidator(projectDirectory: root)
-        defer { validator.shutdown() }
-        let recorder = recording.recorder(source: "mcp")
-
-        var generator: RetryLoop?
-        if let model = try modelOptions.makeModel() {
-            let started: Validator
-            do { started = try validator.startedValidator() } catch {
-                log("\(error)")
-                throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
-            }
-            var runTest: (@Sendable (String) throws -> JSONValue)?
-            if let standard { runTest = { source in try standard.runGeneratedTest(source) } }
-            generator = RetryLoop(
-                model: model, validator: started, sandbox: sandbox, tools: toolbox,
-                toolAPI: toolbox.isEmpty ? nil : try sandbox.describe(toolbox), runTest: runTest,
-                settings: modelOptions.settings,
-                validatorConfiguration: (try? started.projectConfiguration(in: root)) ?? Validator.Configuration(),
-                recorders: recorder.map { [$0] } ?? [])
-        }
-
-        var configuration = CrucibleMCPServer.Configuration(
-            sandbox: sandbox, toolbox: toolbox, validator: validator, kinds: kinds, recorder: recorder, generator: generator)
-        configuration.writesAllowed = tools.allowWrites
-        configuration.maxSessions = maxSessions
-        let server: CrucibleMCPServer
-        do { server = try CrucibleMCPServer(configuration) } catch {
-            log("\(error)")
-            throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
-        }
-        log("mcp: ready (\(toolbox.contracts.count) tools for the sandbox, workspace \(root)"
-            + (generator == nil ? "" : ", generate_artifact on") + ")")
-        try await server.serve(input: STDIN_FILENO, output: protocolOutput, version: CrucibleCommand.version)
-        if let recorder { log("mcp: \(recorder.summary)") }
+    /// The retry loop behind generate_artifact, when a model is configured.
+    private func makeGenerator(
+        sandbox: Sandbox, toolbox: Toolbox, standard: StandardTools?, validator: LazyValidator, recorder: CorpusRecorder?
+    ) throws -> RetryLoop? {
+        guard let model = try modelOptions.makeModel() else { return nil }
+        let started = try validator.startedValidator()
+        var runTest: (@Sendable (String) throws -> JSONValue)?
+        if let standard { runTest = { source in try standard.runGeneratedTest(source) } }
+        return RetryLoop(
+            model: model, validator: started, sandbox: sandbox, tools: toolbox,
+            toolAPI: toolbox.isEmpty ? nil : try sandbox.describe(toolbox), runTest: runTest,
+            settings: modelOptions.settings,
+            validatorConfiguration: (try? started.projectConfiguration(in: tools.root)) ?? Validator.Configuration(),
+            recorders: recorder.map { [$0] } ?? [])
     }
 
     private func log(_ message: String) {
         FileHandle.standardError.write(Data("crucible \(message)\n".utf8))
+    }
+}
+
+/// The --tools-from servers started so far, to stop when the server ends.
+actor ToolSources {
+    private var sources: [MCPToolSource] = []
+    func add(_ source: MCPToolSource) { sources.append(source) }
+    func closeAll() async {
+        for source in sources { await source.close() }
+        sources.removeAll()
     }
 }

@@ -8,8 +8,12 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a Python file (or - for stdin) in a fresh confined worker.",
         discussion: """
             Prints captured stdout and stderr, then the value of the last expression. \
-            Exits 0 when the code ran to the end, 1 when it failed in any way.
+            The code can call the standard tools of --workspace (files, git, ruff, ty, pytest) and \
+            the project's configured tools, as in serve and mcp (`crucible tools --prompt` shows \
+            their Python API). Exits 0 when the code ran to the end, 1 when it failed in any way.
             """)
+
+    @OptionGroup var tools: ToolOptions
 
     @Argument(help: "The Python file to run, or - to read the code from stdin.")
     var file: String
@@ -65,7 +69,9 @@ struct RunCommand: ParsableCommand {
         limits.stderrBytes = outputLimit
         let sandbox = try makeSandbox(limits: limits)
         defer { sandbox.shutdown() }
-        let result = sandbox.execute(code, inputs: bound)
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        defer { standard?.shutdown() }
+        let result = sandbox.execute(code, inputs: bound, tools: toolbox)
         if json {
             print(result.jsonObject.jsonText)
         } else {

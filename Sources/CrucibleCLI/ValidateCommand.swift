@@ -49,6 +49,8 @@ struct ValidateCommand: ParsableCommand {
             try execute()
         } catch let exit as ExitCode {
             throw exit
+        } catch let unknown as Validator.UnknownRulesets {
+            throw ValidationError("\(unknown) (from --ruleset or [tool.crucible] rulesets)")
         } catch {
             FileHandle.standardError.write(Data("crucible validate: \(error)\n".utf8))
             throw ExitCode(2)

@@ -2,61 +2,93 @@ import Crucible
 import Foundation
 import MCP
 
-/// `crucible mcp`: Crucible as an MCP server. Four tools (MCPToolCatalog): run_python (code
-/// mode: sandboxed CPython that calls the configured tools), validate_code, describe_tools,
-/// and generate_artifact when a model is configured.
+/// `crucible mcp`: Crucible as an MCP server. Tools (MCPToolCatalog): run_python (code mode:
+/// sandboxed CPython that calls the configured tools), close_session, validate_code,
+/// describe_tools, and generate_artifact when a model is configured.
 ///
 /// Errors a model can fix (an exception in its code, findings in its view, a bad argument)
-/// are tool results with `isError` and feedback written for the model, as pydantic-ai's
-/// ModelRetry sends them; a server fault (the sandbox cannot start) is a protocol error.
-/// Every run_python, validate_code and generate_artifact call is recorded in the corpus.
+/// are tool results with `isError` and plain-text feedback written for the model, as
+/// pydantic-ai's ModelRetry sends them; a server fault (the sandbox cannot start, the server is
+/// busy) is a protocol error. Every run_python, validate_code and generate_artifact call is
+/// recorded in the corpus.
 public final class CrucibleMCPServer: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var sandbox: Sandbox
-        /// The functions sandboxed code may call (standard, configured and other servers' tools).
-        public var toolbox: Toolbox
         public var validator: LazyValidator
         /// Artifact kinds by name (Corpus/kinds and the project's own).
         public var kinds: [String: ArtifactKind]
         public var recorder: CorpusRecorder?
-        /// The retry loop behind generate_artifact; nil: the tool is not offered.
-        public var generator: RetryLoop?
         public var writesAllowed = false
-        /// A named run_python session closes after this long without a call.
+        /// A run_python session closes after this long without a call.
         public var sessionIdleTimeout: Duration = .seconds(600)
-        /// Named sessions open at once: each holds a worker process, so a model cannot open
-        /// them without bound. One more is refused (a tool error that lists the open ones).
+        /// Sessions open at once: each holds a worker process, so a model cannot open them
+        /// without bound. One more is refused (a tool error that says how to free one).
         public var maxSessions = 8
 
-        public init(sandbox: Sandbox, toolbox: Toolbox, validator: LazyValidator, kinds: [String: ArtifactKind],
-                    recorder: CorpusRecorder?, generator: RetryLoop?) {
+        public init(sandbox: Sandbox, validator: LazyValidator, kinds: [String: ArtifactKind], recorder: CorpusRecorder?) {
             self.sandbox = sandbox
-            self.toolbox = toolbox
             self.validator = validator
             self.kinds = kinds
             self.recorder = recorder
+        }
+    }
+
+    /// What the server offers once its tool sources are connected (other MCP servers may take
+    /// a while to start, and `initialize` must not wait for them).
+    public struct Tools: Sendable {
+        /// The functions sandboxed code may call (standard, configured and other servers' tools).
+        public var toolbox: Toolbox
+        /// The retry loop behind generate_artifact; nil: the tool is not offered.
+        public var generator: RetryLoop?
+
+        public init(toolbox: Toolbox, generator: RetryLoop? = nil) {
+            self.toolbox = toolbox
             self.generator = generator
         }
     }
 
-    let configuration: Configuration
-    let pythonAPI: String
-    let tools: [MCP.Tool]
-    private let chains = AttemptChains()
-    private let lock = NSLock()
-    private var sessions: [String: SandboxSession] = [:]
-
-    public init(_ configuration: Configuration) throws {
-        self.configuration = configuration
-        pythonAPI = configuration.toolbox.isEmpty ? "" : try configuration.sandbox.describe(configuration.toolbox)
-        tools = MCPToolCatalog.tools(.init(
-            pythonAPI: pythonAPI, toolNames: configuration.toolbox.contracts.map(\.name),
-            kinds: Array(configuration.kinds.values), canGenerate: configuration.generator != nil,
-            writesAllowed: configuration.writesAllowed,
-            defaultTimeout: Double(configuration.sandbox.configuration.defaultLimits.wallClock.components.seconds)))
+    /// The tools and their catalog, once ready.
+    struct Ready: Sendable {
+        var toolbox: Toolbox
+        var generator: RetryLoop?
+        var pythonAPI: String
+        var catalog: [MCP.Tool]
     }
 
-    /// Serves one client over a pair of descriptors until it closes its end.
+    let configuration: Configuration
+    private let ready: Task<Ready, Error>
+    private let chains = AttemptChains()
+    private let sessions: SessionHandles
+
+    /// Starts preparing `tools` at once; calls wait for them, `initialize` does not.
+    public init(_ configuration: Configuration, tools: @escaping @Sendable () async throws -> Tools) {
+        self.configuration = configuration
+        sessions = SessionHandles(limit: configuration.maxSessions)
+        let sandbox = configuration.sandbox
+        let (kinds, writesAllowed, idle) = (configuration.kinds, configuration.writesAllowed, configuration.sessionIdleTimeout)
+        ready = Task {
+            let offered = try await tools()
+            let toolbox = offered.toolbox
+            let api = toolbox.isEmpty ? "" : try await onOwnThread { try sandbox.describe(toolbox) }
+            let catalog = MCPToolCatalog.tools(.init(
+                pythonAPI: api, toolNames: toolbox.contracts.map(\.name), kinds: Array(kinds.values),
+                canGenerate: offered.generator != nil, writesAllowed: writesAllowed,
+                defaultTimeout: sandbox.configuration.defaultLimits.wallClock.seconds,
+                sessionIdleMinutes: Int(idle.seconds / 60)))
+            return Ready(toolbox: toolbox, generator: offered.generator, pythonAPI: api, catalog: catalog)
+        }
+    }
+
+    /// A server whose tools are known now.
+    public convenience init(_ configuration: Configuration, toolbox: Toolbox, generator: RetryLoop? = nil) {
+        self.init(configuration) { Tools(toolbox: toolbox, generator: generator) }
+    }
+
+    /// The tool definitions, once the tools are ready (throws what preparing them threw).
+    public func catalog() async throws -> [MCP.Tool] { try await ready.value.catalog }
+
+    /// Serves one client over a pair of descriptors until it closes its end. Throws when the
+    /// tools could not be prepared (a --tools-from server that did not start).
     public func serve(input: Int32, output: Int32, version: String) async throws {
         let server = Server(
             name: "crucible", version: version, title: "Crucible",
@@ -67,30 +99,47 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                 hand them over.
                 """,
             capabilities: .init(tools: .init(listChanged: false)))
-        await server.withMethodHandler(ListTools.self) { [tools] _ in ListTools.Result(tools: tools) }
+        await server.withMethodHandler(ListTools.self) { [self] _ in ListTools.Result(tools: try await catalog()) }
         await server.withMethodHandler(CallTool.self) { [self] params in
             try await call(params.name, arguments: params.arguments ?? [:])
         }
-        try await server.start(transport: LineTransport(input: input, output: output, label: "crucible.mcp", role: .server))
+        let transport = LineTransport(input: input, output: output, label: "crucible.mcp", role: .server)
+        // When the client closes its end, stop what still runs: MCP clients wait about two
+        // seconds for a stdio server to exit, then kill it.
+        transport.setInputEndHandler { [self] in cancelAll("the client closed its input") }
+        try await server.start(transport: transport)
+        // A tool source that fails ends the server: the client sees it go, the log says why.
+        let watcher = Task { [ready] in
+            if case .failure = await ready.result { await server.stop() }
+        }
         await server.waitUntilCompleted()
+        watcher.cancel()
         await server.stop()
         close()
+        _ = try await ready.value
     }
 
-    /// Closes every named session and waits for the corpus records to be written.
+    /// Stops the sandbox work in progress: fresh executions and running session cells end
+    /// `cancelled`, and every session closes.
+    func cancelAll(_ reason: String) {
+        configuration.sandbox.cancelRunning(reason)
+        sessions.closeAll(reason: reason)
+    }
+
+    /// Closes every session and waits for the corpus records to be written.
     public func close() {
-        let open = lock.withLock { () -> [SandboxSession] in
-            defer { sessions.removeAll() }
-            return Array(sessions.values)
-        }
-        for session in open { session.close() }
+        sessions.closeAll(reason: "the server is shutting down")
         configuration.recorder?.drain()
     }
 
     /// One `tools/call`. Throws only for protocol errors (an unknown tool, a server fault).
     func call(_ name: String, arguments: [String: MCP.Value]) async throws -> CallTool.Result {
-        guard let tool = tools.first(where: { $0.name == name }) else {
-            throw MCPError.invalidParams("Unknown tool: \(name). Tools: \(tools.map(\.name).joined(separator: ", "))")
+        let ready: Ready
+        do { ready = try await self.ready.value } catch {
+            throw MCPError.internalError("Crucible's tools could not be prepared: \(error)")
+        }
+        guard let tool = ready.catalog.first(where: { $0.name == name }) else {
+            throw MCPError.invalidParams("Unknown tool: \(name). Tools: \(ready.catalog.map(\.name).joined(separator: ", "))")
         }
         let given = JSONValue.object(arguments.mapValues(JSONValue.init(mcp:)))
         let problems = JSONSchema.violations(of: given, against: JSONValue(mcp: tool.inputSchema), path: "arguments")
@@ -100,88 +149,122 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                     + problems.map { "- \($0)" }.joined(separator: "\n") + "\nFix the arguments and call \(name) again.")
         }
         switch name {
-        case MCPToolCatalog.runPython: return try await runPython(given)
+        case MCPToolCatalog.runPython: return try await runPython(given, ready: ready)
+        case MCPToolCatalog.closeSession: return closeSession(given)
         case MCPToolCatalog.validateCode: return try await validateCode(given)
-        case MCPToolCatalog.describeTools: return describeTools()
-        case MCPToolCatalog.generateArtifact: return try await generateArtifact(given)
+        case MCPToolCatalog.describeTools: return describeTools(ready)
+        case MCPToolCatalog.generateArtifact: return try await generateArtifact(given, ready: ready)
         default: throw MCPError.internalError("\(name) is listed but has no handler")
         }
     }
 
     // MARK: run_python
 
-    private func runPython(_ arguments: JSONValue) async throws -> CallTool.Result {
+    private func runPython(_ arguments: JSONValue, ready: Ready) async throws -> CallTool.Result {
         let code = arguments["code"]!.stringValue!
-        let sessionName = arguments["session"]?.stringValue
         var limits = configuration.sandbox.configuration.defaultLimits
-        if let seconds = arguments["timeout"]?.numberValue { limits.wallClock = .milliseconds(Int64(seconds * 1000)) }
+        var timeout: Duration?
+        if let seconds = arguments["timeout"] {
+            do { timeout = try SettingRange.timeout.seconds(SettingRange.timeout.check(json: seconds)) } catch {
+                return Self.modelError("run_python: \(error). Call run_python again with another timeout.")
+            }
+            limits.wallClock = timeout!
+        }
         var inputs: [String: JSONValue] = [:]
         if case .object(let members)? = arguments["inputs"] { inputs = members }
-        let key = AttemptChains.key(tool: MCPToolCatalog.runPython, kind: nil, artifact: arguments["artifact"]?.stringValue,
-                                    path: nil, session: sessionName, code: code)
-        let started = Date()
-        let (runLimits, runInputs) = (limits, inputs)
-        let result: ExecutionResult
-        if let sessionName {
-            let session: SandboxSession
-            do {
-                session = try namedSession(sessionName, limits: limits, restart: arguments["restart"]?.boolValue == true)
-            } catch let full as SessionsFull { return Self.modelError(full.message) }
-            do {
-                result = try await onOwnThread { try session.execute(code, inputs: runInputs) }
-            } catch {
-                // The session's worker is gone (idle timeout, or killed with its last cell): say so, and forget it.
-                lock.withLock { _ = sessions.removeValue(forKey: sessionName) }
-                return Self.modelError("Session \(sessionName.debugDescription) ended (\(error)); its variables are gone. "
-                    + "Call run_python again: the session starts afresh.")
-            }
-        } else {
-            let (sandbox, toolbox) = (configuration.sandbox, configuration.toolbox)
-            result = try await onOwnThread { sandbox.execute(code, inputs: runInputs, limits: runLimits, tools: toolbox) }
-        }
-        if case .sandboxFailure(let detail) = result.outcome {
-            if detail.hasPrefix("invalid input") { return Self.modelError("The inputs cannot be passed to Python: \(detail)") }
-            throw MCPError.internalError("The sandbox failed: \(detail). The server restarts its zygote; retry the call.")
-        }
+        let wantsTrace = arguments["trace"]?.boolValue == true
 
-        var structured = result.jsonObject
-        if case .object(var members) = structured {
-            members["ok"] = .bool(result.outcome == .ok)
-            members["session"] = sessionName.map { .string($0) } ?? .null
-            if members["error"] == nil { members["error"] = .null }
-            structured = .object(members)
-        }
-        let feedback = CallRecord.feedback(for: result, code: code, tool: MCPToolCatalog.runPython)
-        record(key, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-               feedback: feedback, started: started, task: nil)
-        return Self.result(structured, isError: feedback != nil, text: feedback)
-    }
-
-    struct SessionsFull: Error { let message: String }
-
-    /// The session named `name`, opened on first use. Its limits are those of the call that opened it.
-    private func namedSession(_ name: String, limits: ExecutionLimits, restart: Bool) throws -> SandboxSession {
-        try lock.withLock {
-            if let existing = sessions[name], existing.closedBecause == nil {
-                if restart { try existing.restart() }
-                return existing
-            }
-            sessions = sessions.filter { $0.value.closedBecause == nil }  // idle ones that closed themselves
-            if sessions.count >= configuration.maxSessions {
-                throw SessionsFull(message: "\(sessions.count) sessions are open (\(sessions.keys.sorted().joined(separator: ", "))), "
-                    + "the most this server allows. Reuse one of them (restart: true clears its variables), or "
-                    + "omit session for a fresh interpreter; an unused session closes after "
-                    + "\(configuration.sessionIdleTimeout.components.seconds) s.")
-            }
+        var session: SandboxSession?
+        var handle: String?
+        if let requested = arguments["session"]?.stringValue {
             do {
-                let session = try configuration.sandbox.openSession(
-                    idleTimeout: configuration.sessionIdleTimeout, limits: limits, tools: configuration.toolbox)
-                sessions[name] = session
-                return session
+                (handle, session) = try requested == MCPToolCatalog.newSession
+                    ? sessions.open {
+                        try self.configuration.sandbox.openSession(
+                            idleTimeout: self.configuration.sessionIdleTimeout, tools: ready.toolbox)
+                    }
+                    : (requested, sessions.find(requested))
+                if arguments["restart"]?.boolValue == true { try session?.restart() }
+            } catch let problem as SessionHandles.Problem {
+                return Self.modelError("run_python: \(problem.message)")
             } catch {
                 throw MCPError.internalError("The sandbox cannot open a session: \(error)")
             }
         }
+        let key = AttemptChains.key(tool: MCPToolCatalog.runPython, kind: nil, artifact: arguments["artifact"]?.stringValue,
+                                    path: nil, session: handle, code: code)
+        let started = Date()
+        let result: ExecutionResult
+        let (runInputs, cellTimeout) = (inputs, timeout)
+        if let session, let handle {
+            do {
+                result = try await onOwnThread { try session.execute(code, inputs: runInputs, timeout: cellTimeout) }
+            } catch {
+                sessions.forget(handle)
+                return Self.modelError("run_python: session \(handle) has ended (\(error)); its variables are gone. "
+                    + "Pass session: \"new\" to start another, or omit session for a fresh interpreter.")
+            }
+            if session.closedBecause != nil { sessions.forget(handle) }
+        } else {
+            let (sandbox, toolbox, runLimits) = (configuration.sandbox, ready.toolbox, limits)
+            result = await onOwnThread { sandbox.execute(code, inputs: runInputs, limits: runLimits, tools: toolbox) }
+        }
+        switch result.outcome {
+        case .sandboxFailure(let detail) where detail.hasPrefix("invalid input"):
+            return Self.modelError("run_python: the inputs cannot be passed to Python: \(detail)")
+        case .sandboxFailure(let detail):
+            throw MCPError.internalError("The sandbox failed: \(detail). The server restarts its zygote; retry the call.")
+        case .busy(let detail):
+            throw MCPError.serverError(code: -32003, message: "Server busy: \(detail)")
+        default: break
+        }
+
+        let feedback = CallRecord.feedback(for: result, code: code, tool: MCPToolCatalog.runPython)
+        record(key, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
+               feedback: feedback, started: started, task: nil)
+        if let feedback {
+            // Plain text only: a client that turns structured content into the model's retry
+            // text (pydantic-ai does) would otherwise send it escaped JSON instead of a traceback.
+            return Self.modelError(feedback + Self.outputTail(result) + Self.sessionNote(handle, session))
+        }
+        return Self.result(Self.runPythonResult(result, session: handle, trace: wantsTrace), isError: false)
+    }
+
+    /// What a successful run returns: the value and output, the session handle, how many tool
+    /// calls were made, and the whole trace only when asked for (it makes a result 2-3x larger).
+    static func runPythonResult(_ result: ExecutionResult, session: String?, trace: Bool) -> JSONValue {
+        guard case .object(var members) = result.jsonObject else { return result.jsonObject }
+        members["ok"] = .bool(result.outcome == .ok)
+        members["session"] = session.map { .string($0) } ?? .null
+        members["tool_calls"] = .int(result.trace.toolCalls.count)
+        members.removeValue(forKey: "outcome_detail")
+        if !trace { members.removeValue(forKey: "trace") }
+        return .object(members)
+    }
+
+    /// The end of what the code printed, for a model reading why it failed.
+    static func outputTail(_ result: ExecutionResult) -> String {
+        guard !result.stdout.isEmpty else { return "" }
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).suffix(20)
+        return "\nstdout (last lines):\n" + lines.joined(separator: "\n").prefix(4000)
+    }
+
+    static func sessionNote(_ handle: String?, _ session: SandboxSession?) -> String {
+        guard let handle, let session else { return "" }
+        if let reason = session.closedBecause {
+            return "\nSession \(handle) has ended (\(reason)); pass session: \"new\" for another."
+        }
+        return "\nSession \(handle) is still open: its variables are kept."
+    }
+
+    // MARK: close_session
+
+    private func closeSession(_ arguments: JSONValue) -> CallTool.Result {
+        let handle = arguments["session"]!.stringValue!
+        guard sessions.close(handle) else {
+            return Self.modelError("close_session: no open session \(handle) (it may have closed after being unused).")
+        }
+        return Self.result(["closed": .bool(true), "session": .string(handle)], isError: false)
     }
 
     // MARK: validate_code
@@ -201,36 +284,40 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                 try validator.check(code, kind: kind, rulesets: rulesets, path: path ?? "<code>", tool: MCPToolCatalog.validateCode)
             }
         } catch let problem as LazyValidator.Problem {
-            if case .unknownKind = problem { return Self.modelError("\(problem)") }
-            throw MCPError.internalError("\(problem)")
+            switch problem {
+            case .unknownKind, .unknownRulesets:
+                // A bad argument the model can fix: a tool error, as MCP 2025-11-25 asks for
+                // input validation errors (SEP-1303), naming what is known.
+                return Self.modelError("validate_code: \(problem). Call validate_code again with known names.")
+            case .unavailable: throw MCPError.internalError("\(problem)")
+            }
         }
-        let structured: JSONValue = [
-            "passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
-            "feedback": check.feedback.map { .string($0) } ?? .null,
-        ]
         record(key, code: code, passed: check.passed, diagnostics: check.diagnostics,
                runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started,
                task: nil)
-        return Self.result(structured, isError: !check.passed, text: check.feedback)
+        if let feedback = check.feedback, !check.passed { return Self.modelError(feedback) }
+        return Self.result([
+            "passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)), "feedback": .null,
+        ], isError: false)
     }
 
     // MARK: describe_tools
 
-    private func describeTools() -> CallTool.Result {
+    private func describeTools(_ ready: Ready) -> CallTool.Result {
         let structured: JSONValue = [
-            "python_api": .string(pythonAPI),
-            "prompt": .string(pythonAPI.isEmpty ? "" : ToolPrompt.render(api: pythonAPI)),
-            "tools": .array(configuration.toolbox.contracts.map {
+            "python_api": .string(ready.pythonAPI),
+            "prompt": .string(ready.pythonAPI.isEmpty ? "" : ToolPrompt.render(api: ready.pythonAPI)),
+            "tools": .array(ready.toolbox.contracts.map {
                 ["name": .string($0.name), "description": .string($0.description)]
             }),
         ]
-        return Self.result(structured, isError: false, text: nil)
+        return Self.result(structured, isError: false)
     }
 
     // MARK: generate_artifact
 
-    private func generateArtifact(_ arguments: JSONValue) async throws -> CallTool.Result {
-        guard let generator = configuration.generator else { throw MCPError.methodNotFound("generate_artifact") }
+    private func generateArtifact(_ arguments: JSONValue, ready: Ready) async throws -> CallTool.Result {
+        guard let generator = ready.generator else { throw MCPError.methodNotFound("generate_artifact") }
         let text = arguments["task"]!.stringValue!
         let kindName = arguments["kind"]!.stringValue!
         guard let kind = configuration.kinds[kindName] else {
@@ -241,16 +328,20 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         if let failure = outcome.modelFailure {
             throw MCPError.internalError("Crucible's model could not be reached: \(failure.message)")
         }
+        let lastCode = outcome.attempts.last?["code"]?.stringValue
+        if !outcome.passed {
+            let why = outcome.attempts.last?["feedback"]?.stringValue ?? outcome.finalError ?? "the last attempt failed"
+            return Self.modelError("generate_artifact: no attempt passed within the budget (\(outcome.attempts.count) attempts).\n"
+                + why + (lastCode.map { "\nThe last attempt:\n```python\n\($0)\n```" } ?? ""))
+        }
         let attempts: [JSONValue] = outcome.attempts.map { attempt in
             ["attempt": attempt["attempt"] ?? .int(0), "passed": attempt["passed"] ?? .bool(false),
              "diagnostics": attempt["diagnostics"] ?? .array([]), "feedback": attempt["feedback"] ?? .null]
         }
-        let structured: JSONValue = [
-            "passed": .bool(outcome.passed), "code": outcome.attempts.last?["code"] ?? .null, "kind": .string(kind.name),
+        return Self.result([
+            "passed": .bool(outcome.passed), "code": lastCode.map { .string($0) } ?? .null, "kind": .string(kind.name),
             "attempts": .array(attempts), "final_error": outcome.finalError.map { .string($0) } ?? .null,
-        ]
-        let failure = outcome.passed ? nil : (outcome.attempts.last?["feedback"]?.stringValue ?? outcome.finalError)
-        return Self.result(structured, isError: !outcome.passed, text: failure)
+        ], isError: false)
     }
 
     // MARK: Results and records
@@ -265,18 +356,20 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         chains.finished(key, passed: passed)
     }
 
-    /// A structured result. MCP asks for the JSON in a text block too (for clients that read
-    /// only text); a failing result leads with the feedback a model acts on.
-    static func result(_ structured: JSONValue, isError: Bool, text: String?) -> CallTool.Result {
-        var content: [MCP.Tool.Content] = []
-        if let text { content.append(.text(text: text, annotations: nil, _meta: nil)) }
-        content.append(.text(text: structured.jsonText, annotations: nil, _meta: nil))
+    /// A structured result. MCP asks for the JSON in a text block too, for clients that read only text.
+    static func result(_ structured: JSONValue, isError: Bool) -> CallTool.Result {
         let value: MCP.Value? = structured.mcpValue
-        return CallTool.Result(content: content, structuredContent: value, isError: isError ? true : nil, _meta: nil)
+        return CallTool.Result(
+            content: [.text(text: structured.jsonText, annotations: nil, _meta: nil)],
+            structuredContent: value, isError: isError ? true : nil, _meta: nil)
     }
 
-    /// A failure the model should fix, with no structured result (the arguments never ran).
+    /// A failure the model should fix: one plain-text block, no structured content.
     static func modelError(_ message: String) -> CallTool.Result {
         CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
     }
+}
+
+private extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -6,6 +6,9 @@ import MCP
 /// its tool's `outputSchema` (the official clients check it).
 enum MCPToolCatalog {
     static let runPython = "run_python"
+    static let closeSession = "close_session"
+    /// run_python's `session` value that opens a new session.
+    static let newSession = "new"
     static let validateCode = "validate_code"
     static let describeTools = "describe_tools"
     static let generateArtifact = "generate_artifact"
@@ -19,10 +22,11 @@ enum MCPToolCatalog {
         var canGenerate: Bool
         var writesAllowed: Bool
         var defaultTimeout: Double
+        var sessionIdleMinutes: Int
     }
 
     static func tools(_ context: Context) -> [MCP.Tool] {
-        var tools = [runPythonTool(context), validateCodeTool(context), describeToolsTool(context)]
+        var tools = [runPythonTool(context), closeSessionTool(), validateCodeTool(context), describeToolsTool(context)]
         if context.canGenerate { tools.append(generateArtifactTool(context)) }
         return tools
     }
@@ -45,10 +49,12 @@ enum MCPToolCatalog {
             description: """
                 Run Python 3 code in a sandboxed CPython worker (a kernel-confined process: no network, \
                 no files outside what the tools expose, CPU, memory and output limits). Returns the value \
-                of the last expression (as JSON when it can be, else its repr), stdout, stderr, the error \
-                with a traceback of your code, and a trace of every tool call and the result fields read. \
-                Pass `session` to keep variables between calls. Prefer one call that uses the tools and \
-                returns exactly what you need over many small calls.
+                of the last expression (as JSON when it can be; tool results come back as their data), \
+                stdout and stderr; a failure comes back as an error with the traceback of your code. \
+                Top-level `await` works, and tool calls may be awaited (`await asyncio.gather(...)`). \
+                Pass session: "new" to keep variables between calls: the result's `session` is the \
+                handle to pass next time. Prefer one call that uses the tools and returns exactly what \
+                you need over many small calls.
 
                 \(api)
                 """,
@@ -58,13 +64,17 @@ enum MCPToolCatalog {
                     "code": ["type": "string", "description": "Python source; the last expression's value is returned."],
                     "session": [
                         "type": "string", "minLength": 1, "maxLength": 100,
-                        "description": "A name you choose: calls with the same name share variables and imports (created on first use, closed after 10 minutes idle; a few may be open at once). Omit for a fresh interpreter.",
+                        "description": .string("\"new\" to start a session whose variables and imports persist, or the handle a previous result returned to continue it (an unused session closes after \(context.sessionIdleMinutes) minutes; close_session closes it now). Omit for a fresh interpreter."),
                     ],
                     "restart": ["type": "boolean", "description": "With `session`: discard its state before running."],
                     "inputs": ["type": "object", "description": "Values bound as variables before the code runs."],
                     "timeout": [
-                        "type": "number", "minimum": 0.01, "maximum": 600,
-                        "description": .string("Seconds of wall-clock time per call (default \(Int(context.defaultTimeout))); in a session, the call that opens it sets it."),
+                        "type": "number", "minimum": 0.01, "maximum": 3600,
+                        "description": .string("Seconds of wall-clock time for this call (default \(Int(context.defaultTimeout)))."),
+                    ],
+                    "trace": [
+                        "type": "boolean",
+                        "description": "Also return the trace: every tool call (arguments, outcome, duration) and the result fields read.",
                     ],
                     "artifact": [
                         "type": "string",
@@ -96,25 +106,43 @@ enum MCPToolCatalog {
             "stderr": ["type": "string"],
             "stdout_truncated_bytes": ["type": "integer"],
             "stderr_truncated_bytes": ["type": "integer"],
-            "error": [
-                "type": ["object", "null"],
-                "properties": [
-                    "type": ["type": "string"], "message": ["type": "string"], "traceback": ["type": "string"],
-                    "line": ["type": "integer"], "column": ["type": "integer"],
-                ].asJSON,
-            ],
+            "tool_calls": ["type": "integer", "description": "How many tool calls the code made."],
             "trace": [
                 "type": "object",
+                "description": "Only with trace: true.",
                 "properties": [
                     "tool_calls": ["type": "array", "items": ["type": "object"]],
                     "field_reads": ["type": "array", "items": ["type": "object"]],
                 ].asJSON,
                 "required": ["tool_calls", "field_reads"],
             ],
-            "session": ["type": ["string", "null"]],
+            "session": ["type": ["string", "null"], "description": "The session's handle, to pass on the next call."],
             "duration_ms": ["type": "number"],
         ].asJSON,
-        "required": ["ok", "outcome", "stdout", "stderr", "error", "trace", "session"],
+        "required": ["ok", "outcome", "stdout", "stderr", "session", "tool_calls"],
+    ]
+
+    // MARK: close_session
+
+    static func closeSessionTool() -> MCP.Tool {
+        MCP.Tool(
+            name: closeSession,
+            description: "Close a run_python session now (its variables are gone). Unused sessions also close by themselves.",
+            inputSchema: schema([
+                "type": "object",
+                "properties": ["session": ["type": "string", "minLength": 1, "description": "The handle run_python returned."]].asJSON,
+                "required": ["session"],
+                "additionalProperties": false,
+            ]),
+            annotations: .init(title: "Close a run_python session", readOnlyHint: false, destructiveHint: true,
+                               idempotentHint: true, openWorldHint: false),
+            outputSchema: closeSessionOutput.mcpValue)
+    }
+
+    static let closeSessionOutput: JSONValue = [
+        "type": "object",
+        "properties": ["closed": ["type": "boolean"], "session": ["type": "string"]].asJSON,
+        "required": ["closed", "session"],
     ]
 
     // MARK: validate_code

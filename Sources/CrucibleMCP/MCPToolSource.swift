@@ -85,18 +85,26 @@ public final class MCPToolSource: @unchecked Sendable {
                     + "its results reach the code unchecked")
                 outputSchema = nil
             }
+            // A function that returns a plain value (an int, a list) is served with its result
+            // wrapped as {"result": ...}; the sandbox gets the value, as the function's author wrote it.
+            let wrapped = outputSchema.flatMap(Self.wrappedResultSchema(in:))
             let contract: ToolContract
             do {
                 contract = try ToolContract(
                     name: name, description: (remote.description ?? "") + "\n(From the MCP server `\(origin)`.)",
-                    inputSchema: inputSchema, outputSchema: outputSchema)
+                    inputSchema: inputSchema, outputSchema: wrapped ?? outputSchema)
             } catch {
                 skipped.append("\(remote.name): not offered to the sandbox: \(error)")
                 continue
             }
-            let (remoteName, checked) = (remote.name, outputSchema != nil)
+            let (remoteName, checked, unwrap) = (remote.name, outputSchema != nil, wrapped != nil)
             tools.append(Crucible.Tool(contract) { [self] arguments in
-                try await call(remoteName, arguments: arguments, structured: checked)
+                let result = try await call(remoteName, arguments: arguments, structured: checked)
+                guard unwrap else { return result }
+                guard let value = result["result"] else {
+                    throw ToolFailure("MCP tool \(remoteName) returned no \"result\" in its wrapped structured content")
+                }
+                return value
             })
         }
         return tools
@@ -118,6 +126,17 @@ public final class MCPToolSource: @unchecked Sendable {
         if let structuredContent = result.structuredContent { return JSONValue(mcp: structuredContent) }
         if structured { throw ToolFailure("MCP tool \(name) declares an outputSchema but returned no structuredContent") }
         return .string(text)
+    }
+
+    /// The schema of the value inside a result the server wraps as `{"result": ...}`: the
+    /// official Python SDK does so for functions annotated with a non-object type (its output
+    /// schema is titled `<function>Output`), FastMCP marks it `x-fastmcp-wrap-result`.
+    static func wrappedResultSchema(in schema: JSONValue) -> JSONValue? {
+        guard case .object(let properties)? = schema["properties"], properties.count == 1, let inner = properties["result"],
+            schema["required"] == ["result"]
+        else { return nil }
+        let marked = schema["x-fastmcp-wrap-result"] == .bool(true) || schema["title"]?.stringValue?.hasSuffix("Output") == true
+        return marked ? inner : nil
     }
 
     /// What the code is told once the server has gone: which server, how it ended, what now.

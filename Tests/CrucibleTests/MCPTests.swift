@@ -75,46 +75,75 @@ struct MCPTests {
         let sandbox = TestSandboxes.confined
         let toolbox = try Toolbox([ToolCallTests.getUser()])
         var configuration = CrucibleMCPServer.Configuration(
-            sandbox: sandbox, toolbox: toolbox, validator: LazyValidator(), kinds: [:], recorder: nil, generator: nil)
+            sandbox: sandbox, validator: LazyValidator(), kinds: [:], recorder: nil)
         configuration.maxSessions = maxSessions
-        return try CrucibleMCPServer(configuration)
+        return CrucibleMCPServer(configuration, toolbox: toolbox)
     }
 
-    @Test func namedSessionsAreCappedAndTheRefusalNamesTheOpenOnes() async throws {
+    static func structured(_ result: CallTool.Result) -> JSONValue? { result.structuredContent.map(JSONValue.init(mcp:)) }
+
+    static func text(_ result: CallTool.Result) -> String {
+        guard case .text(let text, _, _)? = result.content.first else { return "" }
+        return text
+    }
+
+    @Test func sessionsAreUnguessableHandlesCappedAndClosable() async throws {
         let server = try Self.server(maxSessions: 2)
         defer { server.close() }
-        for name in ["a", "b"] {
-            let opened = try await server.call("run_python", arguments: ["code": "x = 1", "session": .string(name)])
+        var handles: [String] = []
+        for _ in 0..<2 {
+            let opened = try await server.call("run_python", arguments: ["code": "secret = 'mine'", "session": "new"])
             #expect(opened.isError == nil)
+            let handle = try #require(Self.structured(opened)?["session"]?.stringValue)
+            #expect(handle.hasPrefix("s-") && handle.count == 34)
+            handles.append(handle)
         }
-        let third = try await server.call("run_python", arguments: ["code": "x = 1", "session": "c"])
-        #expect(third.isError == true && third.structuredContent == nil)
-        guard case .text(let message, _, _)? = third.content.first else { Issue.record("no text"); return }
-        #expect(message.contains("2 sessions are open (a, b)") && message.contains("restart: true"))
-        // The open ones still work, and a fresh interpreter needs no session.
-        let again = try await server.call("run_python", arguments: ["code": "x + 1", "session": "b"])
-        #expect(again.structuredContent.map(JSONValue.init(mcp:))?["value"] == 2)
+        #expect(Set(handles).count == 2)
+        // A name another run might guess is not a session.
+        let guessed = try await server.call("run_python", arguments: ["code": "secret", "session": "main"])
+        #expect(guessed.isError == true && guessed.structuredContent == nil)
+        #expect(Self.text(guessed).contains("no open session \"main\""))
+        let third = try await server.call("run_python", arguments: ["code": "x = 1", "session": "new"])
+        #expect(third.isError == true && Self.text(third).contains("2 sessions are open"))
+        // The handle continues its session; close_session frees its place.
+        let again = try await server.call("run_python", arguments: ["code": "secret", "session": .string(handles[1])])
+        #expect(Self.structured(again)?["value"] == "mine")
+        let closed = try await server.call("close_session", arguments: ["session": .string(handles[1])])
+        #expect(Self.structured(closed)?["closed"] == true)
+        let gone = try await server.call("run_python", arguments: ["code": "secret", "session": .string(handles[1])])
+        #expect(gone.isError == true)
+        let fourth = try await server.call("run_python", arguments: ["code": "x = 1", "session": "new"])
+        #expect(fourth.isError == nil)
         let fresh = try await server.call("run_python", arguments: ["code": "40 + 2"])
-        #expect(fresh.structuredContent.map(JSONValue.init(mcp:))?["value"] == 42)
+        #expect(Self.structured(fresh)?["value"] == 42)
     }
 
-    @Test func runPythonResultsFitTheirOutputSchemaAndFailuresAreToolErrors() async throws {
+    @Test func runPythonResultsFitTheirOutputSchemaAndFailuresArePlainText() async throws {
         let server = try Self.server()
         defer { server.close() }
-        #expect(server.tools.map(\.name) == ["run_python", "validate_code", "describe_tools"])
-        #expect(server.tools[0].description?.contains("def get_user(user_id: int)") == true)
+        let tools = try await server.catalog()
+        #expect(tools.map(\.name) == ["run_python", "close_session", "validate_code", "describe_tools"])
+        #expect(tools[0].description?.contains("def get_user(user_id: int)") == true)
 
         let ok = try await server.call("run_python", arguments: ["code": .string("u = get_user(user_id=3)\nu.name")])
         #expect(ok.isError == nil)
-        let structured = JSONValue(mcp: try #require(ok.structuredContent))
+        let structured = try #require(Self.structured(ok))
         #expect(JSONSchema.violations(of: structured, against: MCPToolCatalog.runPythonOutput).isEmpty)
-        #expect(structured["value"] == "user3" && structured["ok"] == true && structured["error"] == .null)
-        #expect(structured["trace"]?["tool_calls"]?.arrayValue?.count == 1)
+        #expect(structured["value"] == "user3" && structured["ok"] == true && structured["tool_calls"] == 1)
+        #expect(structured["trace"] == nil)  // opt-in
+        let traced = try await server.call("run_python", arguments: ["code": "get_user(user_id=4).name", "trace": true])
+        #expect(Self.structured(traced)?["trace"]?["tool_calls"]?.arrayValue?.count == 1)
+        // A returned tool result comes back as its data.
+        let object = try await server.call("run_python", arguments: ["code": "{'result': get_user(user_id=5)}"])
+        #expect(Self.structured(object)?["value"]?["result"]?["name"] == "user5")
+        #expect(Self.structured(object)?["value"]?["result"]?["roles"]?.arrayValue?.first?["name"] == "admin")
 
-        let failed = try await server.call("run_python", arguments: ["code": .string("[][1]")])
-        #expect(failed.isError == true)
-        guard case .text(let feedback, _, _)? = failed.content.first else { Issue.record("no text"); return }
-        #expect(feedback.contains("IndexError") && feedback.contains("call run_python again"))
+        let failed = try await server.call("run_python", arguments: ["code": .string("print('so far')\n[][1]")])
+        #expect(failed.isError == true && failed.structuredContent == nil && failed.content.count == 1)
+        let feedback = Self.text(failed)
+        #expect(feedback.contains("IndexError") && feedback.contains("line 2") && feedback.contains("call run_python again"))
+        #expect(feedback.contains("so far"))
+        #expect(!feedback.contains("\"outcome\""))  // no JSON for the model to read through
 
         let badArguments = try await server.call("run_python", arguments: ["code": .int(1)])
         #expect(badArguments.isError == true && badArguments.structuredContent == nil)

@@ -137,12 +137,29 @@ class ToolResult:
             return self._data == other._data
         return self._data == other
 
-    __hash__ = None
+    def __hash__(self):
+        # Results are read-only, so they can be dict keys and set members, as asyncio.gather
+        # needs of what it is given; equal data, equal hash.
+        return hash(json.dumps(self._data, sort_keys=True))
 
     def __repr__(self):
         _record(self._call, self._path + ".*" if self._path else "*")
         inner = ", ".join("%s=%r" % (key, self._field(key)) for key in self._data)
         return "%s(%s)" % (type(self).__name__, inner)
+
+    def __await__(self):
+        """`await tool(...)` works too (code written for async tool APIs, `asyncio.gather`):
+        the call already ran when the function returned, so awaiting gives the result itself."""
+        return self
+        yield  # a generator: awaiting it finishes at once with the result
+
+
+class ResultList(list):
+    """A tool's list result; like the objects in it, it can be awaited."""
+
+    def __await__(self):
+        return self
+        yield
 
 
 _classes = {}
@@ -160,12 +177,30 @@ def _class_for(schema, fallback_name):
     return cls
 
 
-def _wrap(value, schema, call, path, class_name):
+def plain_data(value, depth=0):
+    """`value` with every tool result in it replaced by its data (counted as reading it all):
+    what an execution's value is when the code returns results, or containers of them."""
+    if depth > 100:
+        return value
+    if isinstance(value, ToolResult):
+        _record(value._call, value._path + ".*" if value._path else "*")
+        return value._data
+    if type(value) in (list, tuple, ResultList):
+        return [plain_data(item, depth + 1) for item in value]
+    if type(value) is dict:
+        return {key: plain_data(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def _wrap(value, schema, call, path, class_name, top=True):
     if isinstance(value, dict):
         return _class_for(schema, class_name)(value, call, path, schema)
+    if isinstance(value, list) and top:
+        items = (schema or {}).get("items") if isinstance(schema, dict) else None
+        return ResultList(_wrap(item, items, call, path + "[]", class_name + "Item" if not class_name.endswith("Item") else class_name, False) for item in value)
     if isinstance(value, list):
         items = (schema or {}).get("items") if isinstance(schema, dict) else None
-        return [_wrap(item, items, call, path + "[]", class_name + "Item" if not class_name.endswith("Item") else class_name) for item in value]
+        return [_wrap(item, items, call, path + "[]", class_name + "Item" if not class_name.endswith("Item") else class_name, False) for item in value]
     return value
 
 

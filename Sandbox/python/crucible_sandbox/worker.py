@@ -13,6 +13,7 @@ code runs in this same interpreter and can rewrite any of it.
 
 import ast
 import builtins
+import inspect
 import io
 import json
 import linecache
@@ -208,6 +209,8 @@ def _safe(function, fallback):
 
 def _encode_value(value, limit):
     kind = _safe(lambda: type(value).__name__, "?")
+    # Tool results (and lists, tuples and dicts of them) come back as their data, not a repr.
+    value = _safe(lambda: tools.plain_data(value), value)
     if _safe(lambda: _json_compatible(value), False):
         text = _safe(lambda: _encode_value_json(value), None)
         if text is not None and len(text) <= limit:
@@ -291,9 +294,9 @@ def run_job(job, namespace, channel, user_files, streams=None):
     result = {"status": "ok"}
     try:
         body, last = compile_cell(source, filename)
-        exec(body, namespace)
+        _run(body, namespace)
         if last is not None:
-            value = eval(last, namespace)
+            value = _run(last, namespace)
             if value is not None:
                 result["value"] = _encode_value(value, job.get("value_limit", 1 << 20))
     except BaseException as error:  # SystemExit and KeyboardInterrupt are user errors too
@@ -305,6 +308,25 @@ def run_job(job, namespace, channel, user_files, streams=None):
     return result
 
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def _run(code, namespace):
+    """Runs compiled cell code; a cell with top-level `await` compiled to a coroutine, which
+    runs to the end on the worker's event loop (one per worker, so a session's tasks live on)."""
+    if not code.co_flags & _CO_COROUTINE:
+        return eval(code, namespace)
+    if _Loop.loop is None:
+        import asyncio  # not preloaded: few cells await, and the zygote stays small
+
+        _Loop.loop = asyncio.new_event_loop()
+    return _Loop.loop.run_until_complete(eval(code, namespace))
+
+
+class _Loop:
+    loop = None
+
+
 def _compile_cell_through_ast(source, filename):
     """(module code, trailing expression's code or None): a cell's value is its last
     statement when that is an expression. The zygote's `_crucible_cells` does the same on
@@ -313,8 +335,8 @@ def _compile_cell_through_ast(source, filename):
     tree = ast.parse(source, filename)
     last = tree.body.pop().value if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     # The rest first: a compile-time error is reported at the first line that has one.
-    body = compile(tree, filename, "exec")
-    return body, None if last is None else compile(ast.Expression(last), filename, "eval")
+    body = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    return body, None if last is None else compile(ast.Expression(last), filename, "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
 
 try:

@@ -15,6 +15,7 @@ import Foundation
 public final class Sandbox: Sendable {
     let pool: WorkerPool
     let admission: ExecutionAdmission
+    let running = RunningExecutions()
     public let configuration: SandboxConfiguration
 
     /// Starts the zygote and fills the pool. Throws when the sandbox cannot be built here.
@@ -48,7 +49,11 @@ public final class Sandbox: Sendable {
         }
         defer { pool.release(worker) }
         let dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
-        return WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher).run(job: job).0
+        let cancellation = Cancellation()
+        running.add(cancellation, worker: worker)
+        defer { running.remove(cancellation) }
+        return WorkerExecution(worker: worker, pool: pool, limits: limits, tools: dispatcher, cancellation: cancellation)
+            .run(job: job).0
     }
 
     /// `execute` for async callers: the blocking wait happens on a thread of its own, never
@@ -91,6 +96,10 @@ public final class Sandbox: Sendable {
 
     /// The zygote's pid, for tests that kill it to check recovery. Not part of the public API.
     package var zygoteProcessForTesting: pid_t? { pool.zygotePID }
+
+    /// Stops every fresh execution running now (each ends `cancelled` with `reason`); sessions
+    /// are their owners' to close. Later executions run as usual.
+    public func cancelRunning(_ reason: String) { running.cancelAll(reason) }
 
     /// Ends the zygote and all workers. Later executions end in `.sandboxFailure`.
     public func shutdown() {

@@ -248,6 +248,8 @@ public final class ServeServer: @unchecked Sendable {
                 path: params["path"]?.stringValue ?? "<code>")
         } catch LazyValidator.Problem.unknownKind(let kind, let known) {
             throw RPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
+        } catch LazyValidator.Problem.unknownRulesets(let problem) {
+            throw RPCError.invalidParams("\(problem)")
         } catch { throw RPCError(code: -32002, message: "Sandbox failure: \(error)") }
         if let link {
             record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,

@@ -16,6 +16,8 @@ public final class LazyValidator: @unchecked Sendable {
     public enum Problem: Error, CustomStringConvertible {
         /// The caller asked for a kind nobody defined: theirs to fix.
         case unknownKind(String, known: [String])
+        /// The caller named rulesets no rule belongs to: theirs to fix.
+        case unknownRulesets(Validator.UnknownRulesets)
         /// The validators could not start or run: the server's to fix.
         case unavailable(String)
 
@@ -23,6 +25,7 @@ public final class LazyValidator: @unchecked Sendable {
             switch self {
             case .unknownKind(let kind, let known):
                 "unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))"
+            case .unknownRulesets(let problem): "\(problem)"
             case .unavailable(let detail): "the validators cannot run: \(detail)"
             }
         }
@@ -57,6 +60,8 @@ public final class LazyValidator: @unchecked Sendable {
         let diagnostics: [Diagnostic]
         do {
             diagnostics = try validator.validate(source: code, path: path, configuration: configuration)
+        } catch let unknown as Validator.UnknownRulesets {
+            throw Problem.unknownRulesets(unknown)
         } catch { throw Problem.unavailable("\(error)") }
         return Check(diagnostics: diagnostics, feedback: CallRecord.feedback(for: diagnostics, code: code, tool: tool))
     }

@@ -33,8 +33,20 @@ public final class Validator: Sendable {
         public let description: String
     }
 
+    /// Rulesets asked for that no rule belongs to: a typo would otherwise check nothing and pass.
+    public struct UnknownRulesets: Error, CustomStringConvertible {
+        public let unknown: [String]
+        public let known: [String]
+        public var description: String {
+            "unknown ruleset\(unknown.count == 1 ? "" : "s") \(unknown.map(\.debugDescription).joined(separator: ", ")); "
+                + "known: \(known.joined(separator: ", "))"
+        }
+    }
+
     let sandbox: Sandbox
     public let validatorsDirectory: String
+    /// Ruleset names by the user modules they were listed with (rule modules add rulesets).
+    private let rulesetNames = RulesetNames()
 
     /// Starts a sandbox whose zygote preloads the validators.
     public init(sandbox base: SandboxConfiguration = SandboxConfiguration(), validatorsDirectory: String? = nil) throws {
@@ -71,6 +83,7 @@ public final class Validator: Sendable {
     public func validate(source: String, path: String = "<code>", configuration: Configuration = Configuration()) throws
         -> [Diagnostic]
     {
+        try checkRulesets(configuration)
         let batch = try run(files: [(path, source)], configuration: configuration)
         return batch.diagnostics + (try finish(facts: batch.facts, configuration: configuration))
     }
@@ -80,6 +93,7 @@ public final class Validator: Sendable {
         files: [(path: String, source: String)], configuration: Configuration = Configuration(),
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws -> [Diagnostic] {
+        try checkRulesets(configuration)
         let workers = max(1, sandbox.configuration.poolSize)
         let batchCount = min(files.count, workers * 4)
         guard batchCount > 0 else { return [] }
@@ -110,6 +124,23 @@ public final class Validator: Sendable {
         // Project rules (svcs registrations, middleware) need every file's facts at once.
         diagnostics += try finish(facts: facts, configuration: configuration)
         return diagnostics.sorted { ($0.path, $0.line, $0.column, $0.rule) < ($1.path, $1.line, $1.column, $1.rule) }
+    }
+
+    /// The rulesets there are for this configuration (built in, plus its rule modules'), sorted.
+    public func knownRulesets(configuration: Configuration = Configuration()) throws -> [String] {
+        let key = configuration.userModules.map { "\($0.name)\u{0}\($0.source)" }.joined(separator: "\u{1}")
+        if let known = rulesetNames.get(key) { return known }
+        let known = Set(try rules(configuration: configuration).compactMap { $0["ruleset"]?.stringValue }).sorted()
+        rulesetNames.set(key, known)
+        return known
+    }
+
+    /// Throws `UnknownRulesets` when the configuration names a ruleset no rule belongs to.
+    public func checkRulesets(_ configuration: Configuration) throws {
+        guard !configuration.rulesets.isEmpty else { return }
+        let known = try knownRulesets(configuration: configuration)
+        let unknown = configuration.rulesets.filter { !known.contains($0) }
+        if !unknown.isEmpty { throw UnknownRulesets(unknown: unknown, known: known) }
     }
 
     /// Every rule's metadata: ID, ruleset, severity, message, hint, doc, examples.
@@ -221,4 +252,12 @@ final class ResultSlots<Value>: @unchecked Sendable {
             return claimed - 1
         }
     }
+}
+
+/// Known ruleset names per set of user rule modules, computed once each.
+private final class RulesetNames: @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: [String: [String]] = [:]
+    func get(_ key: String) -> [String]? { lock.withLock { names[key] } }
+    func set(_ key: String, _ value: [String]) { lock.withLock { names[key] = value } }
 }

@@ -2,8 +2,10 @@ import Foundation
 
 /// read_file, list_files, write_file: the workspace's files, confined to its root.
 enum FileTools {
+    /// write_file only where writing is on: a tool the model sees but may never use costs
+    /// prompt space and invites calls that can only fail.
     static func all(_ workspace: Workspace) throws -> [Tool] {
-        [try readFile(workspace), try listFiles(workspace), try writeFile(workspace)]
+        [try readFile(workspace), try listFiles(workspace)] + (workspace.allowsWrites ? [try writeFile(workspace)] : [])
     }
 
     static func readFile(_ workspace: Workspace) throws -> Tool {

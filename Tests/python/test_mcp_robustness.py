@@ -1,0 +1,170 @@
+"""`crucible mcp` spoken to line by line, as a careless or hostile client would: odd ids, bytes
+that are not UTF-8, floods, lines over the limit, fuzzed messages, and a client that closes
+its end while work is running. Every request gets an answer and the server keeps serving;
+closing the input ends the server promptly."""
+
+import json
+import os
+import random
+import select
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+CRUCIBLE = os.path.join(HERE, "..", "..", ".build", "debug", "crucible")
+
+from test_serve_robustness import _mutations  # the same fuzzed JSON-RPC lines serve gets
+
+
+class RawMCP:
+    def __init__(self, *args):
+        self.process = subprocess.Popen([CRUCIBLE, "mcp", "--no-corpus", *args], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.buffer = b""
+        self.next_id = 1000
+        reply = self.call({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        assert "result" in reply, reply
+        self.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+
+    def send(self, line):
+        self.process.stdin.write((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n")
+        self.process.stdin.flush()
+
+    def read_line(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no line from crucible mcp within %s s" % timeout
+            if select.select([self.process.stdout], [], [], remaining)[0]:
+                chunk = os.read(self.process.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    raise EOFError("crucible mcp closed its output")
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def read(self, timeout=60):
+        return json.loads(self.read_line(timeout))
+
+    def call(self, message, timeout=60):
+        self.send(message)
+        while True:
+            reply = self.read(timeout)
+            if isinstance(reply, dict) and reply.get("id") == message["id"]:
+                return reply
+
+    def run_python(self, code, **arguments):
+        self.next_id += 1
+        return self.call({"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call",
+                          "params": {"name": "run_python", "arguments": dict(arguments, code=code)}})
+
+    def close(self, timeout=30):
+        self.process.stdin.close()
+        deadline = time.monotonic() + timeout
+        rest = b""
+        while True:
+            assert time.monotonic() < deadline, "crucible mcp did not exit within %s s of its input closing" % timeout
+            chunk = os.read(self.process.stdout.fileno(), 1 << 20)
+            if not chunk:
+                break
+            rest += chunk
+        self.process.wait(timeout=max(1, deadline - time.monotonic()))
+        return [json.loads(line) for line in (self.buffer + rest).splitlines() if line.strip()]
+
+
+def test_ids_and_bytes_as_json_rpc_says():
+    server = RawMCP()
+    server.send(b'{"jsonrpc":"2.0","id":1.0,"method":"tools/list"}')
+    assert server.read_line().startswith(b'{"id":1.0,')  # the id as sent, not rewritten to 1
+    server.send(b'{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}')
+    assert server.read_line() == b'{"id":123456789012345678901234567890,"jsonrpc":"2.0","result":{}}'
+    for bad in (b'{"a":1}', b"[1]", b"true"):
+        server.send(b'{"jsonrpc":"2.0","id":%s,"method":"tools/list"}' % bad)
+        reply = server.read()
+        assert reply["id"] is None and reply["error"]["code"] == -32600, reply
+    server.send(b'{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"x":"\xff"}}')
+    reply = server.read()
+    assert reply["id"] is None and reply["error"]["code"] == -32700 and "UTF-8" in reply["error"]["message"]
+    server.send(b"not json")
+    assert server.read()["error"]["code"] == -32700
+    assert server.run_python("6 * 7")["result"]["structuredContent"]["value"] == 42
+    assert server.process.poll() is None
+    server.close()
+
+
+def test_closing_the_input_ends_the_server_promptly_and_cancels_running_work():
+    server = RawMCP()
+    server.send({"jsonrpc": "2.0", "id": "long", "method": "tools/call",
+                 "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(600)", "timeout": 900}}})
+    opened = server.run_python("x = 1", session="new")
+    handle = opened["result"]["structuredContent"]["session"]
+    server.send({"jsonrpc": "2.0", "id": "cell", "method": "tools/call",
+                 "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(600)", "session": handle}}})
+    time.sleep(0.5)  # both are running in their workers
+    started = time.monotonic()
+    answers = {reply.get("id"): reply for reply in server.close(timeout=30)}
+    assert time.monotonic() - started < 10
+    assert server.process.returncode == 0
+    for request in ("long", "cell"):
+        result = answers[request]["result"]
+        assert result["isError"] and "cancelled" in result["content"][0]["text"], answers[request]
+
+
+def test_a_request_sent_just_before_the_input_closes_is_still_answered():
+    server = RawMCP()
+    server.send({"jsonrpc": "2.0", "id": "last", "method": "tools/call",
+                 "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(0.2)\n'last'"}}})
+    answers = {reply.get("id"): reply for reply in server.close()}
+    assert answers["last"]["result"]["structuredContent"]["value"] == "last"
+
+
+def test_800_concurrent_run_python_calls_are_all_answered():
+    server = RawMCP("--max-running", "8")
+    count = 800
+    for index in range(count):
+        server.send({"jsonrpc": "2.0", "id": index, "method": "tools/call",
+                     "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(0.01)\n%d" % index}}})
+    answers = {}
+    while len(answers) < count:
+        reply = server.read(timeout=300)
+        answers[reply["id"]] = reply
+    ran = [i for i in range(count) if "result" in answers[i]]
+    busy = [answers[i]["error"] for i in range(count) if "error" in answers[i]]
+    assert all(error["code"] == -32003 for error in busy)
+    assert len(ran) + len(busy) == count and len(ran) >= count // 2
+    assert all(answers[i]["result"]["structuredContent"]["value"] == i for i in ran)
+    server.close()
+
+
+def test_a_line_over_64_mib_is_refused_and_the_connection_goes_on():
+    server = RawMCP()
+    server.process.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"')
+    chunk = b"x" * (1 << 20)
+    for _ in range(66):
+        server.process.stdin.write(chunk)
+    server.process.stdin.flush()
+    reply = server.read(timeout=60)
+    assert reply["id"] is None and reply["error"]["code"] == -32600 and "64" in reply["error"]["message"]
+    server.send(b'"}}}')
+    assert server.run_python("'after'")["result"]["structuredContent"]["value"] == "after"
+    server.close()
+
+
+def test_fuzzed_lines_never_kill_the_server():
+    server = RawMCP()
+    rng = random.Random(613)
+    lines = _mutations(rng)
+    for round_ in range(150):
+        line = next(lines)
+        # serve's methods are unknown here, which is one more thing to get right.
+        if rng.random() < 0.5:
+            line = line.replace(b'"method": "execute"', b'"method": "tools/call"')
+        server.send(line)
+        reply = server.call({"jsonrpc": "2.0", "id": "sentinel-%d" % round_, "method": "ping"})
+        assert reply["result"] == {}
+    assert server.process.poll() is None
+    assert server.run_python("'survived'")["result"]["structuredContent"]["value"] == "survived"
+    server.close()
