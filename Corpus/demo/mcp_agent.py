@@ -25,7 +25,7 @@ async def main():
     async with Client(params) as client:
         tools = (await client.list_tools()).tools
         print("tools:", ", ".join(tool.name for tool in tools))
-        ran = await client.call_tool("run_python", {"code": PROGRAM})
+        ran = await client.call_tool("run_python", {"code": PROGRAM, "trace": True})
         if ran.is_error:
             sys.exit("run_python failed:\n" + ran.content[0].text)
         out = ran.structured_content
@@ -33,9 +33,10 @@ async def main():
         print("  tool calls:", ", ".join(c["tool"] for c in out["trace"]["tool_calls"]),
               "| fields read:", ", ".join(sorted({r["path"] for r in out["trace"]["field_reads"]})))
         bad = await client.call_tool("validate_code", {"code": BAD_VIEW, "kind": "view"})
+        feedback = bad.content[0].text  # an error is plain text for the model: rules, lines, hints
         print("validate_code (bad view) -> isError:", bool(bad.is_error), "| rules:",
-              ", ".join(d["rule"] for d in bad.structured_content["diagnostics"] if d["severity"] == "error"))
-        print("  feedback for the model:", bad.content[0].text.splitlines()[0])
+              ", ".join(sorted({word for word in feedback.split() if word[:4] == "VIEW"})))
+        print("  feedback for the model:", feedback.splitlines()[0])
         good = await client.call_tool("validate_code", {"code": GOOD_VIEW, "kind": "view"})
         print("validate_code (fixed view) -> passed:", good.structured_content["passed"])
 
