@@ -73,7 +73,7 @@ async def main():
             assert "".join(names) == "AdaGraceEdsger"
 
             started = time.perf_counter()
-            result = await mcp.call_tool("run_python", {"code": THREE})
+            result = await mcp.call_tool("run_python", {"code": THREE, "trace": True})
             timings["code_mode_three_calls"].append((time.perf_counter() - started) * 1000)
             assert result.structured_content["value"] == "AdaGraceEdsger", result.content
             timings["bridged_call_in_sandbox"] += [c["duration_ms"] for c in result.structured_content["trace"]["tool_calls"]]

@@ -3,76 +3,32 @@ that are not UTF-8, floods, lines over the limit, fuzzed messages, and a client 
 its end while work is running. Every request gets an answer and the server keeps serving;
 closing the input ends the server promptly."""
 
-import json
 import os
 import random
-import select
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-CRUCIBLE = os.path.join(HERE, "..", "..", ".build", "debug", "crucible")
 
+from line_client import LineClient
 from test_serve_robustness import _mutations  # the same fuzzed JSON-RPC lines serve gets
 
 
-class RawMCP:
+class RawMCP(LineClient):
+    """A `crucible mcp` process, initialized, spoken to one line at a time."""
+
     def __init__(self, *args):
-        self.process = subprocess.Popen([CRUCIBLE, "mcp", "--no-corpus", *args], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.buffer = b""
+        super().__init__("mcp", "--no-corpus", *args)
         self.next_id = 1000
-        reply = self.call({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        reply = self.call(0, "initialize", {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}})
         assert "result" in reply, reply
         self.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
 
-    def send(self, line):
-        self.process.stdin.write((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n")
-        self.process.stdin.flush()
-
-    def read_line(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "no line from crucible mcp within %s s" % timeout
-            if select.select([self.process.stdout], [], [], remaining)[0]:
-                chunk = os.read(self.process.stdout.fileno(), 1 << 20)
-                if not chunk:
-                    raise EOFError("crucible mcp closed its output")
-                self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
-
-    def read(self, timeout=60):
-        return json.loads(self.read_line(timeout))
-
-    def call(self, message, timeout=60):
-        self.send(message)
-        while True:
-            reply = self.read(timeout)
-            if isinstance(reply, dict) and reply.get("id") == message["id"]:
-                return reply
-
     def run_python(self, code, **arguments):
         self.next_id += 1
-        return self.call({"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call",
-                          "params": {"name": "run_python", "arguments": dict(arguments, code=code)}})
-
-    def close(self, timeout=30):
-        self.process.stdin.close()
-        deadline = time.monotonic() + timeout
-        rest = b""
-        while True:
-            assert time.monotonic() < deadline, "crucible mcp did not exit within %s s of its input closing" % timeout
-            chunk = os.read(self.process.stdout.fileno(), 1 << 20)
-            if not chunk:
-                break
-            rest += chunk
-        self.process.wait(timeout=max(1, deadline - time.monotonic()))
-        return [json.loads(line) for line in (self.buffer + rest).splitlines() if line.strip()]
+        return self.call(self.next_id, "tools/call", {"name": "run_python", "arguments": dict(arguments, code=code)})
 
 
 def test_ids_and_bytes_as_json_rpc_says():
@@ -163,7 +119,7 @@ def test_fuzzed_lines_never_kill_the_server():
         if rng.random() < 0.5:
             line = line.replace(b'"method": "execute"', b'"method": "tools/call"')
         server.send(line)
-        reply = server.call({"jsonrpc": "2.0", "id": "sentinel-%d" % round_, "method": "ping"})
+        reply = server.call("sentinel-%d" % round_, "ping")
         assert reply["result"] == {}
     assert server.process.poll() is None
     assert server.run_python("'survived'")["result"]["structuredContent"]["value"] == "survived"

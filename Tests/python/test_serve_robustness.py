@@ -8,7 +8,6 @@ what the server writes (ids as sent, errors with id null)."""
 import json
 import os
 import random
-import select
 import sqlite3
 import subprocess
 import sys
@@ -18,66 +17,22 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CRUCIBLE = os.path.join(HERE, "..", "..", ".build", "debug", "crucible")
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "Clients", "python"))
 
 from crucible_client import Crucible, CrucibleError
+from line_client import LineClient
 
 
-class RawServe:
+class RawServe(LineClient):
     """A `crucible serve` process spoken to one line at a time."""
 
     def __init__(self, *args, prefix=None):
-        command = [CRUCIBLE, "serve", *args]
-        if prefix:
-            command = ["bash", "-c", prefix + "; exec " + " ".join(command)]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.buffer = b""
-
-    def send(self, line):
-        self.process.stdin.write(line if isinstance(line, bytes) else line.encode())
-        self.process.stdin.write(b"\n")
-        self.process.stdin.flush()
-
-    def request(self, id, method, params=None):
-        message = {"jsonrpc": "2.0", "id": id, "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(json.dumps(message))
-
-    def read_line(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no line from crucible serve within %s s" % timeout)
-            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
-            if ready:
-                chunk = os.read(self.process.stdout.fileno(), 1 << 20)
-                if not chunk:
-                    raise EOFError("crucible serve closed its output")
-                self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line
-
-    def read(self, timeout=30):
-        return json.loads(self.read_line(timeout))
-
-    def call(self, id, method, params=None, timeout=30):
-        """The answer to this request; answers to earlier ones still in flight are skipped."""
-        self.request(id, method, params)
-        while True:
-            message = self.read(timeout)
-            if isinstance(message, dict) and message.get("id") == id:
-                return message
+        super().__init__("serve", *args, prefix=prefix)
 
     def close(self):
-        """Closes stdin and reads what is left (a server blocked writing to a full pipe cannot exit)."""
-        self.process.stdin.close()
-        deadline = time.monotonic() + 60
-        while os.read(self.process.stdout.fileno(), 1 << 20):
-            assert time.monotonic() < deadline, "crucible serve did not exit within 60 s of its input closing"
-        return self.process.wait(timeout=max(1, deadline - time.monotonic()))
+        super().close()
+        return self.process.returncode
 
 
 def test_a_flood_of_slow_executions_is_answered_in_full():
