@@ -202,6 +202,18 @@ Python process. {serve.get('note', '')}.
 | 3 | one host tool call round trip | under 20 µs median | {round_trip:.1f} µs (host side alone {med('crucible tool call, host side only','ping()'):.1f} µs) | {'yes' if round_trip < 20 else 'no'} |
 
 What the numbers say:
+- The machine itself moves between days. From the run of 2026-11-21 to that of 2026-12-06,
+  in-process CPython took 2.5-2.8x as long for the same code (`x = 1 + 2` 4.1 to 11.5 µs, the
+  CPU loop 7.0 to 17.5 ms) and Monty 1.8x; the fork-heavy fresh path moves with the machine's
+  memory work, so its ratio to Monty went from 0.67x to 1.37x with the machine. What the
+  code did is measured in one window instead: an interleaved A/B (2026-12-06) of the commit
+  before the hardening of the worker channel, admission and MCP (2390ac9) against the one
+  after, release builds. crucible-bench, two runs each, alternating: fresh `x = 1 + 2` 459 and
+  423 µs against 475 and 525 µs, with Monty at 387/295 and 399/291 µs in the same runs (its
+  own spread); session cells 138/123 against 142/124 µs. Through `crucible serve`, 8
+  alternating rounds of 150 requests: fresh 3,910 against 4,013 µs (1.03x), session
+  274 against 268 µs (0.98x). Page faults per fresh execution (`perf stat -e page-faults
+  --inherit` on the zygote, 400 executions): 650 against 657.
 - Monty's figures here differ from the issue's (it quoted about 218 µs for three calls; here a
   fresh checkout takes {med('monty fresh checkout','3 host calls'):.0f} µs and a reused session {med('monty session feed','3 host calls'):.0f} µs). Ratios are taken within
   one run, where both sides see the same machine.
