@@ -63,6 +63,8 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
         // The MCP SDK's transport protocol names swift-log's Logger (already in the graph through the SDK).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Project settings (pyproject.toml, crucible.toml, Corpus/kinds): TOML read once, on the host.
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -84,6 +86,7 @@ let package = Package(
             name: "Crucible",
             dependencies: [
                 "CSeccomp", "CSandboxKernel", "CrucibleWire", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]),
         .target(
             name: "CrucibleMCP",

@@ -167,8 +167,10 @@ struct CorpusExportCommand: ParsableCommand {
         exporter.gates.maxPerRule = maxPerRule
         exporter.progress = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
         do {
-            let kinds = try validator.artifactKinds(projectDirectory: FileManager.default.currentDirectoryPath)
-            exporter.rulesets = kinds.mapValues(\.rulesets)
+            let project = try ProjectConfiguration.load(
+                from: FileManager.default.currentDirectoryPath,
+                kindsDirectory: ArtifactKind.locateDirectory(SandboxConfiguration()))
+            exporter.rulesets = project.kinds.mapValues(\.rulesets)
         } catch { throw fail("\(error)", code: 2) }
 
         let selection: CorpusExporter.Selection

@@ -81,10 +81,11 @@ struct GenerateCommand: ParsableCommand {
             throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
         }
         defer { validator.shutdown() }
-        let (toolbox, standard) = try toolOptions.makeToolbox(sandbox: sandbox)
+        let project = try toolOptions.loadProject()
+        let (toolbox, standard) = try toolOptions.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
         let root = toolOptions.root
-        let kinds = try toolOptions.artifactKinds(sandbox: sandbox)
+        let kinds = project.kinds
         for item in work {
             let name = item.kind ?? kind
             guard let name, kinds[name] != nil else {
@@ -102,7 +103,8 @@ struct GenerateCommand: ParsableCommand {
         let corpusRecorder = recording.recorder(source: "generate")
         if let corpusRecorder { recorders.append(corpusRecorder) }
         let settings = modelOptions.settings
-        let validatorConfiguration = (try? validator.projectConfiguration(in: root)) ?? Validator.Configuration()
+        let validatorConfiguration: Validator.Configuration
+        do { validatorConfiguration = try Validator.Configuration(project: project) } catch { throw ValidationError("\(error)") }
         var runTest: (@Sendable (String) throws -> JSONValue)?
         if let standard { runTest = { source in try standard.runGeneratedTest(source) } }
         let loop = RetryLoop(

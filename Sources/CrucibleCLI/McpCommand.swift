@@ -85,11 +85,12 @@ struct McpCommand: ParsableCommand {
     }
 
     private func serve(sandbox: Sandbox, protocolOutput: Int32) async throws {
-        let (baseToolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        let project = try tools.loadProject()
+        let (baseToolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
         let root = tools.root
-        let kinds = try tools.artifactKinds(sandbox: sandbox)
-        let validator = LazyValidator(projectDirectory: root)
+        let kinds = project.kinds
+        let validator = LazyValidator(kinds: kinds)
         defer { validator.shutdown() }
         let recorder = recording.recorder(source: "mcp")
         let sources = ToolSources()
@@ -105,7 +106,7 @@ struct McpCommand: ParsableCommand {
             var toolbox = baseToolbox
             try await connect(into: &toolbox, keeping: sources)
             let generator = try makeGenerator(sandbox: sandbox, toolbox: toolbox, standard: standard,
-                                              validator: validator, recorder: recorder)
+                                              validator: validator, project: project, recorder: recorder)
             log("mcp: ready (\(toolbox.contracts.count) tools for the sandbox, workspace \(root)"
                 + (generator == nil ? "" : ", generate_artifact on") + ")")
             return CrucibleMCPServer.Tools(toolbox: toolbox, generator: generator)
@@ -142,7 +143,8 @@ struct McpCommand: ParsableCommand {
 
     /// The retry loop behind generate_artifact, when a model is configured.
     private func makeGenerator(
-        sandbox: Sandbox, toolbox: Toolbox, standard: StandardTools?, validator: LazyValidator, recorder: CorpusRecorder?
+        sandbox: Sandbox, toolbox: Toolbox, standard: StandardTools?, validator: LazyValidator, project: ProjectConfiguration,
+        recorder: CorpusRecorder?
     ) throws -> RetryLoop? {
         guard let model = try modelOptions.makeModel() else { return nil }
         let started = try validator.startedValidator()
@@ -152,7 +154,7 @@ struct McpCommand: ParsableCommand {
             model: model, validator: started, sandbox: sandbox, tools: toolbox,
             toolAPI: toolbox.isEmpty ? nil : try sandbox.describe(toolbox), runTest: runTest,
             settings: modelOptions.settings,
-            validatorConfiguration: (try? started.projectConfiguration(in: tools.root)) ?? Validator.Configuration(),
+            validatorConfiguration: try Validator.Configuration(project: project),
             recorders: recorder.map { [$0] } ?? [])
     }
 

@@ -69,7 +69,7 @@ struct RunCommand: ParsableCommand {
         limits.stderrBytes = outputLimit
         let sandbox = try makeSandbox(limits: limits)
         defer { sandbox.shutdown() }
-        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: tools.loadProject())
         defer { standard?.shutdown() }
         let result = sandbox.execute(code, inputs: bound, tools: toolbox)
         if json {

@@ -38,14 +38,15 @@ struct ServeCommand: ParsableCommand {
         let protocolOutput = try takeStdoutForProtocol()
         DescriptorBudget.raiseOpenFileLimit()
         let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity)
+        let project = try tools.loadProject()
         defer { sandbox.shutdown() }
-        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
         ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
-                    maxSessions: maxSessions, makeValidator: { try Validator() }).run()
+                    maxSessions: maxSessions, kinds: project.kinds, makeValidator: { try Validator() }).run()
     }
 }
 
@@ -69,7 +70,7 @@ struct ToolsCommand: ParsableCommand {
     func run() throws {
         let sandbox = try makeSandbox(poolSize: 1)
         defer { sandbox.shutdown() }
-        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox)
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: tools.loadProject())
         defer { standard?.shutdown() }
         if json {
             print(JSONValue.array(toolbox.contracts.map(\.mcpDefinition)).jsonText)

@@ -25,8 +25,16 @@ struct ToolOptions: ParsableArguments {
         try SettingRange.toolTimeout.validate(toolTimeout, flag: "--tool-timeout")
     }
 
+    /// The project's settings, command tools and artifact kinds, read once for the command.
+    func loadProject() throws -> ProjectConfiguration {
+        do {
+            let kinds = try ArtifactKind.locateDirectory(SandboxConfiguration())
+            return try ProjectConfiguration.load(from: root, kindsDirectory: kinds)
+        } catch { throw ValidationError("\(error)") }
+    }
+
     /// The toolbox, plus the standard tools' owner (to shut its pytest sandbox down).
-    func makeToolbox(sandbox: Sandbox) throws -> (Toolbox, StandardTools?) {
+    func makeToolbox(sandbox: Sandbox, project: ProjectConfiguration) throws -> (Toolbox, StandardTools?) {
         var limits = ToolLimits()
         limits.callsPerExecution = maxToolCalls
         limits.perCallTimeout = SettingRange.toolTimeout.duration(toolTimeout)
@@ -39,8 +47,7 @@ struct ToolOptions: ParsableArguments {
                 standard = try StandardTools(workspace: space, sandbox: sandbox.configuration, limits: limits)
                 toolbox = standard!.toolbox
             }
-            let project = try ProjectConfiguration.load(from: space.root, sandbox: sandbox)
-            for tool in project.commandTools { try toolbox.add(tool) }
+            for tool in try CommandTool.all(project) { try toolbox.add(tool) }
             return (toolbox, standard)
         } catch {
             throw ValidationError("\(error)")
@@ -49,16 +56,4 @@ struct ToolOptions: ParsableArguments {
 
     /// The workspace root: --workspace, else the current folder.
     var root: String { workspace ?? FileManager.default.currentDirectoryPath }
-
-    /// The artifact kinds: Corpus/kinds/*.toml plus the project's [tool.crucible.kinds.NAME].
-    func artifactKinds(sandbox: Sandbox) throws -> [String: ArtifactKind] {
-        let project = try? ProjectConfiguration.load(from: root, sandbox: sandbox)
-        let kindsDirectory: String
-        do { kindsDirectory = try ArtifactKind.locateDirectory(sandbox.configuration) } catch {
-            throw ValidationError("\(error)")
-        }
-        do { return try ArtifactKind.load(directory: kindsDirectory, project: project?.settings, sandbox: sandbox) } catch {
-            throw ValidationError("\(error)")
-        }
-    }
 }

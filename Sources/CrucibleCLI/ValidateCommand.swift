@@ -60,7 +60,9 @@ struct ValidateCommand: ParsableCommand {
     private func execute() throws {
         let validator = try Validator()
         defer { validator.shutdown() }
-        var configuration = try validator.projectConfiguration(in: FileManager.default.currentDirectoryPath)
+        let directory = FileManager.default.currentDirectoryPath
+        var configuration = try Validator.Configuration(
+            project: ProjectConfiguration.load(from: directory, kindsDirectory: nil))
         if listRules {
             let rules = try validator.rules(configuration: configuration)
             if format == .json { print(JSONValue.array(rules).jsonText); return }

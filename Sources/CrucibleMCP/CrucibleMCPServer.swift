@@ -219,7 +219,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         default: break
         }
 
-        let feedback = CallRecord.feedback(for: result, code: code, tool: MCPToolCatalog.runPython)
+        let feedback = Feedback.forToolCall(result, code: code, tool: MCPToolCatalog.runPython)
         record(key, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
                feedback: feedback, started: started, task: nil)
         if let feedback {

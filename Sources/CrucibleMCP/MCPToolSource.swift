@@ -163,12 +163,7 @@ public final class MCPToolSource: @unchecked Sendable {
         })
         if let first = result.unicodeScalars.first, !(first == "_" || first.properties.isXIDStart) { result = "_" + result }
         if result.isEmpty { result = "_" }
-        let keywords: Set<String> = [
-            "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-            "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-            "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-        ]
-        return keywords.contains(result) ? result + "_" : result
+        return PythonNames.keywords.contains(result) ? result + "_" : result
     }
 
     /// Disconnects and stops the server: end of input, then SIGTERM, then SIGKILL.

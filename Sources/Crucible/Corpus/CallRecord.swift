@@ -45,21 +45,6 @@ public enum CallRecord {
         members["status"] = "ran"
         return .object(members)
     }
-
-    /// What the agent reads about a failed execution (nil when it passed), in the retry
-    /// loop's structure, so a recorded call and a generated attempt read alike.
-    public static func feedback(for result: ExecutionResult, code: String, tool: String) -> String? {
-        guard result.outcome != .ok else { return nil }
-        return RetryFeedback.renderForToolCall(
-            tool: tool, diagnostics: [], runtimeFailure: RetryFeedback.describe(result, expectation: nil), code: code)
-    }
-
-    /// What the agent reads about validation errors (nil when there are none).
-    public static func feedback(for diagnostics: [Diagnostic], code: String, tool: String) -> String? {
-        let errors = diagnostics.filter { $0.severity == "error" }
-        guard !errors.isEmpty else { return nil }
-        return RetryFeedback.renderForToolCall(tool: tool, diagnostics: errors, runtimeFailure: nil, code: code)
-    }
 }
 
 extension CorpusRecorder {

@@ -47,11 +47,11 @@ public enum ExportFormat: String, CaseIterable, Sendable {
                     "hint": .string(finding.hint), "path": "<attempt>", "line": .int(finding.line), "column": .int(finding.column),
                 ])
             }
-            return RetryFeedback.render(diagnostics: diagnostics, runtimeFailure: nil, code: failure.code,
+            return Feedback.render(diagnostics: diagnostics, runtimeFailure: nil, code: failure.code,
                                         attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
         }
         if let stored = failure.feedback, !stored.isEmpty { return stored }
-        return RetryFeedback.render(diagnostics: [], runtimeFailure: "The code failed when it was run.", code: failure.code,
+        return Feedback.render(diagnostics: [], runtimeFailure: "The code failed when it was run.", code: failure.code,
                                     attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
     }
 

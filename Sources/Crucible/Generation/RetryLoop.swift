@@ -125,7 +125,7 @@ public final class RetryLoop: Sendable {
             outcome.failedRules += check.diagnostics.filter { $0.severity == "error" }.map(\.rule)
             var feedback: String?
             if !check.passed {
-                feedback = RetryFeedback.render(
+                feedback = Feedback.render(
                     diagnostics: check.diagnostics.filter { $0.severity == "error" }, runtimeFailure: check.runtimeFailure,
                     code: extracted.code, attempt: attempt, maxAttempts: maxAttempts)
                 record["feedback"] = .string(feedback!)
@@ -193,12 +193,12 @@ public final class RetryLoop: Sendable {
             runtime["status"] = "ran"
             guard result.outcome == .ok else {
                 return Check(diagnostics: diagnostics, runtime: .object(runtime),
-                             runtimeFailure: RetryFeedback.describe(result, expectation: nil), passed: false)
+                             runtimeFailure: Feedback.describe(result, expectation: nil), passed: false)
             }
             if let unmet = Self.unmetExpectation(task.expectation, result: result) {
                 runtime["expectation"] = .string(unmet)
                 return Check(diagnostics: diagnostics, runtime: .object(runtime),
-                             runtimeFailure: RetryFeedback.describe(result, expectation: unmet), passed: false)
+                             runtimeFailure: Feedback.describe(result, expectation: unmet), passed: false)
             }
             return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: nil, passed: true)
         case .pytest:

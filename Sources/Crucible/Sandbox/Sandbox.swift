@@ -30,14 +30,16 @@ public final class Sandbox: Sendable {
     /// Blocks while `maxRunningExecutions` others run (outcome `busy` at once when
     /// `maxQueuedExecutions` already wait), then for at most the wall-clock limit.
     public func execute(
-        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil
     ) -> ExecutionResult {
         let limits = limits ?? configuration.defaultLimits
-        do { try WorkerJob.validate(inputs: inputs) } catch {
-            return Self.failed(.sandboxFailure("\(error)"))
+        if let name = WorkerJob.invalidInputName(in: inputs) {
+            return Self.failed(.sandboxFailure("\(SandboxError.invalidInput("\(name.debugDescription) is not a Python identifier"))"))
         }
+        let tools = tools.flatMap { $0.isEmpty ? nil : $0 }
         let job = WorkerJob(
-            code: code, filename: "<code>", inputs: inputs, keepAlive: false, limits: limits, tools: tools.contracts)
+            code: code, filename: "<code>", inputs: inputs, keepAlive: false, stdoutLimit: limits.stdoutBytes,
+            stderrLimit: limits.stderrBytes, valueLimit: limits.valueBytes, tools: tools?.definitions ?? [])
         do {
             guard try admission.enter() else { return Self.failed(.sandboxFailure("the sandbox was shut down")) }
         } catch { return Self.failed(.busy(error.description)) }
@@ -48,7 +50,7 @@ public final class Sandbox: Sendable {
         case .failure(let failure): return Self.failed(.sandboxFailure(failure.message))
         }
         defer { pool.release(worker) }
-        let dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
+        let dispatcher = tools?.makeCallHandler()
         let cancellation = Cancellation()
         running.add(cancellation, worker: worker)
         defer { running.remove(cancellation) }
@@ -59,14 +61,14 @@ public final class Sandbox: Sendable {
     /// `execute` for async callers: the blocking wait happens on a thread of its own, never
     /// on the cooperative pool.
     public func run(
-        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil
     ) async -> ExecutionResult {
         await onOwnThread { self.execute(code, inputs: inputs, limits: limits, tools: tools) }
     }
 
     /// Opens a session: one worker whose variables persist from cell to cell.
     public func openSession(
-        idleTimeout: Duration = .seconds(300), limits: ExecutionLimits? = nil, tools: Toolbox = Toolbox()
+        idleTimeout: Duration = .seconds(300), limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil
     ) throws -> SandboxSession {
         try SandboxSession(
             pool: pool, limits: limits ?? configuration.defaultLimits, idleTimeout: idleTimeout, tools: tools)
@@ -74,9 +76,9 @@ public final class Sandbox: Sendable {
 
     /// The Python API the code sees for `tools`, rendered by the sandbox's own Python from the
     /// same objects the code calls: the text to put in a model's prompt.
-    public func describe(_ tools: Toolbox) throws -> String {
+    public func describe(_ tools: any ExecutionTools) throws -> String {
         let code = "import crucible_sandbox.tools as _tools\n_tools.render_api(contracts)"
-        let contracts = JSONValue.array(tools.contracts.map(\.mcpDefinition))
+        let contracts = JSONValue.array(tools.definitions)
         let result = execute(code, inputs: ["contracts": contracts])
         guard result.outcome == .ok, case .string(let text)? = result.value?.json else {
             throw SandboxError.zygoteFailed(

@@ -12,13 +12,14 @@ public final class SandboxSession: @unchecked Sendable {
     /// The limits the worker was forked with; a cell may shorten or lengthen only the wall clock.
     public let limits: ExecutionLimits
     public let idleTimeout: Duration
-    public let tools: Toolbox
+    /// The tools every cell may call.
+    public let tools: (any ExecutionTools)?
     /// Serializes cells (and restarts); held for as long as a cell runs.
     private let cellLock = NSLock()
     /// Guards the fields below; never held across a cell, so `close()` can reach a running one.
     private let stateLock = NSLock()
-    /// One dispatcher for the worker's life: call numbers run on across cells.
-    private var dispatcher: ToolDispatcher?
+    /// One call handler for the worker's life: call numbers run on across cells.
+    private var dispatcher: (any ToolCallHandler)?
     private var worker: Worker?
     private var running: Cancellation?
     private var closedReason: String?
@@ -26,9 +27,9 @@ public final class SandboxSession: @unchecked Sendable {
     private var lastUsed = ContinuousClock.now
     private var idleTimer: DispatchSourceTimer?
 
-    init(pool: WorkerPool, limits: ExecutionLimits, idleTimeout: Duration, tools: Toolbox = Toolbox()) throws {
+    init(pool: WorkerPool, limits: ExecutionLimits, idleTimeout: Duration, tools: (any ExecutionTools)? = nil) throws {
         self.pool = pool
-        self.tools = tools
+        self.tools = tools.flatMap { $0.isEmpty ? nil : $0 }
         self.limits = limits
         self.idleTimeout = idleTimeout
         try start()
@@ -45,11 +46,13 @@ public final class SandboxSession: @unchecked Sendable {
     public func execute(_ code: String, inputs: [String: JSONValue] = [:], timeout: Duration? = nil) throws
         -> ExecutionResult
     {
-        try WorkerJob.validate(inputs: inputs)
+        if let name = WorkerJob.invalidInputName(in: inputs) {
+            throw SandboxError.invalidInput("\(name.debugDescription) is not a Python identifier")
+        }
         cellLock.lock()
         defer { cellLock.unlock() }
         let cancellation = Cancellation()
-        let (cellWorker, cellDispatcher, cell): (Worker, ToolDispatcher?, Int) = try stateLock.withLock {
+        let (cellWorker, cellDispatcher, cell): (Worker, (any ToolCallHandler)?, Int) = try stateLock.withLock {
             // The timer frees an idle worker early; this check makes the timeout exact even when
             // the timer runs late on a busy machine.
             if closedReason == nil && ContinuousClock.now - lastUsed >= idleTimeout {
@@ -65,9 +68,10 @@ public final class SandboxSession: @unchecked Sendable {
         var cellLimits = limits
         if let timeout { cellLimits.wallClock = timeout }
         let job = WorkerJob(
-            code: code, filename: "<cell \(cell)>", inputs: inputs, keepAlive: true, limits: cellLimits,
+            code: code, filename: "<cell \(cell)>", inputs: inputs, keepAlive: true, stdoutLimit: cellLimits.stdoutBytes,
+            stderrLimit: cellLimits.stderrBytes, valueLimit: cellLimits.valueBytes,
             // The worker keeps the tool functions it built in cell 1 (in scope and in `tools`).
-            tools: cell == 1 ? tools.contracts : [], cell: cell)
+            tools: cell == 1 ? tools?.definitions ?? [] : [], cell: cell)
         let (result, alive) = WorkerExecution(
             worker: cellWorker, pool: pool, limits: cellLimits, tools: cellDispatcher, spinForReplies: true,
             firstJob: cell == 1, cancellation: cancellation
@@ -113,7 +117,7 @@ public final class SandboxSession: @unchecked Sendable {
         case .failure(let failure): throw SandboxError.zygoteFailed(failure.message)
         }
         closedReason = nil
-        dispatcher = tools.isEmpty ? nil : ToolDispatcher(toolbox: tools)
+        dispatcher = tools?.makeCallHandler()
         cells = 0
         lastUsed = .now
         let timer = DispatchSource.makeTimerSource(queue: .global())

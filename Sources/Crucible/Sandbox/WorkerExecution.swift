@@ -12,7 +12,7 @@ struct WorkerExecution {
     let worker: Worker
     let pool: WorkerPool
     let limits: ExecutionLimits
-    var tools: ToolDispatcher? = nil
+    var tools: (any ToolCallHandler)? = nil
     /// Poll briefly for the worker's next frame after sending the job and each tool answer.
     /// Worth it for a warm session worker, whose answer usually comes within the window; a
     /// fresh worker is slowed more by the host's polling than it gains (BENCHMARKS.md).
@@ -145,7 +145,7 @@ struct WorkerExecution {
                         if let tools {
                             answer = try tools.answer(to: json, deadline: deadline)
                         } else {
-                            _ = try ToolDispatcher.call(in: json)
+                            _ = try ToolCallFrame(json)
                             answer = Array(#"{"ok":false,"error":{"type":"ToolError","message":"no tools are available to this execution"}}"#.utf8)
                         }
                     } catch { return violation(error.description) }

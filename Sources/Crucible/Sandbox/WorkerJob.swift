@@ -9,24 +9,43 @@ import Foundation
 /// Header (little-endian, `<BIQQQQHII` in `worker.py`): flags (bit 0: keep alive), cell,
 /// token (echoed in the result frame), stdout limit, stderr limit, value limit, filename
 /// bytes, code bytes, extras bytes.
-struct WorkerJob {
-    var code: String
-    var filename: String
-    var inputs: [String: JSONValue]
-    var keepAlive: Bool
-    var limits: ExecutionLimits
-    var tools: [ToolContract] = []
+package struct WorkerJob {
+    package var code: String
+    package var filename: String
+    package var inputs: [String: JSONValue]
+    package var keepAlive: Bool
+    /// Captured stdout and stderr kept, and the largest value text, in bytes (the worker caps them).
+    package var stdoutLimit: Int
+    package var stderrLimit: Int
+    package var valueLimit: Int
+    /// The tools' MCP definitions: the worker builds typed functions from them.
+    package var tools: [JSONValue] = []
     /// A session's cell number (1 for one-shot jobs); tool calls are numbered across cells.
-    var cell = 1
-    /// Set per job by `WorkerExecution`; the worker's result frame must carry it.
-    var token: UInt64 = 0
+    package var cell = 1
+    /// Set per job by the host; the worker's result frame must carry it.
+    package var token: UInt64 = 0
 
-    func encoded() -> [UInt8] {
+    package init(
+        code: String, filename: String, inputs: [String: JSONValue], keepAlive: Bool, stdoutLimit: Int, stderrLimit: Int,
+        valueLimit: Int, tools: [JSONValue] = [], cell: Int = 1
+    ) {
+        self.code = code
+        self.filename = filename
+        self.inputs = inputs
+        self.keepAlive = keepAlive
+        self.stdoutLimit = stdoutLimit
+        self.stderrLimit = stderrLimit
+        self.valueLimit = valueLimit
+        self.tools = tools
+        self.cell = cell
+    }
+
+    package func encoded() -> [UInt8] {
         var extras: [UInt8] = []
         if !inputs.isEmpty || !tools.isEmpty {
             var object: [String: JSONValue] = [:]
             if !inputs.isEmpty { object["inputs"] = .object(inputs) }
-            if !tools.isEmpty { object["tools"] = .array(tools.map(\.mcpDefinition)) }
+            if !tools.isEmpty { object["tools"] = .array(tools) }
             JSONValue.object(object).write(to: &extras)
         }
         let name = Array(filename.utf8.prefix(Int(UInt16.max)))
@@ -35,7 +54,7 @@ struct WorkerJob {
         out.append(keepAlive ? 1 : 0)
         Self.append(UInt32(clamping: cell), to: &out)
         Self.append(token, to: &out)
-        for limit in [limits.stdoutBytes, limits.stderrBytes, limits.valueBytes] {
+        for limit in [stdoutLimit, stderrLimit, valueLimit] {
             Self.append(UInt64(clamping: limit), to: &out)
         }
         Self.append(UInt16(name.count), to: &out)
@@ -54,22 +73,9 @@ struct WorkerJob {
     }
 
     /// Input names become Python variables: they must be identifiers and not keywords.
-    static func validate(inputs: [String: JSONValue]) throws {
-        for name in inputs.keys {
-            guard let first = name.unicodeScalars.first, first == "_" || first.properties.isXIDStart,
-                name.unicodeScalars.dropFirst().allSatisfy({ $0.properties.isXIDContinue }),
-                !pythonKeywords.contains(name)
-            else {
-                throw SandboxError.invalidInput("\(name.debugDescription) is not a Python identifier")
-            }
-        }
+    package static func invalidInputName(in inputs: [String: JSONValue]) -> String? {
+        inputs.keys.sorted().first { !PythonNames.isIdentifier($0) }
     }
-
-    static let pythonKeywords: Set<String> = [
-        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def",
-        "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
-        "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-    ]
 }
 
 /// The result frame's JSON, decoded strictly: the worker's runtime always writes this shape,
@@ -137,5 +143,20 @@ struct WireResult {
             throw bad("has no status \"ok\" or \"error\"")
         }
         return result
+    }
+}
+
+/// A tool call frame's JSON, as the worker's runtime writes it.
+package struct ToolCallFrame {
+    package var name: String
+    package var arguments: JSONValue
+
+    /// Throws for a frame the runtime never writes (not JSON, no tool name, arguments not an object).
+    package init(_ payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) {
+        guard let request = try? JSONValue(parsing: payload), let name = request["name"]?.stringValue,
+            let arguments = request["arguments"], case .object = arguments
+        else { throw WorkerProtocolViolation("a tool call frame that is not {\"name\": string, \"arguments\": object}") }
+        self.name = name
+        self.arguments = arguments
     }
 }

@@ -38,7 +38,8 @@ public final class ServeServer: @unchecked Sendable {
     let maxSessions: Int
 
     public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32, recorder: CorpusRecorder? = nil,
-                maxSessions: Int? = nil, makeValidator: (@Sendable () throws -> Validator)? = nil) {
+                maxSessions: Int? = nil, kinds: [String: ArtifactKind] = [:],
+                makeValidator: (@Sendable () throws -> Validator)? = nil) {
         self.sandbox = sandbox
         self.baseTools = baseTools
         let configuration = sandbox.configuration
@@ -50,7 +51,7 @@ public final class ServeServer: @unchecked Sendable {
             input: input, output: output,
             maxInFlight: configuration.maxRunningExecutions + configuration.maxQueuedExecutions + 64)
         self.recorder = recorder
-        self.validator = makeValidator.map { LazyValidator(start: $0) }
+        self.validator = makeValidator.map { LazyValidator(kinds: kinds, start: $0) }
     }
 
     /// Serves until the client closes its end, then closes every session.
@@ -196,7 +197,7 @@ public final class ServeServer: @unchecked Sendable {
         let result = try executeUnrecorded(params, code: code)
         if let link {
             record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-                   feedback: CallRecord.feedback(for: result, code: code, tool: "execute"), started: started)
+                   feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
         }
         return result.jsonObject
     }

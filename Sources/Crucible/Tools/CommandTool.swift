@@ -8,7 +8,20 @@ import Foundation
 /// is absent. No shell is involved. The program runs on the host, in the workspace, with a
 /// scrubbed environment: declare only programs you trust, since the sandboxed code chooses
 /// the arguments.
-enum CommandTool {
+package enum CommandTool {
+    /// The tools a project declares, each checked as a contract (the error names where it was declared).
+    package static func all(_ project: ProjectConfiguration) throws -> [Tool] {
+        try project.commandTools.map { declaration in
+            let contract: ToolContract
+            do {
+                contract = try ToolContract(
+                    name: declaration.name, description: declaration.description, inputSchema: declaration.inputSchema,
+                    outputSchema: declaration.outputSchema)
+            } catch { throw ProjectConfiguration.Problem(description: "\(declaration.place): \(error)") }
+            return make(contract, command: declaration.command, directory: project.directory, timeout: declaration.timeout)
+        }
+    }
+
     static func make(_ contract: ToolContract, command: [String], directory: String, timeout: Duration) -> Tool {
         Tool(contract) { arguments in
             let argv = expand(command, with: arguments)
@@ -42,64 +55,4 @@ enum CommandTool {
     }
 
     private static func text(_ value: JSONValue) -> String { value.stringValue ?? value.jsonText }
-}
-
-/// A project's Crucible settings: `crucible.toml`, or `[tool.crucible]` in `pyproject.toml`.
-public struct ProjectConfiguration: Sendable {
-    /// The file they came from, nil when there is none.
-    public var source: String?
-    public var commandTools: [Tool] = []
-    /// The whole settings table (`[tool.crucible]`, or crucible.toml's top level), for other
-    /// readers such as the validators.
-    public var settings: JSONValue = [:]
-
-    public struct Problem: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    /// Reads the configuration in `directory`. TOML is parsed by the sandbox's own Python
-    /// (`tomllib`), so no second TOML parser can disagree with the one users' tools use.
-    public static func load(from directory: String, sandbox: Sandbox) throws -> ProjectConfiguration {
-        let candidates = [("crucible.toml", false), ("pyproject.toml", true)]
-        for (name, nested) in candidates {
-            let path = directory + "/" + name
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            let result = sandbox.execute("import tomllib\ntomllib.loads(text)", inputs: ["text": .string(text)])
-            guard result.outcome == .ok, let table = result.value?.json else {
-                throw Problem(description: "\(path) is not valid TOML: \(result.error?.message ?? "\(result.outcome)")")
-            }
-            let settings = nested ? table["tool"]?["crucible"] : table
-            guard let settings else { continue }  // a pyproject.toml without [tool.crucible]
-            return try ProjectConfiguration(settings: settings, source: path, directory: directory)
-        }
-        return ProjectConfiguration(source: nil)
-    }
-
-    init(source: String?) { self.source = source }
-
-    init(settings: JSONValue, source: String, directory: String) throws {
-        self.source = source
-        self.settings = settings
-        for (index, entry) in (settings["tools"]?.arrayValue ?? []).enumerated() {
-            let place = "\(source): tools[\(index)]"
-            guard let name = entry["name"]?.stringValue else { throw Problem(description: "\(place) needs a name") }
-            guard let command = entry["command"]?.arrayValue?.compactMap(\.stringValue), !command.isEmpty,
-                command.count == entry["command"]?.arrayValue?.count
-            else {
-                throw Problem(description: "\(place) (\(name)): command must be a non-empty list of strings")
-            }
-            let contract: ToolContract
-            do {
-                contract = try ToolContract(
-                    name: name, description: entry["description"]?.stringValue ?? "",
-                    inputSchema: entry["input_schema"] ?? ["type": "object"], outputSchema: entry["output_schema"])
-            } catch { throw Problem(description: "\(place): \(error)") }
-            let timeout: Duration
-            do {
-                timeout = try SettingRange.toolTimeout.seconds(
-                    entry["timeout"].map { try SettingRange.toolTimeout.check(json: $0, as: "\(place).timeout") } ?? 30)
-            } catch { throw Problem(description: "\(error)") }
-            commandTools.append(CommandTool.make(contract, command: command, directory: directory, timeout: timeout))
-        }
-    }
 }

@@ -48,7 +48,7 @@ public struct ToolLimits: Equatable, Sendable {
 }
 
 /// The tools available to an execution, by name, with their limits.
-public struct Toolbox: Sendable {
+public struct Toolbox: ExecutionTools {
     public private(set) var tools: [String: Tool] = [:]
     public var limits = ToolLimits()
 
@@ -72,6 +72,10 @@ public struct Toolbox: Sendable {
     public var contracts: [ToolContract] { tools.keys.sorted().map { tools[$0]!.contract } }
 
     public var isEmpty: Bool { tools.isEmpty }
+
+    public var definitions: [JSONValue] { contracts.map(\.mcpDefinition) }
+
+    public func makeCallHandler() -> any ToolCallHandler { ToolDispatcher(toolbox: self) }
 
     /// This toolbox plus `other`'s tools; names must not clash.
     public func merging(_ other: Toolbox) throws -> Toolbox {

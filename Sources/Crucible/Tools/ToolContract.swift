@@ -84,11 +84,3 @@ public struct ToolContractProblem: Error, Equatable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
-
-enum PythonNames {
-    static func isIdentifier(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || first.properties.isXIDStart else { return false }
-        return name.unicodeScalars.dropFirst().allSatisfy { $0.properties.isXIDContinue }
-            && !WorkerJob.pythonKeywords.contains(name)
-    }
-}

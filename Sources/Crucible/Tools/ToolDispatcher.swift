@@ -5,7 +5,7 @@ import Foundation
 /// Answers one execution's tool calls: checks the arguments against the inputSchema,
 /// runs the tool, checks the result against the outputSchema, enforces the limits, and
 /// records every call. Lives on the thread that drives the execution.
-final class ToolDispatcher {
+final class ToolDispatcher: ToolCallHandler {
     let toolbox: Toolbox
     private(set) var calls: [ToolCallRecord] = []
 
@@ -17,7 +17,8 @@ final class ToolDispatcher {
     func answer(to payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant) throws(WorkerProtocolViolation) -> [UInt8] {
         let started = ContinuousClock.now
         let index = calls.count
-        let (name, arguments) = try Self.call(in: payload)
+        let call = try ToolCallFrame(payload)
+        let (name, arguments) = (call.name, call.arguments)
 
         func finish(_ outcome: ToolCallRecord.Outcome, result: JSONValue? = nil, resultText: String? = nil,
                     message: String? = nil) -> [UInt8] {
@@ -79,14 +80,6 @@ final class ToolDispatcher {
             return finish(.limitExceeded(detail), message: detail)
         }
         return finish(.ok, result: value, resultText: text)
-    }
-
-    /// The tool's name and arguments from a call frame, as the worker's runtime writes them.
-    static func call(in payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) -> (name: String, arguments: JSONValue) {
-        guard let request = try? JSONValue(parsing: payload), let name = request["name"]?.stringValue,
-            let arguments = request["arguments"], case .object = arguments
-        else { throw WorkerProtocolViolation("a tool call frame that is not {\"name\": string, \"arguments\": object}") }
-        return (name, arguments)
     }
 
     /// Calls before this index belong to earlier cells of a session.

@@ -32,15 +32,14 @@ public final class LazyValidator: @unchecked Sendable {
     }
 
     private let start: @Sendable () throws -> Validator
-    private let projectDirectory: String
+    /// Each kind's rulesets, from the project's configuration.
+    private let kindRulesets: [String: [String]]
     private let lock = NSLock()
     private var started: Result<Validator, Error>?
-    private var kindRulesets: [String: [String]] = [:]
 
-    public init(projectDirectory: String = FileManager.default.currentDirectoryPath,
-                start: @escaping @Sendable () throws -> Validator = { try Validator() }) {
+    public init(kinds: [String: ArtifactKind] = [:], start: @escaping @Sendable () throws -> Validator = { try Validator() }) {
         self.start = start
-        self.projectDirectory = projectDirectory
+        self.kindRulesets = kinds.mapValues(\.rulesets)
     }
 
     /// Validates `code` with the rulesets given, else the kind's, else the core rules.
@@ -52,7 +51,7 @@ public final class LazyValidator: @unchecked Sendable {
         if let rulesets {
             configuration.rulesets = rulesets
         } else if let kind, !kind.isEmpty {
-            guard let kindRules = lock.withLock({ kindRulesets[kind] }) else {
+            guard let kindRules = kindRulesets[kind] else {
                 throw Problem.unknownKind(kind, known: knownKinds)
             }
             configuration.rulesets = kindRules.isEmpty ? ["core"] : kindRules
@@ -63,23 +62,18 @@ public final class LazyValidator: @unchecked Sendable {
         } catch let unknown as Validator.UnknownRulesets {
             throw Problem.unknownRulesets(unknown)
         } catch { throw Problem.unavailable("\(error)") }
-        return Check(diagnostics: diagnostics, feedback: CallRecord.feedback(for: diagnostics, code: code, tool: tool))
+        return Check(diagnostics: diagnostics, feedback: Feedback.forToolCall(diagnostics, code: code, tool: tool))
     }
 
-    /// The kinds this project defines (empty until the validators have started).
-    public var knownKinds: [String] { lock.withLock { kindRulesets.keys.sorted() } }
+    /// The kinds this project defines.
+    public var knownKinds: [String] { kindRulesets.keys.sorted() }
 
-    /// Starts the validators now (so `knownKinds` is filled); throws `.unavailable` on failure.
+    /// Starts the validators now; throws `.unavailable` on failure.
     @discardableResult
     public func startedValidator() throws -> Validator {
         try lock.withLock {
             if started == nil {
-                started = Result {
-                    let validator = try start()
-                    kindRulesets = (try? validator.artifactKinds(projectDirectory: projectDirectory))?
-                        .mapValues(\.rulesets) ?? [:]
-                    return validator
-                }
+                started = Result { try start() }
             }
             do { return try started!.get() } catch { throw Problem.unavailable("\(error)") }
         }

@@ -17,6 +17,25 @@ public final class Validator: Sendable {
         public var userModules: [(name: String, source: String)] = []
         public init() {}
 
+        /// The project's settings for the validators: `rulesets`, `select`, `ignore`,
+        /// `rule_modules` (paths relative to the project; their source is read here and run in
+        /// the sandbox), and everything else (`view_decorator`, …) for the rules to read.
+        public init(project: ProjectConfiguration) throws {
+            rulesets = try project.strings("rulesets")
+            select = try project.strings("select")
+            ignore = try project.strings("ignore")
+            for path in try project.strings("rule_modules") {
+                let full = path.hasPrefix("/") ? path : project.directory + "/" + path
+                guard let source = try? String(contentsOfFile: full, encoding: .utf8) else {
+                    throw Failure(description: "rule_modules: cannot read \(full)")
+                }
+                userModules.append((name: path, source: source))
+            }
+            guard case .object(var rest) = project.settings else { return }
+            for key in ["rulesets", "select", "ignore", "rule_modules", "tools", "kinds"] { rest.removeValue(forKey: key) }
+            settings = rest
+        }
+
         var json: JSONValue {
             var object = settings
             if !rulesets.isEmpty { object["rulesets"] = .array(rulesets.map { .string($0) }) }
@@ -193,42 +212,6 @@ public final class Validator: Sendable {
             throw Failure(description: "the validators failed (an internal error, not a finding): \(detail)")
         }
         return value
-    }
-
-    /// `[tool.crucible]` of the project in `directory` as validator settings: `rulesets`,
-    /// `select`, `ignore`, and everything else (`view_decorator`, …) for the rules to read.
-    public func projectConfiguration(in directory: String) throws -> Configuration {
-        let project = try ProjectConfiguration.load(from: directory, sandbox: sandbox)
-        var configuration = Configuration()
-        guard case .object(var settings) = project.settings else { return configuration }
-        func strings(_ key: String) -> [String] {
-            (settings.removeValue(forKey: key)?.arrayValue ?? []).compactMap(\.stringValue)
-        }
-        configuration.rulesets = strings("rulesets")
-        configuration.select = strings("select")
-        configuration.ignore = strings("ignore")
-        settings.removeValue(forKey: "tools")
-        // rule_modules: paths relative to the project; their source is read here and run in the sandbox.
-        for path in strings("rule_modules") {
-            let full = path.hasPrefix("/") ? path : directory + "/" + path
-            guard let source = try? String(contentsOfFile: full, encoding: .utf8) else {
-                throw Failure(description: "rule_modules: cannot read \(full)")
-            }
-            configuration.userModules.append((name: path, source: source))
-        }
-        configuration.settings = settings
-        return configuration
-    }
-
-    /// The artifact kinds (Corpus/kinds and the project's own), read with this validator's
-    /// sandbox: the corpus needs each kind's rulesets to re-validate its attempts.
-    public func artifactKinds(projectDirectory: String) throws -> [String: ArtifactKind] {
-        let directory: String
-        do { directory = try ArtifactKind.locateDirectory(sandbox.configuration) } catch {
-            throw Failure(description: "\(error)")
-        }
-        let project = try? ProjectConfiguration.load(from: projectDirectory, sandbox: sandbox)
-        return try ArtifactKind.load(directory: directory, project: project?.settings, sandbox: sandbox)
     }
 
     /// The embedded interpreter's version (the one that normalizes code for the corpus).

@@ -29,7 +29,7 @@ public struct ArtifactKind: Sendable, Equatable {
         public let description: String
     }
 
-    init(name: String, table: JSONValue, source: String) throws {
+    package init(name: String, table: JSONValue, source: String) throws {
         func fail(_ what: String) -> Problem { Problem(description: "\(source): kind \(name): \(what)") }
         guard let prompt = table["prompt"]?.stringValue, !prompt.isEmpty else { throw fail("`prompt` is missing") }
         let runtimeName = table["runtime"]?.stringValue ?? "static"
@@ -49,34 +49,20 @@ public struct ArtifactKind: Sendable, Equatable {
         }
     }
 
-    /// The built-in kinds in `directory` (Corpus/kinds), then the project's own from its
-    /// settings. TOML is parsed by the sandbox's Python, like the project configuration.
-    public static func load(directory: String, project: JSONValue?, sandbox: Sandbox) throws -> [String: ArtifactKind] {
+    /// The kinds declared in `directory` (Corpus/kinds), one TOML file each.
+    public static func load(directory: String) throws -> [String: ArtifactKind] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".toml") }.sorted()
-        var texts: [String: JSONValue] = [:]
+        var kinds: [String: ArtifactKind] = [:]
         for name in names {
             let path = directory + "/" + name
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw Problem(description: "cannot read \(path)")
             }
-            texts[path] = .string(text)
-        }
-        var kinds: [String: ArtifactKind] = [:]
-        if !texts.isEmpty {
-            let result = sandbox.execute(
-                "import tomllib\n{path: tomllib.loads(text) for path, text in texts.items()}", inputs: ["texts": .object(texts)])
-            guard result.outcome == .ok, case .object(let tables)? = result.value?.json else {
-                throw Problem(description: "the kind files in \(directory) are not valid TOML: "
-                    + (result.error?.message ?? "\(result.outcome)"))
-            }
-            for (path, table) in tables {
-                let name = table["name"]?.stringValue ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-                kinds[name] = try ArtifactKind(name: name, table: table, source: path)
-            }
-        }
-        if case .object(let own)? = project?["kinds"] {
-            for (name, table) in own { kinds[name] = try ArtifactKind(name: name, table: table, source: "[tool.crucible.kinds.\(name)]") }
+            let table: JSONValue
+            do { table = try TOMLDocument.parse(text, path: path) } catch { throw Problem(description: "\(error)") }
+            let kindName = table["name"]?.stringValue ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            kinds[kindName] = try ArtifactKind(name: kindName, table: table, source: path)
         }
         return kinds
     }

@@ -1,9 +1,10 @@
 import Foundation
 
-/// The ModelRetry message sent after a failed attempt: the structured findings (rule, line,
-/// message, hint, the offending line) or the runtime failure, and the budget left. Rendered
+/// What a model reads after a failed attempt: the structured findings (rule, line, message,
+/// hint, the offending line) or the runtime failure. For the retry loop with the budget left
+/// (`render`), for an agent's tool call with the call to make again (`forToolCall`). Rendered
 /// from the structured record, so an export can render it again in another wording.
-public enum RetryFeedback {
+public enum Feedback {
     static let preamble = "Your previous response failed the application's validation "
         + "(this is automated feedback, not a message from the user)."
 
@@ -48,8 +49,21 @@ public enum RetryFeedback {
         return text
     }
 
+    /// What an agent reads about a failed execution (nil when it passed).
+    public static func forToolCall(_ result: ExecutionResult, code: String, tool: String) -> String? {
+        guard result.outcome != .ok else { return nil }
+        return renderForToolCall(tool: tool, diagnostics: [], runtimeFailure: describe(result, expectation: nil), code: code)
+    }
+
+    /// What an agent reads about validation errors (nil when there are none).
+    public static func forToolCall(_ diagnostics: [Diagnostic], code: String, tool: String) -> String? {
+        let errors = diagnostics.filter { $0.severity == "error" }
+        guard !errors.isEmpty else { return nil }
+        return renderForToolCall(tool: tool, diagnostics: errors, runtimeFailure: nil, code: code)
+    }
+
     /// A runtime failure as the model should see it: what ended the run, where, and the output tail.
-    static func describe(_ result: ExecutionResult, expectation: String?) -> String {
+    package static func describe(_ result: ExecutionResult, expectation: String?) -> String {
         var text = ""
         if let expectation {
             text += expectation + "\n"
