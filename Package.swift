@@ -4,16 +4,23 @@ import PackageDescription
 
 // Crucible: a Swift host that runs model-written Python in kernel-confined CPython workers.
 //
-// Module map (the pipeline, left to right):
-//   CPython, CSeccomp      system libraries (Debian's libpython3-dev, libseccomp-dev)
-//   CSandboxKernel         the raw syscalls Swift cannot call (Landlock, pidfd, seccomp load, fd passing)
-//   CCellCompiler          compiles a cell and its trailing expression on CPython's C AST (zygote only)
-//   CrucibleWire           frames and control messages shared by host, zygote and workers
-//   CrucibleZygote         `crucible-zygote`: the single-threaded fork server that embeds CPython
-//   Crucible               the library a Swift host embeds: sandbox, tools, validators, retry loop, corpus
-//   CrucibleMCP            `crucible mcp`: the sandbox, validators and generation as MCP tools; other MCP
-//                          servers' tools as typed Python functions inside the sandbox
-//   CrucibleCLI            `crucible`: run, validate, generate, serve, corpus, tools, doctor, demo
+// The targets are the pipeline, each depending only on those before it (docs/ARCHITECTURE.md):
+//
+//   CrucibleWire           the one JSON model, the record types, the worker wire protocol, JSON-RPC lines
+//   CrucibleSandbox        the zygote, the worker pool, executions and sessions, confinement settings
+//   CrucibleConfiguration  a project's settings ([tool.crucible], crucible.toml, artifact kinds), read once
+//   CrucibleTools          tool contracts and their checks, the standard and configured tools, MCP servers' tools
+//   CrucibleValidation     the domain rules (Validators/) run in confined workers, and feedback for a model
+//   CrucibleGeneration     model clients and the retry loop
+//   CrucibleCorpus         the SQLite corpus, its gates, exports, stats and report
+//   CrucibleServe          `crucible serve`: JSON-RPC 2.0 for agents in any language
+//   CrucibleMCP            `crucible mcp`: the same as an MCP server
+//   Crucible               the library: all of the above under one import
+//   CrucibleCLI            `crucible`
+//
+// Beside them: CPython, CSeccomp (system libraries), CSandboxKernel (the syscalls Swift cannot
+// make), CCellCompiler (cells compiled on CPython's C AST), CrucibleZygote (`crucible-zygote`,
+// the fork server that embeds CPython), and CrucibleTesting (what the test targets share).
 
 /// How the zygote links CPython. Debian's own `python3.X` executable links libpython
 /// statically, without position-independent code; the shared libpython3.X.so runs the same
@@ -47,6 +54,12 @@ func zygotePythonLinkerSettings() -> [LinkerSetting] {
     return [.linkedLibrary("python3")]  // no python3.pc: the build's own error names libpython3-dev
 }
 
+let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+let mcp = Target.Dependency.product(name: "MCP", package: "swift-sdk")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let toml = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v14)],
@@ -77,35 +90,45 @@ let package = Package(
         .target(name: "CSandboxKernel"),
         // `compile_cell` for the worker: CPython's C AST, without the `ast` module's objects.
         .target(name: "CCellCompiler", dependencies: ["CPython"]),
-        .target(name: "CrucibleWire"),
         .executableTarget(
             name: "CrucibleZygote",
             dependencies: ["CPython", "CCellCompiler", "CSeccomp", "CSandboxKernel", "CrucibleWire"],
             linkerSettings: zygotePythonLinkerSettings()),
+
+        // The pipeline, in order: each target depends only on the ones above it.
+        .target(name: "CrucibleWire"),
+        .target(name: "CrucibleSandbox", dependencies: ["CrucibleWire", "CSandboxKernel", "CSeccomp"]),
+        .target(name: "CrucibleConfiguration", dependencies: ["CrucibleWire", "CrucibleSandbox", toml]),
+        .target(name: "CrucibleTools", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", mcp, logging]),
+        .target(name: "CrucibleValidation", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration"]),
         .target(
-            name: "Crucible",
-            dependencies: [
-                "CSeccomp", "CSandboxKernel", "CrucibleWire", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
-            ]),
+            name: "CrucibleGeneration",
+            dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation"]),
+        .target(name: "CrucibleCorpus", dependencies: ["CrucibleWire", "CrucibleValidation", "CrucibleGeneration", grdb]),
+        .target(
+            name: "CrucibleServe",
+            dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation",
+                           "CrucibleCorpus"]),
         .target(
             name: "CrucibleMCP",
-            dependencies: [
-                "Crucible", "CSandboxKernel", .product(name: "MCP", package: "swift-sdk"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-        .executableTarget(
-            name: "CrucibleCLI",
-            dependencies: [
-                "Crucible", "CrucibleMCP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
-        .testTarget(
-            name: "CrucibleTests",
-            // The zygote is a separate executable; depending on it makes `swift test` build it.
-            dependencies: [
-                "Crucible", "CrucibleMCP", "CrucibleZygote", "CSandboxKernel",
-                .product(name: "MCP", package: "swift-sdk"),
-            ]),
+            dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation",
+                           "CrucibleGeneration", "CrucibleCorpus", mcp]),
+        // The library: the stages above under one `import Crucible`.
+        .target(
+            name: "Crucible",
+            dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation",
+                           "CrucibleGeneration", "CrucibleCorpus", "CrucibleServe", "CrucibleMCP"]),
+        .executableTarget(name: "CrucibleCLI", dependencies: ["Crucible", argumentParser]),
+
+        // What the test targets share: sandboxes, fixtures, tools, a git repository.
+        .target(name: "CrucibleTesting", dependencies: ["Crucible"], path: "Tests/CrucibleTesting"),
     ]
+        // One test target per stage. Each depends on the zygote so that `swift test` builds it.
+        + [
+            ("CrucibleWireTests", "CrucibleWire"), ("CrucibleSandboxTests", "CrucibleSandbox"),
+            ("CrucibleToolsTests", "CrucibleTools"), ("CrucibleValidationTests", "CrucibleValidation"),
+            ("CrucibleCorpusTests", "CrucibleCorpus"), ("CrucibleMCPTests", "CrucibleMCP"),
+        ].map { name, stage in
+            .testTarget(name: name, dependencies: [.target(name: stage), "Crucible", "CrucibleTesting", "CrucibleZygote", mcp])
+        }
 )

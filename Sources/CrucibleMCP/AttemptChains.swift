@@ -1,4 +1,4 @@
-import Crucible
+import CrucibleCorpus
 import Foundation
 
 /// Which corpus session an MCP call joins, so that consecutive attempts at one artifact pair

@@ -1,4 +1,10 @@
-import Crucible
+import CrucibleConfiguration
+import CrucibleCorpus
+import CrucibleGeneration
+import CrucibleSandbox
+import CrucibleTools
+import CrucibleValidation
+import CrucibleWire
 import Foundation
 import MCP
 
@@ -370,6 +376,3 @@ public final class CrucibleMCPServer: @unchecked Sendable {
     }
 }
 
-private extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -1,4 +1,6 @@
-import Crucible
+import CrucibleConfiguration
+import CrucibleTools
+import CrucibleWire
 import MCP
 
 /// The tools `crucible mcp` offers, as MCP tool definitions: names, descriptions written for

@@ -1,4 +1,4 @@
-import Crucible
+import CrucibleSandbox
 import Foundation
 
 /// run_python's sessions, by handle. A handle is made by the server and is unguessable (128

@@ -7,7 +7,7 @@ with one result frame. A one-shot worker exits after its job; a session worker
 keeps its namespace for the next cell.
 
 Frames: u32 little-endian length, then a kind byte and the payload (see
-Sources/CrucibleWire/WorkerFrame.swift). Nothing here is trusted by the host: user
+Sources/CrucibleWire/Worker/WorkerFrame.swift). Nothing here is trusted by the host: user
 code runs in this same interpreter and can rewrite any of it.
 """
 
@@ -44,7 +44,7 @@ _HEADER = struct.Struct("<IB")
 _JOB, _STDOUT, _STDERR, _RESULT, _DROPPED, _WARM = b"J"[0], b"O"[0], b"E"[0], b"R"[0], b"D"[0], b"W"[0]
 _DROP = struct.Struct("<BQ")
 _CHUNK = 64 * 1024
-# The job's header (see Sources/Crucible/Sandbox/WorkerJob.swift): flags, cell, the job's
+# The job's header (see Sources/CrucibleWire/Worker/WorkerJob.swift): flags, cell, the job's
 # token (the result frame starts with it), stdout, stderr and value limits, then the byte
 # lengths of the filename, the code and the JSON extras.
 _JOB_HEADER = struct.Struct("<BIQQQQHII")

@@ -1,0 +1,152 @@
+import CrucibleGeneration
+import CrucibleWire
+import Foundation
+
+/// Records attempts into the corpus store for one front end (`generate`, `serve`, `mcp`).
+/// When the store cannot take a record (full disk, read-only file, a corpus it cannot
+/// open) the run goes on: the record is appended to a spill file that `crucible corpus
+/// import` reads later, the first failure of each kind is reported in full, and the
+/// counts say at the end how many records went where.
+public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
+    public let path: String
+    public let source: String
+    let store: CorpusStore?
+    let report: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var spill: AttemptLog?
+    private var reported: Set<String> = []
+    private var counts = Counts()
+    /// The queue `recordLater` writes on (CallRecord.swift).
+    let background = DispatchQueue(label: "crucible.corpus.recorder")
+
+    public struct Counts: Sendable, Equatable {
+        public var stored = 0
+        /// Not in the store, but kept whole in `spillPath`.
+        public var spilled = 0
+        /// Neither in the store nor in a spill file (both refused); each was reported.
+        public var lost = 0
+        public var spillPath: String?
+        public var problem: String?
+    }
+
+    public var snapshot: Counts { lock.withLock { counts } }
+
+    /// Opens the store at `path`; a store that cannot be opened is reported and every record
+    /// goes to the spill file instead.
+    public init(path: String, source: String,
+                report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
+        self.path = path
+        self.source = source
+        self.report = report
+        do {
+            store = try CorpusStore(path: path)
+        } catch {
+            store = nil
+            counts.problem = "\(error)"
+            report("corpus: \(error); attempts will be kept in a spill file instead")
+        }
+    }
+
+    /// Wraps a store already open (a Swift host, `crucible serve`).
+    public init(store: CorpusStore, source: String,
+                report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
+        path = store.path
+        self.source = source
+        self.report = report
+        self.store = store
+    }
+
+    /// Stores the record, or spills it; throws only when both failed (the record is lost,
+    /// and the caller reports that too).
+    @discardableResult
+    public func record(_ record: JSONValue) throws -> CorpusStore.Stored? {
+        if let store {
+            do {
+                let stored = try store.record(record, source: source)
+                lock.withLock { counts.stored += 1 }
+                return stored
+            } catch let failure as CorpusStore.Failure where failure.reason == .invalidRecord {
+                throw failure
+            } catch {
+                note(key: "\((error as? CorpusStore.Failure)?.reason.rawValue ?? "other")", "corpus: \(error)")
+                lock.withLock { counts.problem = "\(error)" }
+            }
+        }
+        try spillRecord(record)
+        return nil
+    }
+
+    public func append(_ record: JSONValue) throws { try self.record(record) }
+
+    private func spillRecord(_ record: JSONValue) throws {
+        var fields: [String: JSONValue] = [:]
+        if case .object(let given) = record { fields = given }
+        fields["source"] = fields["source"] ?? .string(source)
+        let line = JSONValue.object(fields)
+        try lock.withLock {
+            if spill == nil {
+                // Beside the corpus first; in the temporary folder when that disk is the problem.
+                let temporary = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("crucible-unsaved-\(getpid()).jsonl").path
+                let candidates = [path + ".unsaved.jsonl", temporary]
+                for candidate in candidates {
+                    if let opened = try? AttemptLog(path: candidate) {
+                        do {
+                            try opened.append(line)
+                            spill = opened
+                            counts.spilled += 1
+                            counts.spillPath = candidate
+                            report("corpus: attempts not stored in \(path) are kept in \(candidate); "
+                                         + "load them later with `crucible corpus import \(candidate)`")
+                            return
+                        } catch {
+                            // Opened but refused the write (a full disk): leave no empty file behind.
+                            if ((try? FileManager.default.attributesOfItem(atPath: candidate))?[.size] as? NSNumber)?.intValue == 0 {
+                                unlink(candidate)
+                            }
+                            continue
+                        }
+                    }
+                }
+                counts.lost += 1
+                report("corpus: an attempt could not be stored in \(path) nor written to a spill file; it is lost")
+                throw CorpusStore.Failure(reason: .other, description: "the attempt was neither stored nor spilled")
+            }
+            do {
+                try spill!.append(line)
+                counts.spilled += 1
+            } catch {
+                counts.lost += 1
+                report("corpus: \(error); this attempt is lost")
+                throw error
+            }
+        }
+    }
+
+    private func note(key: String, _ message: String) {
+        let first = lock.withLock { reported.insert(key).inserted }
+        if first { report(message) }
+    }
+
+    private func report(_ message: String) { report(message) }
+
+    /// One line for the end of a run: where the records went.
+    public var summary: String {
+        let counts = snapshot
+        var text = "corpus: \(counts.stored) attempts stored in \(path)"
+        if counts.spilled > 0 {
+            text += "; \(counts.spilled) NOT stored (\(counts.problem ?? "the store failed")) but kept in "
+                + "\(counts.spillPath ?? "?"): run `crucible corpus import \(counts.spillPath ?? "?")`"
+        }
+        if counts.lost > 0 { text += "; \(counts.lost) LOST (no spill file could be written)" }
+        return text
+    }
+
+    public var summaryJSON: JSONValue {
+        let counts = snapshot
+        return [
+            "path": .string(path), "stored": .int(counts.stored), "spilled": .int(counts.spilled),
+            "lost": .int(counts.lost), "spill_path": counts.spillPath.map { .string($0) } ?? .null,
+            "problem": counts.problem.map { .string($0) } ?? .null,
+        ]
+    }
+}

@@ -1,0 +1,370 @@
+import CrucibleWire
+import Foundation
+import GRDB
+
+/// The corpus: every attempt, in one SQLite file (WAL mode, so readers never block the
+/// writer and several processes can append at once). Each attempt is one transaction:
+/// its session row, the attempt, its diagnostics and its tool calls land together or not
+/// at all, so a process killed mid-write leaves every committed attempt whole.
+public final class CorpusStore: Sendable {
+    /// Relative to the working directory, like `.crucible/tools`; `--corpus` or
+    /// `CRUCIBLE_CORPUS` names another file.
+    public static let defaultPath = ".crucible/corpus.sqlite"
+
+    public let path: String
+    let pool: DatabasePool
+
+    /// What a failed write or open means for the user, with the SQLite detail kept.
+    public struct Failure: Error, CustomStringConvertible {
+        public enum Reason: String, Sendable { case diskFull = "disk_full", readOnly = "read_only", busy, corrupt, newerSchema = "newer_schema", invalidRecord = "invalid_record", other }
+        public let reason: Reason
+        public let description: String
+    }
+
+    /// The path crucible uses when none is given: `$CRUCIBLE_CORPUS`, else the default.
+    public static func resolvedPath(_ given: String?) -> String {
+        if let given, !given.isEmpty { return given }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CRUCIBLE_CORPUS"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return defaultPath
+    }
+
+    /// Opens (creating when missing and `create` is set) and migrates the corpus at `path`.
+    public init(path: String, create: Bool = true) throws {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard create else {
+                throw Failure(reason: .other, description: "no corpus at \(path) (record attempts with `crucible generate`, "
+                    + "`crucible serve` or `crucible corpus import` first, or pass --corpus)")
+            }
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        // Other processes may hold the write lock for one attempt's transaction: wait, never fail.
+        configuration.busyMode = .timeout(30)
+        configuration.foreignKeysEnabled = true
+        // WAL with synchronous=NORMAL: a commit survives the process being killed (the test
+        // kills writers mid-run); only a power loss may take the last commits. FULL would add
+        // an fsync to every attempt.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = CorpusSchema.migrator
+            let known = Set(migrator.migrations)
+            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+            if let unknown = applied.first(where: { !known.contains($0) }) {
+                throw Failure(reason: .newerSchema, description: "the corpus \(path) was written by a newer crucible "
+                    + "(migration \(unknown.debugDescription) is unknown here); upgrade crucible to use it")
+            }
+            try migrator.migrate(pool)
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Self.explain(error, doing: "opening the corpus", at: path)
+        }
+    }
+
+    /// Turns a SQLite error into a sentence that says what happened and what to do.
+    static func explain(_ error: Error, doing action: String, at path: String) -> Failure {
+        guard let database = error as? DatabaseError else {
+            return Failure(reason: .other, description: "\(action) \(path) failed: \(error)")
+        }
+        let detail = database.message ?? "\(database.resultCode)"
+        switch database.resultCode {
+        case .SQLITE_FULL:
+            return Failure(reason: .diskFull, description: "\(action) \(path) failed: the disk is full (\(detail)); free space or pass --corpus elsewhere")
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN:
+            return Failure(reason: .readOnly, description: "\(action) \(path) failed: the file or its folder cannot be written (\(detail)); make it writable or pass --corpus elsewhere")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return Failure(reason: .busy, description: "\(action) \(path) failed: another process held the database for over 30 s (\(detail))")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return Failure(reason: .corrupt, description: "\(action) \(path) failed: the file is not a readable SQLite database (\(detail)); move it aside")
+        case .SQLITE_IOERR:
+            return Failure(reason: .other, description: "\(action) \(path) failed: an I/O error (\(detail)); check the disk")
+        default:
+            return Failure(reason: .other, description: "\(action) \(path) failed: \(detail)")
+        }
+    }
+
+    /// Where one attempt landed.
+    public struct Stored: Sendable, Equatable {
+        public var attemptID: Int64
+        public var sessionID: String
+        public var attempt: Int
+        /// False when the same session and attempt number were already stored (re-import).
+        public var inserted: Bool
+    }
+
+    /// Stores one attempt record (the retry loop's shape; `attempt` may be absent, and then
+    /// the next number of its session is given). `source` says which front end made it.
+    @discardableResult
+    public func record(_ record: JSONValue, source: String) throws -> Stored {
+        let prepared = try PreparedAttempt(record, source: source)
+        do {
+            return try pool.write { db in try prepared.insert(into: db) }
+        } catch {
+            throw Self.explain(error, doing: "storing attempt \(prepared.attempt.map(String.init) ?? "(next)") of session \(prepared.sessionID) in", at: path)
+        }
+    }
+
+    /// Stores many records in transactions of `chunk` (import): each chunk commits whole.
+    /// `committed` is called after each commit with the running totals.
+    public func record(
+        batch records: [JSONValue], source: String, chunk: Int = 500,
+        committed: ((_ inserted: Int, _ skipped: Int) -> Void)? = nil
+    ) throws -> (inserted: Int, skipped: Int) {
+        let prepared = try records.enumerated().map { index, record in
+            do { return try PreparedAttempt(record, source: source) } catch let failure as Failure {
+                throw Failure(reason: failure.reason, description: "record \(index + 1): \(failure.description)")
+            }
+        }
+        var inserted = 0, skipped = 0
+        for start in stride(from: 0, to: prepared.count, by: chunk) {
+            let slice = prepared[start..<min(start + chunk, prepared.count)]
+            let counts: (Int, Int)
+            do {
+                counts = try pool.write { db in
+                    var added = 0
+                    for item in slice where try item.insert(into: db).inserted { added += 1 }
+                    return (added, slice.count - added)
+                }
+            } catch {
+                throw Self.explain(error, doing: "storing records \(start + 1)–\(start + slice.count) (the \(start) before are stored) in", at: path)
+            }
+            inserted += counts.0
+            skipped += counts.1
+            committed?(inserted, skipped)
+        }
+        return (inserted, skipped)
+    }
+
+    /// Every attempt with its session, sessions in the order they were first stored, then by
+    /// attempt number (what export, stats
+    /// and the report read). Diagnostics come as rule rows, not re-parsed from JSON.
+    public func attempts() throws -> [CorpusAttempt] {
+        do {
+            return try pool.read { db in
+                var diagnostics: [Int64: [CorpusAttempt.Finding]] = [:]
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT attempt_id, rule, severity, line, column, message, hint FROM diagnostics ORDER BY attempt_id, position
+                    """)
+                while let row = try rows.next() {
+                    diagnostics[row[0], default: []].append(CorpusAttempt.Finding(
+                        rule: row[1], severity: row[2], line: row[3] ?? 0, column: row[4] ?? 0, message: row[5], hint: row[6]))
+                }
+                var result: [CorpusAttempt] = []
+                let attempts = try Row.fetchCursor(db, sql: """
+                    SELECT a.id, a.session_id, a.attempt, a.passed, a.code, a.reply, a.feedback, a.started_at,
+                           s.source, s.task_id, s.task, s.kind, s.model, s.system_prompt, s.budget
+                    FROM attempts a JOIN sessions s ON s.id = a.session_id
+                    ORDER BY s.rowid, a.attempt
+                    """)
+                while let row = try attempts.next() {
+                    let id: Int64 = row[0]
+                    result.append(CorpusAttempt(
+                        id: id, sessionID: row[1], attempt: row[2], passed: row[3], code: row[4], reply: row[5],
+                        feedback: row[6], startedAt: row[7] ?? "", source: row[8], taskID: row[9] ?? "", task: row[10],
+                        kind: row[11], model: row[12], systemPrompt: row[13], budget: row[14],
+                        findings: diagnostics[id] ?? []))
+                }
+                return result
+            }
+        } catch { throw Self.explain(error, doing: "reading", at: path) }
+    }
+
+    /// Remembers an export and its gate report (the latest shows in `corpus stats`).
+    public func noteExport(format: String, seed: Int, destination: String, report: JSONValue) throws {
+        do {
+            try pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO exports (created_at, format, seed, destination, report) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [Self.now(), format, seed, destination, report.jsonText])
+            }
+        } catch { throw Self.explain(error, doing: "noting the export in", at: path) }
+    }
+
+    /// The latest export's report, if any.
+    public func latestExport() throws -> (format: String, createdAt: String, report: JSONValue)? {
+        do {
+            return try pool.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT format, created_at, report FROM exports ORDER BY id DESC LIMIT 1")
+                else { return nil }
+                return (row[0], row[1], (try? JSONValue(parsing: row[2])) ?? .null)
+            }
+        } catch { throw Self.explain(error, doing: "reading", at: path) }
+    }
+
+    /// SQLite's own check of the file (pages, indexes, foreign keys): "ok" when sound.
+    public func integrityCheck() throws -> String {
+        do {
+            return try pool.read { db in
+                let pages = try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
+                let orphans = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
+                return orphans.isEmpty ? pages : pages + "; \(orphans.count) rows reference missing parents"
+            }
+        } catch { throw Self.explain(error, doing: "checking", at: path) }
+    }
+
+    static func now() -> String { Timestamp.iso8601(milliseconds: true) }
+}
+
+/// One attempt as the corpus reads it back: what export, stats and the report need.
+public struct CorpusAttempt: Sendable {
+    public struct Finding: Sendable, Equatable {
+        public var rule: String
+        public var severity: String
+        public var line: Int
+        public var column: Int
+        public var message: String
+        public var hint: String
+    }
+    public var id: Int64
+    public var sessionID: String
+    public var attempt: Int
+    public var passed: Bool
+    public var code: String
+    public var reply: String?
+    public var feedback: String?
+    public var startedAt: String
+    public var source: String
+    public var taskID: String
+    public var task: String
+    public var kind: String
+    public var model: String?
+    public var systemPrompt: String?
+    public var budget: Int?
+    public var findings: [Finding]
+
+    /// The rules whose errors failed this attempt.
+    public var failedRules: [String] { findings.filter { $0.severity == "error" }.map(\.rule) }
+}
+
+/// A record checked and taken apart before its transaction opens, so a malformed record
+/// fails with its own message and never half-writes.
+struct PreparedAttempt {
+    var sessionID: String
+    var source: String
+    var attempt: Int?
+    var passed: Bool
+    var code: String
+    var reply: String?
+    var feedback: String?
+    var model: String?
+    var startedAt: String
+    var latency: Double?
+    var taskID: String?
+    var task: String
+    var kind: String
+    var systemPrompt: String?
+    var budget: Int?
+    var record: JSONValue
+    var diagnostics: [JSONValue]
+    var toolCalls: [JSONValue]
+    var fieldReads: [JSONValue]
+
+    init(_ record: JSONValue, source: String) throws {
+        guard case .object(var fields) = record else {
+            throw CorpusStore.Failure(reason: .invalidRecord, description: "an attempt record must be a JSON object")
+        }
+        func text(_ key: String) -> String? { fields[key]?.stringValue }
+        guard let session = text("session_id"), !session.isEmpty else {
+            throw CorpusStore.Failure(reason: .invalidRecord, description: "the record has no \"session_id\" (a string)")
+        }
+        guard let passed = fields["passed"]?.boolValue else {
+            throw CorpusStore.Failure(reason: .invalidRecord, description: "the record has no \"passed\" (true or false)")
+        }
+        if let given = fields["attempt"], given != .null {
+            guard let number = given.intValue, number >= 1 else {
+                throw CorpusStore.Failure(reason: .invalidRecord, description: "\"attempt\" must be an integer from 1")
+            }
+            attempt = number
+        }
+        sessionID = session
+        self.source = text("source") ?? source
+        fields["source"] = .string(self.source)
+        self.passed = passed
+        code = text("code") ?? ""
+        reply = fields["reply"]?["content"]?.stringValue
+        feedback = text("feedback")
+        model = text("model")
+        startedAt = text("started_at") ?? CorpusStore.now()
+        latency = fields["latency_ms"]?.numberValue
+        taskID = text("task_id")
+        task = text("task") ?? ""
+        kind = text("kind") ?? ""
+        systemPrompt = text("system_prompt")
+            ?? fields["messages"]?.arrayValue?.first(where: { $0["role"]?.stringValue == "system" })?["content"]?.stringValue
+        budget = fields["max_attempts"]?.intValue
+        diagnostics = fields["diagnostics"]?.arrayValue ?? []
+        toolCalls = fields["runtime"]?["trace"]?["tool_calls"]?.arrayValue ?? []
+        fieldReads = fields["runtime"]?["trace"]?["field_reads"]?.arrayValue ?? []
+        self.record = .object(fields)
+    }
+
+    /// Cached statements: SQLite parses each once per connection, not once per record.
+    func insert(into db: Database) throws -> CorpusStore.Stored {
+        let now = CorpusStore.now()
+        try db.cachedStatement(sql: """
+            INSERT INTO sessions (id, source, task_id, task, kind, model, system_prompt, budget, outcome, started_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?)
+            ON CONFLICT(id) DO NOTHING
+            """).execute(arguments: [sessionID, source, taskID, task, kind, model, systemPrompt, budget, startedAt, now])
+        let number: Int
+        if let attempt {
+            number = attempt
+        } else {
+            number = (try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(attempt) FROM attempts WHERE session_id = ?"),
+                                       arguments: [sessionID]) ?? 0) + 1
+        }
+        var stored = record
+        if case .object(var fields) = stored {
+            fields["attempt"] = .int(number)
+            stored = .object(fields)
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, attempt) DO NOTHING
+            """).execute(arguments: [sessionID, number, passed, code, reply, feedback, model, startedAt, latency, stored.jsonText])
+        guard db.changesCount > 0 else {
+            let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
+                                              arguments: [sessionID, number]) ?? 0
+            return CorpusStore.Stored(attemptID: existing, sessionID: sessionID, attempt: number, inserted: false)
+        }
+        let attemptID = db.lastInsertedRowID
+        for (position, diagnostic) in diagnostics.enumerated() {
+            try db.cachedStatement(sql: """
+                INSERT INTO diagnostics (attempt_id, position, rule, severity, line, column, end_line, end_column, message, hint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    attemptID, position, diagnostic["rule"]?.stringValue ?? "?", diagnostic["severity"]?.stringValue ?? "error",
+                    diagnostic["line"]?.intValue, diagnostic["column"]?.intValue, diagnostic["end_line"]?.intValue,
+                    diagnostic["end_column"]?.intValue, diagnostic["message"]?.stringValue ?? "",
+                    diagnostic["hint"]?.stringValue ?? "",
+                ])
+        }
+        for (position, call) in toolCalls.enumerated() {
+            let index = call["index"]?.intValue ?? position
+            let read = fieldReads.filter { $0["call"]?.intValue == index }.compactMap { $0["path"] }
+            try db.cachedStatement(sql: """
+                INSERT INTO tool_calls (attempt_id, position, tool, arguments, duration_ms, outcome, result_bytes, fields_read)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    attemptID, position, call["tool"]?.stringValue ?? "?", (call["arguments"] ?? .null).jsonText,
+                    call["duration_ms"]?.numberValue, call["outcome"]?.stringValue ?? "?", call["result_bytes"]?.intValue,
+                    JSONValue.array(read).jsonText,
+                ])
+        }
+        try db.cachedStatement(sql: """
+            UPDATE sessions SET
+                attempts = (SELECT COUNT(*) FROM attempts WHERE session_id = :id),
+                first_passing_attempt = (SELECT MIN(attempt) FROM attempts WHERE session_id = :id AND passed),
+                outcome = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE session_id = :id AND passed) THEN 'passed' ELSE 'failed' END,
+                model = COALESCE(model, :model),
+                updated_at = :now
+            WHERE id = :id
+            """).execute(arguments: ["id": sessionID, "model": model, "now": now])
+        return CorpusStore.Stored(attemptID: attemptID, sessionID: sessionID, attempt: number, inserted: true)
+    }
+}

@@ -1,0 +1,114 @@
+import CrucibleValidation
+import CrucibleWire
+/// The training formats `crucible corpus export` writes, one JSON object per line, each as
+/// its trainer documents it. Assistant turns are the attempt's code in one ```python block
+/// (the prose around it in the reply is not trained on); feedback turns are rendered again
+/// from the stored findings.
+public enum ExportFormat: String, CaseIterable, Sendable {
+    /// mlx-lm `{"messages"}`: positives single-turn, pairs as repair conversations ending in
+    /// the fix (train those with `--mask-prompt` so only the fix is learned).
+    case mlxChat = "mlx-chat"
+    /// mlx-lm `{"prompt", "completion"}`: the failed code and feedback are part of a pair's prompt.
+    case mlxCompletions = "mlx-completions"
+    /// OpenAI chat fine-tuning: a pair's failed attempt stays in context with `weight: 0`.
+    case openAISFT = "openai-sft"
+    /// OpenAI preference fine-tuning: `{"input", "preferred_output", "non_preferred_output"}`.
+    case openAIDPO = "openai-dpo"
+    /// TRL SFT prompt/completion (conversational): completion-only loss by default.
+    case trlSFT = "trl-sft"
+    /// TRL DPO `{"prompt", "chosen", "rejected"}`: chosen = the fix, rejected = the failure.
+    case trlDPO = "trl-dpo"
+    /// TRL KTO unpaired `{"prompt", "completion", "label"}`: passes true, failures false.
+    case kto
+    /// ShareGPT `{"conversations": [{"from", "value"}]}`.
+    case shareGPT = "sharegpt"
+
+    /// Which derived examples the format carries.
+    public var roles: Set<TrainingExample.Role> {
+        switch self {
+        case .mlxChat, .mlxCompletions, .openAISFT, .trlSFT, .shareGPT: [.positive, .pair]
+        case .openAIDPO, .trlDPO: [.pair]
+        case .kto: [.positive, .negative]
+        }
+    }
+
+    static let fallbackSystemPrompt = "You write Python code. Reply with the whole code in one ```python block."
+
+    static func fenced(_ code: String) -> String {
+        "```python\n" + code.trimmingCharacters(in: .newlines) + "\n```"
+    }
+
+    /// The feedback a failed attempt earned, rendered again from its stored findings; the
+    /// text rendered at run time when the failure was at run time (no findings to render).
+    static func feedback(for failure: CorpusAttempt) -> String {
+        let errors = failure.findings.filter { $0.severity == "error" }
+        if !errors.isEmpty {
+            let diagnostics = errors.compactMap { finding in
+                Diagnostic(json: [
+                    "rule": .string(finding.rule), "severity": .string(finding.severity), "message": .string(finding.message),
+                    "hint": .string(finding.hint), "path": "<attempt>", "line": .int(finding.line), "column": .int(finding.column),
+                ])
+            }
+            return Feedback.render(diagnostics: diagnostics, runtimeFailure: nil, code: failure.code,
+                                        attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
+        }
+        if let stored = failure.feedback, !stored.isEmpty { return stored }
+        return Feedback.render(diagnostics: [], runtimeFailure: "The code failed when it was run.", code: failure.code,
+                                    attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
+    }
+
+    /// The line for one example, or nil when the format does not carry its role.
+    public func line(for example: TrainingExample) -> JSONValue? {
+        guard roles.contains(example.role) else { return nil }
+        let attempt = example.attempt
+        let system = attempt.systemPrompt ?? Self.fallbackSystemPrompt
+        let prompt: [JSONValue] = [["role": "system", "content": .string(system)], ["role": "user", "content": .string(attempt.task)]]
+        let answer = Self.fenced(attempt.code)
+        let assistant: JSONValue = ["role": "assistant", "content": .string(answer)]
+        var repair: [JSONValue] = []  // the failed turn and its feedback, for pairs
+        if let failure = example.failure {
+            repair = [["role": "assistant", "content": .string(Self.fenced(failure.code))],
+                      ["role": "user", "content": .string(Self.feedback(for: failure))]]
+        }
+        switch self {
+        case .mlxChat:
+            return ["messages": .array(prompt + repair + [assistant])]
+        case .mlxCompletions:
+            var text = system + "\n\n" + attempt.task
+            if let failure = example.failure {
+                text += "\n\nPrevious attempt:\n" + Self.fenced(failure.code) + "\n\n" + Self.feedback(for: failure)
+            }
+            return ["prompt": .string(text + "\n\n"), "completion": .string(answer)]
+        case .openAISFT:
+            var messages = prompt
+            if let failure = example.failure {
+                messages.append(["role": "assistant", "content": .string(Self.fenced(failure.code)), "weight": 0])
+                messages.append(["role": "user", "content": .string(Self.feedback(for: failure))])
+            }
+            messages.append(["role": "assistant", "content": .string(answer), "weight": 1])
+            return ["messages": .array(messages)]
+        case .openAIDPO:
+            return [
+                "input": ["messages": .array(prompt)], "preferred_output": [assistant],
+                "non_preferred_output": [["role": "assistant", "content": .string(Self.fenced(example.failure!.code))]],
+            ]
+        case .trlSFT:
+            return ["prompt": .array(prompt + repair), "completion": [assistant]]
+        case .trlDPO:
+            return [
+                "prompt": .array(prompt), "chosen": [assistant],
+                "rejected": [["role": "assistant", "content": .string(Self.fenced(example.failure!.code))]],
+            ]
+        case .kto:
+            return ["prompt": .array(prompt), "completion": [assistant], "label": .bool(example.role == .positive)]
+        case .shareGPT:
+            var turns: [JSONValue] = [["from": "system", "value": .string(system)], ["from": "human", "value": .string(attempt.task)]]
+            if let failure = example.failure {
+                turns.append(["from": "gpt", "value": .string(Self.fenced(failure.code))])
+                turns.append(["from": "human", "value": .string(Self.feedback(for: failure))])
+            }
+            turns.append(["from": "gpt", "value": .string(answer)])
+            return ["conversations": .array(turns)]
+        }
+    }
+}

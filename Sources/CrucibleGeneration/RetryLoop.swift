@@ -1,0 +1,261 @@
+import CrucibleConfiguration
+import CrucibleSandbox
+import CrucibleTools
+import CrucibleValidation
+import CrucibleWire
+import Foundation
+
+/// Generate, extract, validate, run; on failure send ModelRetry feedback and ask again,
+/// within a budget. Every attempt is recorded in full.
+///
+/// `maxRetries` counts retries *after* the first attempt: 3 means at most 4 model calls
+/// (pydantic-ai's meaning; instructor's has changed between versions).
+public final class RetryLoop: Sendable {
+    public struct Settings: Sendable {
+        public var maxRetries = 3
+        public var parameters = SamplingParameters()
+        public init() {}
+    }
+
+    public struct Outcome: Sendable {
+        public var task: GenerationTask
+        public var kind: String
+        public var passed: Bool
+        public var attempts: [JSONValue]
+        /// Why the task ended without a pass: what still fails, or the model failure.
+        public var finalError: String?
+        /// A transport failure (server down, HTTP errors past their retries): not the model's fault.
+        public var modelFailure: ModelFailure?
+        /// The rules that failed, over all attempts (for the batch summary).
+        public var failedRules: [String]
+        public var attemptCount: Int { attempts.count }
+    }
+
+    let model: ChatModel
+    let validator: Validator
+    let sandbox: Sandbox
+    let tools: Toolbox
+    let toolAPI: String?
+    let runTest: (@Sendable (String) throws -> JSONValue)?
+    let settings: Settings
+    let validatorConfiguration: Validator.Configuration
+    let recorders: [any AttemptRecorder]
+    let logProblem: @Sendable (String) -> Void
+
+    public init(
+        model: ChatModel, validator: Validator, sandbox: Sandbox, tools: Toolbox = Toolbox(), toolAPI: String? = nil,
+        runTest: (@Sendable (String) throws -> JSONValue)? = nil, settings: Settings = Settings(),
+        validatorConfiguration: Validator.Configuration = Validator.Configuration(), recorders: [any AttemptRecorder] = [],
+        logProblem: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
+    ) {
+        self.model = model
+        self.validator = validator
+        self.sandbox = sandbox
+        self.tools = tools
+        self.toolAPI = toolAPI
+        self.runTest = runTest
+        self.settings = settings
+        self.validatorConfiguration = validatorConfiguration
+        self.recorders = recorders
+        self.logProblem = logProblem
+    }
+
+    /// The same loop with another retry budget (a caller's per-task choice).
+    public func withMaxRetries(_ maxRetries: Int) -> RetryLoop {
+        var changed = settings
+        changed.maxRetries = maxRetries
+        return RetryLoop(
+            model: model, validator: validator, sandbox: sandbox, tools: tools, toolAPI: toolAPI, runTest: runTest,
+            settings: changed, validatorConfiguration: validatorConfiguration, recorders: recorders, logProblem: logProblem)
+    }
+
+    public func systemPrompt(for kind: ArtifactKind) -> String {
+        guard kind.toolsInPrompt, let toolAPI, !toolAPI.isEmpty else { return kind.prompt }
+        return kind.prompt + "\n\nTools (already in scope; `from tools import ...` also works):\n\n```python\n"
+            + toolAPI.trimmingCharacters(in: .newlines) + "\n```"
+    }
+
+    public func run(_ task: GenerationTask, kind: ArtifactKind, isCancelled: @Sendable () -> Bool = { false }) async -> Outcome {
+        let maxAttempts = settings.maxRetries + 1
+        let sessionID = UUID().uuidString.lowercased()
+        var messages: [ChatMessage] = [.system(systemPrompt(for: kind)), .user(task.text)]
+        var outcome = Outcome(task: task, kind: kind.name, passed: false, attempts: [], finalError: nil,
+                              modelFailure: nil, failedRules: [])
+        for attempt in 1...maxAttempts {
+            if isCancelled() {
+                outcome.finalError = outcome.finalError ?? "stopped before attempt \(attempt) (interrupted)"
+                break
+            }
+            let started = ContinuousClock.now
+            let startedAt = Date()
+            var record: [String: JSONValue] = [
+                "session_id": .string(sessionID), "task_id": .string(task.id), "task": .string(task.text),
+                "kind": .string(kind.name), "attempt": .int(attempt), "max_attempts": .int(maxAttempts),
+                "model": .string(model.name), "messages": .array(messages.map(\.json)),
+                "started_at": .string(Timestamp.iso8601(startedAt)),
+            ]
+            let reply: ModelReply
+            do {
+                reply = try await model.complete(messages, parameters: settings.parameters)
+            } catch {
+                let failure = (error as? ModelFailure)
+                    ?? ModelFailure(kind: .connection, message: "\(error)", retryable: false)
+                record["model_error"] = ["kind": .string(failure.kind.rawValue), "message": .string(failure.message)]
+                record["parameters"] = .object(settings.parameters.json)
+                record["passed"] = false
+                record["latency_ms"] = .double((ContinuousClock.now - started).milliseconds)
+                keep(.object(record), in: &outcome)
+                outcome.modelFailure = failure
+                outcome.finalError = "the model could not be reached: \(failure.message)"
+                break
+            }
+            let afterModel = ContinuousClock.now
+            record["model"] = .string(reply.model)
+            record["parameters"] = .object(reply.parametersSent)
+            record["reply"] = [
+                "content": .string(reply.content), "reasoning": reply.reasoning.map { .string($0) } ?? .null,
+                "finish_reason": reply.finishReason.map { .string($0) } ?? .null,
+            ]
+            record["usage"] = reply.usage?.json ?? .null
+            record["latency_ms"] = .double(reply.latency.milliseconds)
+            record["http_attempts"] = .int(reply.httpAttempts)
+
+            let extracted = CodeExtraction.extract(from: reply.content)
+            record["code"] = .string(extracted.code)
+            record["extraction"] = .string(extracted.note)
+            let check = await check(extracted.code, task: task, kind: kind, attempt: attempt)
+            record["diagnostics"] = .array(check.diagnostics.map(\.json))
+            record["runtime"] = check.runtime
+            record["passed"] = .bool(check.passed)
+            outcome.failedRules += check.diagnostics.filter { $0.severity == "error" }.map(\.rule)
+            var feedback: String?
+            if !check.passed {
+                feedback = Feedback.render(
+                    diagnostics: check.diagnostics.filter { $0.severity == "error" }, runtimeFailure: check.runtimeFailure,
+                    code: extracted.code, attempt: attempt, maxAttempts: maxAttempts)
+                record["feedback"] = .string(feedback!)
+            }
+            record["overhead_ms"] = .double((ContinuousClock.now - afterModel).milliseconds)
+            keep(.object(record), in: &outcome)
+            if check.passed {
+                outcome.passed = true
+                outcome.finalError = nil
+                break
+            }
+            outcome.finalError = Self.summary(check)
+            messages.append(.assistant(reply.content))
+            messages.append(.user(feedback!))
+        }
+        if !outcome.passed, outcome.modelFailure == nil, let error = outcome.finalError {
+            outcome.finalError = "no passing attempt in \(outcome.attempts.count) of \(maxAttempts); still failing: \(error)"
+        }
+        return outcome
+    }
+
+    private func keep(_ record: JSONValue, in outcome: inout Outcome) {
+        outcome.attempts.append(record)
+        for recorder in recorders {
+            do { try recorder.append(record) } catch {
+                // Said loudly, every time: the run goes on, and the record is still in the outcome.
+                logProblem("\(error) (the attempt is kept in memory and in --json output)")
+            }
+        }
+    }
+
+    struct Check {
+        var diagnostics: [Diagnostic]
+        var runtime: JSONValue
+        var runtimeFailure: String?
+        var passed: Bool
+    }
+
+    func check(_ code: String, task: GenerationTask, kind: ArtifactKind, attempt: Int) async -> Check {
+        var configuration = validatorConfiguration
+        // No rulesets named: parse errors (and t-string mixing) only, not every ruleset.
+        configuration.rulesets = kind.rulesets.isEmpty ? ["core"] : kind.rulesets
+        let diagnostics: [Diagnostic]
+        do {
+            diagnostics = try await onOwnThread { [validator, configuration] in
+                try validator.validate(source: code, path: "<attempt \(attempt)>", configuration: configuration)
+            }
+        } catch {
+            return Check(diagnostics: [], runtime: ["status": "error", "reason": .string("\(error)")],
+                         runtimeFailure: "the validators failed internally: \(error)", passed: false)
+        }
+        let blocking = diagnostics.filter { $0.severity == "error" }
+        guard blocking.isEmpty else {
+            return Check(diagnostics: diagnostics, runtime: ["status": "not_run", "reason": "the static checks failed"],
+                         runtimeFailure: nil, passed: false)
+        }
+        switch kind.runtime {
+        case .staticOnly:
+            return Check(diagnostics: diagnostics,
+                         runtime: ["status": "skipped", "reason": .string(kind.staticReason ?? "static kind")],
+                         runtimeFailure: nil, passed: true)
+        case .sandbox:
+            let result = await sandbox.run(code, tools: tools)
+            guard case .object(var runtime) = result.jsonObject else { preconditionFailure("an execution is an object") }
+            runtime["status"] = "ran"
+            guard result.outcome == .ok else {
+                return Check(diagnostics: diagnostics, runtime: .object(runtime),
+                             runtimeFailure: Feedback.describe(result, expectation: nil), passed: false)
+            }
+            if let unmet = Self.unmetExpectation(task.expectation, result: result) {
+                runtime["expectation"] = .string(unmet)
+                return Check(diagnostics: diagnostics, runtime: .object(runtime),
+                             runtimeFailure: Feedback.describe(result, expectation: unmet), passed: false)
+            }
+            return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: nil, passed: true)
+        case .pytest:
+            guard let runTest else {
+                return Check(diagnostics: diagnostics,
+                             runtime: ["status": "error", "reason": "no confined pytest is configured (standard tools are off)"],
+                             runtimeFailure: "the tests could not be run here", passed: false)
+            }
+            do {
+                let report = try await onOwnThread { try runTest(code) }
+                var runtime: [String: JSONValue] = ["status": "ran", "tests": report]
+                let passed = report["success"]?.boolValue == true && (report["passed"]?.intValue ?? 0) > 0
+                if !passed { runtime["reason"] = "the tests did not all pass (or none was collected)" }
+                return Check(diagnostics: diagnostics, runtime: .object(runtime),
+                             runtimeFailure: passed ? nil : Self.describeTests(report), passed: passed)
+            } catch {
+                return Check(diagnostics: diagnostics, runtime: ["status": "error", "reason": .string("\(error)")],
+                             runtimeFailure: "the confined test run failed: \(error)", passed: false)
+            }
+        }
+    }
+
+    static func unmetExpectation(_ expectation: JSONValue?, result: ExecutionResult) -> String? {
+        guard let expectation else { return nil }
+        if let wanted = expectation["value"] {
+            let got = result.jsonObject["value"] ?? .null
+            if got != wanted {
+                return "The code ran, but its last expression is \(got.jsonText), and the task expects \(wanted.jsonText)."
+            }
+        }
+        if let needle = expectation["stdout_contains"]?.stringValue, !result.stdout.contains(needle) {
+            return "The code ran, but its output does not contain \(needle.debugDescription)."
+        }
+        return nil
+    }
+
+    static func describeTests(_ report: JSONValue) -> String {
+        var text = "pytest: \(report["passed"]?.intValue ?? 0) passed, \(report["failed"]?.intValue ?? 0) failed, "
+            + "\(report["errors"]?.intValue ?? 0) errors\n"
+        if let problem = report["parse_error"]?.stringValue { text += problem + "\n" }
+        for test in report["tests"]?.arrayValue ?? [] where test["outcome"]?.stringValue != "passed" {
+            text += "\(test["name"]?.stringValue ?? "?"): \(test["outcome"]?.stringValue ?? "?")\n"
+            if let message = test["message"]?.stringValue { text += message.split(separator: "\n").suffix(10).joined(separator: "\n") + "\n" }
+        }
+        return text
+    }
+
+    static func summary(_ check: Check) -> String {
+        let rules = check.diagnostics.filter { $0.severity == "error" }
+        if !rules.isEmpty {
+            return rules.map { "\($0.rule) line \($0.line): \($0.message)" }.joined(separator: "; ")
+        }
+        return check.runtimeFailure?.split(separator: "\n").first.map(String.init) ?? "the run failed"
+    }
+}

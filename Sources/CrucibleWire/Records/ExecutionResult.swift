@@ -1,0 +1,161 @@
+import Foundation
+
+/// Why an execution ended. Every end has exactly one of these.
+public enum ExecutionOutcome: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// The code ran to the end.
+    case ok
+    /// The code raised; `ExecutionResult.error` has the type, message and traceback.
+    case exception
+    /// The code did not parse; `ExecutionResult.error` has the line and column.
+    case syntaxError
+    /// The host's wall clock ran out and it killed the worker.
+    case timeout
+    /// The worker used up its CPU time (RLIMIT_CPU).
+    case cpuLimit
+    /// The code ran out of memory (RLIMIT_AS): MemoryError or a failed allocation.
+    case memoryLimit
+    /// seccomp refused a system call and the worker was killed.
+    case killedBySeccomp(syscall: String)
+    /// The worker died without answering: a signal (SIGSEGV from C-level recursion, say) or an exit.
+    case crashed(signal: Int32?, reason: String)
+    /// The worker sent something that is not the protocol (an oversized or malformed frame).
+    case protocolViolation(String)
+    /// The sandbox itself failed (the zygote died, confinement failed); retrying may succeed.
+    case sandboxFailure(String)
+    /// The sandbox was at capacity (every worker slot busy and the queue full): the code never
+    /// ran. Retrying later may succeed.
+    case busy(String)
+    /// The host stopped the execution before it ended (its session was closed, the server is
+    /// shutting down); the reason says which.
+    case cancelled(String)
+
+    public var description: String {
+        switch self {
+        case .ok: return "ok"
+        case .exception: return "exception"
+        case .syntaxError: return "syntax error"
+        case .timeout: return "timeout"
+        case .cpuLimit: return "cpu limit"
+        case .memoryLimit: return "memory limit"
+        case .killedBySeccomp(let name): return "killed by seccomp (\(name))"
+        case .crashed(_, let reason): return "crashed: \(reason)"
+        case .protocolViolation(let detail): return "protocol violation: \(detail)"
+        case .sandboxFailure(let detail): return "sandbox failure: \(detail)"
+        case .cancelled(let reason): return "cancelled: \(reason)"
+        case .busy(let detail): return detail
+        }
+    }
+
+    /// A short stable name for scripts (`--json`).
+    public var name: String {
+        switch self {
+        case .ok: return "ok"
+        case .exception: return "exception"
+        case .syntaxError: return "syntax_error"
+        case .timeout: return "timeout"
+        case .cpuLimit: return "cpu_limit"
+        case .memoryLimit: return "memory_limit"
+        case .killedBySeccomp: return "killed_by_seccomp"
+        case .crashed: return "crashed"
+        case .protocolViolation: return "protocol_violation"
+        case .sandboxFailure: return "sandbox_failure"
+        case .cancelled: return "cancelled"
+        case .busy: return "busy"
+        }
+    }
+}
+
+/// The value of the code's last expression.
+public enum PythonValue: Equatable, Hashable, Sendable {
+    /// The value as JSON text (it was a dict, list, tuple, str, int, float, bool or None).
+    case json(String, type: String)
+    /// Its `repr()`, for values JSON cannot hold; `truncated` counts characters cut off.
+    case repr(String, type: String, truncated: Int)
+
+    /// The decoded JSON value, or nil for a repr.
+    public var json: JSONValue? {
+        if case .json(let text, _) = self { return try? JSONValue(parsing: text) }
+        return nil
+    }
+
+    /// How a person would read it: JSON text, or the repr.
+    public var text: String {
+        switch self {
+        case .json(let text, _): return text
+        case .repr(let text, _, let truncated): return truncated > 0 ? text + "… [\(truncated) more characters]" : text
+        }
+    }
+
+    /// The Python type name (`int`, `dict`, `MyClass`).
+    public var pythonType: String {
+        switch self {
+        case .json(_, let type), .repr(_, let type, _): return type
+        }
+    }
+}
+
+/// A Python error, with a traceback that shows only the user's code.
+public struct PythonError: Equatable, Hashable, Sendable {
+    public struct Frame: Equatable, Hashable, Sendable {
+        public var file: String
+        public var line: Int
+        public var function: String
+        public var text: String
+    }
+    /// The exception's class name (`ZeroDivisionError`).
+    public var type: String
+    public var message: String
+    /// The formatted traceback, user frames only, ending with `Type: message`.
+    public var traceback: String
+    public var frames: [Frame]
+    /// Where it happened: the innermost user frame, or a syntax error's position (1-based).
+    public var line: Int?
+    public var column: Int?
+    public var endLine: Int?
+    public var endColumn: Int?
+    /// For syntax errors, the offending source line.
+    public var sourceLine: String?
+}
+
+/// Everything an execution produced.
+public struct ExecutionResult: Sendable {
+    public var outcome: ExecutionOutcome
+    /// The last expression's value, when the code ended with one that is not None.
+    public var value: PythonValue?
+    public var stdout: String
+    public var stderr: String
+    /// Bytes of stdout/stderr beyond the cap that were dropped (the text ends with a marker).
+    public var stdoutTruncatedBytes: Int
+    public var stderrTruncatedBytes: Int
+    public var error: PythonError?
+    /// Wall time from handing the job to the worker to its answer (or end).
+    public var duration: Duration
+    /// CPU time the worker used, when the worker's end was observed.
+    public var cpuTime: Duration?
+    /// The tool calls the code made and the result fields it read.
+    public var trace = ExecutionTrace()
+
+    public var succeeded: Bool { outcome == .ok }
+
+    public init(
+        outcome: ExecutionOutcome, value: PythonValue? = nil, stdout: String = "", stderr: String = "",
+        stdoutTruncatedBytes: Int = 0, stderrTruncatedBytes: Int = 0, error: PythonError? = nil, duration: Duration = .zero,
+        cpuTime: Duration? = nil, trace: ExecutionTrace = ExecutionTrace()
+    ) {
+        self.outcome = outcome
+        self.value = value
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdoutTruncatedBytes = stdoutTruncatedBytes
+        self.stderrTruncatedBytes = stderrTruncatedBytes
+        self.error = error
+        self.duration = duration
+        self.cpuTime = cpuTime
+        self.trace = trace
+    }
+
+    /// The marker appended to captured output that hit its cap.
+    public static func truncationMarker(droppedBytes: Int) -> String {
+        "\n[crucible: output truncated, \(droppedBytes) more bytes dropped]\n"
+    }
+}

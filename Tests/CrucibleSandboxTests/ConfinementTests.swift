@@ -1,0 +1,342 @@
+import Crucible
+import CrucibleTesting
+import Foundation
+import Testing
+
+/// One attack: code a hostile model might write, what the sandbox must answer, and (for
+/// attacks with an observable effect) how a control run without the layers shows it working.
+struct Attack: Sendable, CustomTestStringConvertible {
+    enum Blocked: Sendable {
+        case exception(String)  // this Python exception type, raised by a refused call
+        case seccomp(String)  // killed by seccomp, naming this syscall
+        case outcome(ExecutionOutcome)
+        case value(JSONValue)  // the code ran and saw exactly this (an errno, an empty list)
+    }
+    enum Control: Sendable {
+        case createsFile(String)  // the marker appears in the scratch folder
+        case removesFile(String)
+        case tcpConnection, udpDatagram
+        case value(@Sendable (JSONValue?) -> Bool)  // what the unconfined run returns
+        case runsToEnd
+    }
+
+    var family: String
+    var name: String
+    var code: String
+    var blocked: Blocked
+    var control: Control? = nil
+    var wallClock: Duration? = nil
+
+    var testDescription: String { "\(family): \(name)" }
+}
+
+private let libc = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+private func raw(_ number: Int, _ args: String = "0, 0, 0, 0") -> String {
+    libc + "libc.syscall(\(number), \(args))"
+}
+private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+let attacks: [Attack] = [
+    // Process creation
+    Attack(family: "process", name: "os.system", code: "import os\nos.system('touch {dir}/marker')",
+           blocked: .outcome(.ok), control: .createsFile("marker")),
+    Attack(family: "process", name: "subprocess.run", code: "import subprocess\nsubprocess.run(['touch', '{dir}/marker'])",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "process", name: "os.fork",
+           code: "import os\npid = os.fork()\nif pid == 0:\n    open('{dir}/marker', 'w').close()\n    os._exit(0)\nos.waitpid(pid, 0)",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "process", name: "fork bomb", code: "import os\nwhile True:\n    os.fork()",
+           blocked: .exception("PermissionError")),
+    Attack(family: "process", name: "thread",
+           code: "import threading\nt = threading.Thread(target=lambda: open('{dir}/marker', 'w').close())\nt.start(); t.join()",
+           blocked: .exception("RuntimeError"), control: .createsFile("marker")),
+    Attack(family: "process", name: "execv", code: "import os\nos.execv('/bin/sh', ['sh', '-c', 'touch {dir}/marker'])",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "process", name: "posix_spawn",
+           code: "import os\nos.waitpid(os.posix_spawn('/usr/bin/touch', ['touch', '{dir}/marker'], {}), 0)",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "process", name: "raw clone via ctypes",
+           code: libc + "r = libc.syscall(56, 17, 0, 0, 0, 0)\nif r == 0:\n    open('{dir}/marker', 'w').close()\n    os._exit(0)\n[r, ctypes.get_errno()]",
+           blocked: .value(.array([.int(-1), .int(1)])), control: .createsFile("marker")),
+    Attack(family: "process", name: "clone3 via ctypes", code: libc + "[libc.syscall(435, 0, 0), ctypes.get_errno()]",
+           blocked: .value(.array([.int(-1), .int(38)]))),
+    Attack(family: "process", name: "forkpty", code: "import os\nos.forkpty()",
+           blocked: .exception("PermissionError")),
+
+    // Network
+    Attack(family: "network", name: "TCP connect to loopback",
+           code: "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).close()",
+           blocked: .exception("PermissionError"), control: .tcpConnection),
+    Attack(family: "network", name: "UDP datagram to loopback",
+           code: "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'leak', ('127.0.0.1', {udp}))",
+           blocked: .exception("PermissionError"), control: .udpDatagram),
+    Attack(family: "network", name: "listen on a TCP port",
+           code: "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\ns.getsockname()[1]",
+           blocked: .exception("PermissionError"), control: .value { if case .int(let port)? = $0 { port > 0 } else { false } }),
+    Attack(family: "network", name: "abstract unix socket",
+           code: "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0crucible-attack')\n'bound'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("bound") }),
+    Attack(family: "network", name: "AF_INET socketpair",
+           code: "import socket\nsocket.socketpair(socket.AF_INET)", blocked: .exception("PermissionError")),
+    Attack(family: "network", name: "netlink socket",
+           code: "import socket\nsocket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)\n'created'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("created") }),
+    Attack(family: "network", name: "raw packet socket",
+           code: "import socket\nsocket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n'created'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("created") }),
+
+    // Filesystem
+    Attack(family: "filesystem", name: "read /etc/shadow", code: "open('/etc/shadow').read()",
+           blocked: .exception("PermissionError"),
+           control: .value { if case .string(let text)? = $0 { text.hasPrefix("root:") } else { false } }),
+    Attack(family: "filesystem", name: "read a 0600 secret", code: "open('{dir}/secret').read()",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("hunter2") }),
+    // Landlock refuses it (PermissionError); in a checkout under a private (0700) folder the
+    // zygote shows workers only the paths they may read, so it is not even there (FileNotFoundError).
+    Attack(family: "filesystem", name: "read the host's source tree",
+           code: "try:\n    text = open('\(repository)/Package.swift').read()[:10]\nexcept (PermissionError, FileNotFoundError):\n    text = 'refused'\ntext",
+           blocked: .value(.string("refused")), control: .value { $0 == .string("// swift-t") }),
+    Attack(family: "filesystem", name: "write outside", code: "open('{dir}/marker', 'w').write('x')",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "filesystem", name: "append to an existing file", code: "open('{dir}/victim', 'a').write('x')",
+           blocked: .exception("PermissionError"), control: .value { $0 == .int(1) }),
+    Attack(family: "filesystem", name: "delete a file", code: "import os\nos.unlink('{dir}/victim')",
+           blocked: .exception("PermissionError"), control: .removesFile("victim")),
+    Attack(family: "filesystem", name: "make a directory", code: "import os\nos.mkdir('{dir}/marker')",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "filesystem", name: "symlink to a secret", code: "import os\nos.symlink('/etc/shadow', '{dir}/marker')",
+           blocked: .exception("PermissionError"), control: .createsFile("marker")),
+    Attack(family: "filesystem", name: "list /", code: "import os\nsorted(os.listdir('/'))",
+           blocked: .exception("PermissionError"),
+           control: .value { if case .array(let names)? = $0 { names.contains(.string("etc")) } else { false } }),
+    Attack(family: "filesystem", name: "/proc/self/mem", code: "open('/proc/self/mem', 'rb')\n'opened'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("opened") }),
+    Attack(family: "filesystem", name: "/proc/<zygote>/mem read-write",
+           code: "import os\nopen(f'/proc/{os.getppid()}/mem', 'r+b')\n'opened'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("opened") }),
+    Attack(family: "filesystem", name: "/proc/self/environ", code: "open('/proc/self/environ', 'rb').read()\n'read'",
+           blocked: .exception("PermissionError"), control: .value { $0 == .string("read") }),
+    Attack(family: "filesystem", name: "a block device", code: "import os, glob\nopen('/dev/vda', 'rb').read(512)",
+           blocked: .exception("PermissionError")),
+
+    // Signals
+    Attack(family: "signals", name: "signal the zygote", code: "import os\nos.kill(os.getppid(), 0)",
+           blocked: .exception("PermissionError"), control: .runsToEnd),
+    Attack(family: "signals", name: "signal every process (-1)", code: "import os\nos.kill(-1, 0)",
+           blocked: .exception("PermissionError"), control: .runsToEnd),
+    Attack(family: "signals", name: "kill the process group", code: "import os, signal\nos.killpg(0, signal.SIGKILL)",
+           blocked: .exception("PermissionError")),
+    Attack(family: "signals", name: "replace the SIGSYS reporter",
+           code: "import signal\nsignal.signal(signal.SIGSYS, signal.SIG_IGN)", blocked: .seccomp("rt_sigaction")),
+    Attack(family: "signals", name: "signal itself (allowed)", code: "import os, signal\nos.kill(os.getpid(), 0)\n'alive'",
+           blocked: .value(.string("alive"))),
+
+    // Raw syscalls through ctypes: refused by the kernel, and the worker is killed.
+    Attack(family: "ctypes", name: "ptrace", code: raw(101), blocked: .seccomp("ptrace"),
+           control: .value { $0 == .int(0) }),
+    Attack(family: "ctypes", name: "io_uring_setup", code: raw(425, "1, 0"), blocked: .seccomp("io_uring_setup")),
+    Attack(family: "ctypes", name: "userfaultfd", code: raw(323, "0"), blocked: .seccomp("userfaultfd")),
+    Attack(family: "ctypes", name: "keyctl", code: raw(250), blocked: .seccomp("keyctl")),
+    Attack(family: "ctypes", name: "add_key", code: raw(248), blocked: .seccomp("add_key")),
+    Attack(family: "ctypes", name: "bpf", code: raw(321), blocked: .seccomp("bpf")),
+    Attack(family: "ctypes", name: "unshare", code: raw(272, "0x10000000"), blocked: .seccomp("unshare")),
+    Attack(family: "ctypes", name: "setns", code: raw(308), blocked: .seccomp("setns")),
+    Attack(family: "ctypes", name: "mount", code: raw(165), blocked: .seccomp("mount")),
+    Attack(family: "ctypes", name: "personality", code: raw(135, "0xffffffff"), blocked: .seccomp("personality"),
+           control: .value { if case .int(let persona)? = $0 { persona >= 0 } else { false } }),
+    Attack(family: "ctypes", name: "process_vm_readv", code: raw(310), blocked: .seccomp("process_vm_readv")),
+    Attack(family: "ctypes", name: "perf_event_open", code: raw(298), blocked: .seccomp("perf_event_open")),
+    Attack(family: "ctypes", name: "open_by_handle_at", code: raw(304), blocked: .seccomp("open_by_handle_at")),
+    Attack(family: "ctypes", name: "seccomp (loosen the filter)", code: raw(317), blocked: .seccomp("seccomp")),
+    Attack(family: "ctypes", name: "x32 ABI getpid", code: raw(0x4000_0000 + 39), blocked: .seccomp("x32 syscall 39")),
+    Attack(family: "ctypes", name: "memfd_create", code: libc + "[libc.syscall(319, b'x', 0), ctypes.get_errno()]",
+           blocked: .value(.array([.int(-1), .int(1)]))),
+
+    // W^X
+    Attack(family: "w^x", name: "RWX mmap",
+           code: libc + "libc.mmap.restype = ctypes.c_void_p\nlibc.mmap(None, 4096, 7, 0x22, -1, 0) > 0",
+           blocked: .seccomp("mmap"), control: .value { $0 == .bool(true) }),
+    Attack(family: "w^x", name: "mprotect to exec",
+           code: libc + "libc.mmap.restype = ctypes.c_void_p\na = libc.mmap(None, 4096, 3, 0x22, -1, 0)\nlibc.mprotect(ctypes.c_void_p(a), 4096, 5)",
+           blocked: .seccomp("mprotect"), control: .value { $0 == .int(0) }),
+    Attack(family: "w^x", name: "ctypes callback (libffi closure)",
+           code: "import ctypes\nctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)()", blocked: .seccomp("mmap"),
+           control: .value { $0 == .int(7) }),
+    Attack(family: "w^x", name: "mmap module with PROT_EXEC",
+           code: "import mmap\nmmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE, prot=7)\n'mapped'", blocked: .seccomp("mmap"),
+           control: .value { $0 == .string("mapped") }),
+
+    // Terminal injection
+    Attack(family: "tty", name: "TIOCSTI", code: libc + "libc.ioctl(3, 0x5412, ctypes.c_char_p(b'x'))",
+           blocked: .seccomp("ioctl")),
+    Attack(family: "tty", name: "TIOCSTI with high bits set", code: raw(16, "3, 0x100005412, 0"), blocked: .seccomp("ioctl")),
+    Attack(family: "tty", name: "setsid", code: "import os\nos.setsid()", blocked: .exception("PermissionError")),
+
+    // Memory
+    Attack(family: "memory", name: "one huge allocation", code: "x = bytearray(2**34)", blocked: .outcome(.memoryLimit)),
+    Attack(family: "memory", name: "gradual growth", code: "l = []\nwhile True:\n    l.append(bytearray(10**7))",
+           blocked: .outcome(.memoryLimit)),
+    Attack(family: "memory", name: "MAP_SHARED anonymous", code: "import mmap\nmmap.mmap(-1, 2**30)",
+           blocked: .exception("PermissionError"), control: .runsToEnd),
+
+    // CPU and time
+    Attack(family: "cpu", name: "busy loop", code: "while True: pass", blocked: .outcome(.timeout), wallClock: .seconds(1)),
+    Attack(family: "cpu", name: "sleep forever", code: "import time\ntime.sleep(10**6)", blocked: .outcome(.timeout),
+           wallClock: .seconds(1)),
+
+    // Recursion
+    Attack(family: "recursion", name: "Python recursion", code: "def f(n): return f(n + 1)\nf(0)",
+           blocked: .exception("RecursionError")),
+    Attack(family: "recursion", name: "C-level recursion (json)",
+           code: "import json\nx = []\nfor _ in range(10**6):\n    x = [x]\njson.dumps(x)", blocked: .exception("RecursionError")),
+    Attack(family: "recursion", name: "segfault via ctypes", code: "import ctypes\nctypes.string_at(0)",
+           blocked: .outcome(.crashed(signal: SIGSEGV, reason: "killed by SIGSEGV"))),
+
+    // Descriptors and environment
+    Attack(family: "descriptors", name: "scan for inherited descriptors",
+           code: "import os\nopen_fds = []\nfor fd in range(1024):\n    try:\n        os.fstat(fd)\n        open_fds.append(fd)\n    except OSError:\n        pass\nopen_fds",
+           blocked: .value(.array([.int(3)])), control: .value { $0 != .array([.int(3)]) }),
+    Attack(family: "descriptors", name: "many open files",
+           code: "files = []\nwhile True:\n    files.append(open('/usr/lib/python3.11/os.py'))", blocked: .exception("OSError")),
+    Attack(family: "descriptors", name: "write to the host's stdout (fd 1)", code: "import os\nos.write(1, b'x')",
+           blocked: .exception("OSError")),
+    Attack(family: "descriptors", name: "pass a descriptor with sendmsg",
+           code: "import socket, array\na, b = socket.socketpair()\na.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [3]))])",
+           blocked: .exception("PermissionError"), control: .runsToEnd),
+    Attack(family: "environment", name: "environment dump", code: "import os\ndict(os.environ)", blocked: .value(.object([:]))),
+
+    // Introspection escapes: they reach os.system, which still cannot start a process.
+    Attack(family: "introspection", name: "__subclasses__ to os._wrap_close",
+           code: "c = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == '_wrap_close'][0]\nc.__init__.__globals__['system']('touch {dir}/marker')",
+           blocked: .outcome(.ok), control: .createsFile("marker")),
+    Attack(family: "introspection", name: "generator gi_frame globals",
+           code: "g = (x for x in [1])\ng.gi_frame.f_globals['__builtins__'].__import__('os').system('touch {dir}/marker')",
+           blocked: .outcome(.ok), control: .createsFile("marker")),
+    Attack(family: "introspection", name: "pickle to os.system",
+           code: "import pickle\npickle.loads(b\"cos\\nsystem\\n(S'touch {dir}/marker'\\ntR.\")",
+           blocked: .outcome(.ok), control: .createsFile("marker")),
+    Attack(family: "introspection", name: "crafted code object",
+           code: "f = lambda: 0\nf.__code__ = f.__code__.replace(co_code=bytes([151, 0, 100, 200, 83, 0]), co_consts=())\nf()",
+           blocked: .outcome(.crashed(signal: SIGSEGV, reason: "killed by SIGSEGV"))),
+]
+
+@Suite("Confinement: attacks are blocked, and succeed without the sandbox")
+struct ConfinementTests {
+    /// What an attack may reach: a scratch folder with a secret and a victim file, and
+    /// loopback listeners; returns the attack's code with their paths and ports filled in.
+    func fixture(for attack: Attack) -> (Scratch, LoopbackListener, LoopbackListener, String) {
+        let scratch = Scratch()
+        scratch.write("secret", "hunter2")
+        scratch.write("victim", "", mode: 0o666)
+        let tcp = LoopbackListener()
+        let udp = LoopbackListener(udp: true)
+        let code = attack.code.replacingOccurrences(of: "{dir}", with: scratch.path)
+            .replacingOccurrences(of: "{port}", with: "\(tcp.port)").replacingOccurrences(of: "{udp}", with: "\(udp.port)")
+        return (scratch, tcp, udp, code)
+    }
+
+    @Test("The suite covers at least 50 attacks across every family")
+    func coverage() {
+        #expect(attacks.count >= 50)
+        let families = Set(attacks.map(\.family))
+        for family in ["process", "network", "filesystem", "signals", "ctypes", "w^x", "tty", "memory", "cpu",
+                       "recursion", "descriptors", "environment", "introspection"] {
+            #expect(families.contains(family), "no attack in family \(family)")
+        }
+    }
+
+    @Test("Attack is blocked", arguments: attacks)
+    func blocked(attack: Attack) throws {
+        let sandbox = TestSandboxes.confined
+        let (scratch, tcp, udp, code) = fixture(for: attack)
+        var limits: ExecutionLimits?
+        if let wallClock = attack.wallClock { limits = ExecutionLimits(wallClock: wallClock) }
+
+        let result = sandbox.execute(code, limits: limits)
+        switch attack.blocked {
+        case .exception(let type):
+            #expect(result.outcome == .exception, "\(result.outcome) \(result.error?.traceback ?? "")")
+            #expect(result.error?.type == type, "\(result.error?.traceback ?? "")")
+        case .seccomp(let name):
+            #expect(result.outcome == .killedBySeccomp(syscall: name))
+        case .outcome(let outcome):
+            #expect(result.outcome == outcome, "\(result.error?.traceback ?? "")")
+        case .value(let value):
+            #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+            #expect(result.json == value)
+        }
+        // No effect escaped.
+        switch attack.control {
+        case .createsFile(let name)?: #expect(!scratch.exists(name), "the confined run left \(name)")
+        case .removesFile(let name)?: #expect(scratch.exists(name), "the confined run removed \(name)")
+        case .tcpConnection?: #expect(!tcp.sawHit(within: 0.2))
+        case .udpDatagram?: #expect(!udp.sawHit(within: 0.2))
+        default: break
+        }
+        // The host and the next execution are fine.
+        #expect(sandbox.execute("6 * 7").json == .int(42))
+    }
+
+    @Test("Without the sandbox layers the attack succeeds (control)", arguments: attacks.filter { $0.control != nil })
+    func control(attack: Attack) throws {
+        let (scratch, tcp, udp, code) = fixture(for: attack)
+        let result = TestSandboxes.unconfined.execute(code)
+        switch attack.control {
+        case .createsFile(let name)?:
+            // A forked child may write its marker after the worker has answered: wait for it.
+            let deadline = ContinuousClock.now + .seconds(3)
+            while !scratch.exists(name) && ContinuousClock.now < deadline { usleep(10_000) }
+            #expect(scratch.exists(name), "control did not create \(name): \(result.outcome) \(result.error?.traceback ?? "")")
+        case .removesFile(let name)?: #expect(!scratch.exists(name), "\(result.outcome)")
+        case .tcpConnection?: #expect(tcp.sawHit(), "\(result.outcome) \(result.error?.traceback ?? "")")
+        case .udpDatagram?: #expect(udp.sawHit(), "\(result.outcome) \(result.error?.traceback ?? "")")
+        case .value(let check)?:
+            #expect(check(result.json), "control saw \(result.outcome) \(result.value?.text ?? "") \(result.error?.traceback ?? "")")
+        case .runsToEnd?: #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+        case nil: break
+        }
+    }
+
+    @Test("The zygote holds no user data: a later worker cannot find an earlier job's secret")
+    func zygoteHeapHoldsNoSecrets() throws {
+        let sandbox = TestSandboxes.confined
+        let secret = "s3cr3t-" + UUID().uuidString
+        // Strings are not tracked by gc: look inside every tracked container instead.
+        let scan = """
+            import gc
+            def strings(o):
+                if isinstance(o, dict): return list(o.keys()) + list(o.values())
+                if isinstance(o, (list, tuple, set, frozenset)): return list(o)
+                return []
+            any(isinstance(s, str) and s.startswith('s3cr3t-') and len(s) == 43
+                for o in gc.get_objects() for s in strings(o))
+            """
+        _ = sandbox.execute("token = secret\nlen(token)", inputs: ["secret": .string(secret)])
+        let later = sandbox.execute(scan, inputs: ["probe": .string("s3cr3t-probe")])
+        #expect(later.json == .bool(false))
+        // Control: the same scan inside one session (one worker) does find it, so the scan works.
+        let session = try sandbox.openSession()
+        defer { session.close() }
+        _ = try session.execute("token = secret", inputs: ["secret": .string(secret)])
+        #expect(try session.execute(scan, inputs: ["probe": .string("s3cr3t-probe")]).json == .bool(true))
+    }
+
+    @Test("The host's environment never reaches a worker")
+    func environmentScrubbed() throws {
+        setenv("CRUCIBLE_TEST_API_KEY", "sk-should-not-leak", 1)
+        let sandbox = try TestSandboxes.isolated(poolSize: 1)
+        defer { sandbox.shutdown() }
+        let result = sandbox.execute("import os\n(dict(os.environ), [k for k in dir(os) if 'sk-should' in str(getattr(os, k, ''))])")
+        #expect(result.json == .array([.object([:]), .array([])]))
+    }
+
+    @Test("doctor's layers are all active on this machine")
+    func layersActive() {
+        let report = TestSandboxes.confined.report
+        #expect(report.seccompRules > 100)
+        #expect(report.landlockABI != nil, "Landlock ABI expected on this kernel (facts: ABI 7)")
+        #expect(report.namespaces.contains("net") && report.namespaces.contains("pid"))
+        if getuid() == 0 { #expect(report.privilegesDropped) }
+    }
+}
