@@ -59,7 +59,7 @@ struct CorpusImportCommand: ParsableCommand {
     var files: [String]
 
     func run() throws {
-        var parsed: [(String, [JSONValue])] = []
+        var parsed: [(String, [AttemptRecord])] = []
         for file in files {
             let text: String
             if file == "-" {
@@ -72,18 +72,17 @@ struct CorpusImportCommand: ParsableCommand {
                 }
                 text = read
             }
-            var records: [JSONValue] = []
+            var records: [AttemptRecord] = []
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 guard !trimmed.isEmpty else { continue }
-                guard let record = try? JSONValue(parsing: trimmed), case .object = record else {
+                guard let json = try? JSONValue(parsing: trimmed), case .object = json else {
                     throw fail("\(file):\(number + 1): not a JSON object; nothing from \(file) was imported", code: 2)
                 }
-                guard record["session_id"]?.stringValue?.isEmpty == false, record["passed"]?.boolValue != nil else {
-                    throw fail("\(file):\(number + 1): an attempt record needs \"session_id\" (string) and \"passed\" (bool); "
+                do { records.append(try AttemptRecord(json: json)) } catch {
+                    throw fail("\(file):\(number + 1): not an attempt record (\(AttemptRecord.explain(error))); "
                                + "nothing from \(file) was imported", code: 2)
                 }
-                records.append(record)
             }
             parsed.append((file, records))
         }

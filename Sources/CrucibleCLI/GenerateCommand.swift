@@ -139,7 +139,7 @@ struct GenerateCommand: ParsableCommand {
                 "summary": summary.json,
                 "tasks": .array(finished.map { outcome in
                     ["id": .string(outcome.task.id), "kind": .string(outcome.kind), "passed": .bool(outcome.passed),
-                     "attempts": .array(outcome.attempts),
+                     "attempts": .array(outcome.attempts.map(\.json)),
                      "final_error": outcome.finalError.map { .string($0) } ?? .null]
                 }),
             ]).jsonText)
@@ -154,31 +154,26 @@ struct GenerateCommand: ParsableCommand {
 
     private func printAttempts(_ outcome: RetryLoop.Outcome) {
         for attempt in outcome.attempts {
-            let number = attempt["attempt"]?.intValue ?? 0
-            let passed = attempt["passed"]?.boolValue == true
-            print("== attempt \(number): \(passed ? "passed" : "failed")")
-            if let error = attempt["model_error"]?["message"]?.stringValue { print("   model error: \(error)"); continue }
-            if let code = attempt["code"]?.stringValue {
-                print(code.trimmingCharacters(in: .newlines).split(separator: "\n", omittingEmptySubsequences: false)
-                    .map { "   | \($0)" }.joined(separator: "\n"))
+            print("== attempt \(attempt.attempt ?? 0): \(attempt.passed ? "passed" : "failed")")
+            if let error = attempt.modelError { print("   model error: \(error.message)"); continue }
+            print(attempt.code.trimmingCharacters(in: .newlines).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { "   | \($0)" }.joined(separator: "\n"))
+            for diagnostic in attempt.diagnostics {
+                print("   \(diagnostic.rule) line \(diagnostic.line): \(diagnostic.message)")
             }
-            for diagnostic in attempt["diagnostics"]?.arrayValue ?? [] {
-                print("   \(diagnostic["rule"]?.stringValue ?? "?") line \(diagnostic["line"]?.intValue ?? 0): "
-                      + (diagnostic["message"]?.stringValue ?? ""))
-            }
-            if let runtime = attempt["runtime"] {
+            if let runtime = attempt.runtime {
                 let status = runtime["status"]?.stringValue ?? "?"
                 let detail = runtime["reason"]?.stringValue ?? runtime["expectation"]?.stringValue
                     ?? runtime["outcome_detail"]?.stringValue ?? ""
                 print("   runtime: \(status)\(detail.isEmpty ? "" : " (\(detail))")")
             }
-            let usage = attempt["usage"].flatMap { $0 == .null ? nil : $0["total_tokens"]?.intValue }
-            print("   recorded: \(attempt["messages"]?.arrayValue?.count ?? 0) messages sent, the reply, the code, "
-                  + "\(attempt["diagnostics"]?.arrayValue?.count ?? 0) findings, the run, model "
-                  + "\(attempt["model"]?.stringValue ?? "?"), parameters \(attempt["parameters"]?.jsonText ?? "{}"), "
-                  + "latency \(String(format: "%.1f", attempt["latency_ms"]?.numberValue ?? 0)) ms, "
+            let usage = attempt.usage.flatMap { $0 == .null ? nil : $0["total_tokens"]?.intValue }
+            print("   recorded: \(attempt.messages?.count ?? 0) messages sent, the reply, the code, "
+                  + "\(attempt.diagnostics.count) findings, the run, model "
+                  + "\(attempt.model ?? "?"), parameters \(attempt.parameters?.jsonText ?? "{}"), "
+                  + "latency \(String(format: "%.1f", attempt.latencyMS ?? 0)) ms, "
                   + "tokens \(usage.map(String.init) ?? "not reported")")
-            if attempt["feedback"] != nil { print("   feedback for the next attempt: the findings above, with the offending lines and hints") }
+            if attempt.feedback != nil { print("   feedback for the next attempt: the findings above, with the offending lines and hints") }
         }
         if let error = outcome.finalError { print("final: \(error)") }
     }

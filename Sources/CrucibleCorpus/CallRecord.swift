@@ -22,22 +22,25 @@ public enum CallRecord {
         }
     }
 
-    /// The record for a call, in the shape `CorpusStore.record` reads.
+    /// The record for a call.
     public static func make(
         _ link: Link, source: String, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
         feedback: String?, started: Date, extra: [String: JSONValue] = [:]
-    ) -> JSONValue {
-        var record: [String: JSONValue] = [
-            "session_id": .string(link.session), "task": .string(link.task), "kind": .string(link.kind),
-            "code": .string(code), "passed": .bool(passed), "diagnostics": .array(diagnostics.map(\.json)),
-            "runtime": runtime, "started_at": .string(Timestamp.iso8601(started)),
-            "latency_ms": .double(Date().timeIntervalSince(started) * 1000), "source": .string(source),
-        ]
-        if let taskID = link.taskID { record["task_id"] = .string(taskID) }
-        if let model = link.model { record["model"] = .string(model) }
-        if let feedback { record["feedback"] = .string(feedback) }
-        record.merge(extra) { _, new in new }
-        return .object(record)
+    ) -> AttemptRecord {
+        var record = AttemptRecord(sessionID: link.session, passed: passed)
+        record.task = link.task
+        record.kind = link.kind
+        record.taskID = link.taskID
+        record.model = link.model
+        record.code = code
+        record.diagnostics = diagnostics
+        record.runtime = runtime
+        record.feedback = feedback
+        record.startedAt = Timestamp.iso8601(started)
+        record.latencyMS = Date().timeIntervalSince(started) * 1000
+        record.source = source
+        record.extra = extra
+        return record
     }
 
     /// An execution as the `runtime` of a record: the result, marked as run.
@@ -51,7 +54,7 @@ public enum CallRecord {
 extension CorpusRecorder {
     /// Records in call order on a serial queue, off the caller's path (an agent's answer never
     /// waits on the disk). A store failure is reported and spilled by the recorder.
-    public func recordLater(_ record: JSONValue) {
+    public func recordLater(_ record: AttemptRecord) {
         background.async { _ = try? self.record(record) }
     }
 

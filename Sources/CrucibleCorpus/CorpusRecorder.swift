@@ -59,7 +59,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     /// Stores the record, or spills it; throws only when both failed (the record is lost,
     /// and the caller reports that too).
     @discardableResult
-    public func record(_ record: JSONValue) throws -> CorpusStore.Stored? {
+    public func record(_ record: AttemptRecord) throws -> CorpusStore.Stored? {
         if let store {
             do {
                 let stored = try store.record(record, source: source)
@@ -76,13 +76,11 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
         return nil
     }
 
-    public func append(_ record: JSONValue) throws { try self.record(record) }
+    public func append(_ record: AttemptRecord) throws { try self.record(record) }
 
-    private func spillRecord(_ record: JSONValue) throws {
-        var fields: [String: JSONValue] = [:]
-        if case .object(let given) = record { fields = given }
-        fields["source"] = fields["source"] ?? .string(source)
-        let line = JSONValue.object(fields)
+    private func spillRecord(_ record: AttemptRecord) throws {
+        var line = record
+        line.source = line.source ?? source
         try lock.withLock {
             if spill == nil {
                 // Beside the corpus first; in the temporary folder when that disk is the problem.

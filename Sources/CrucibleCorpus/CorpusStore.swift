@@ -100,8 +100,8 @@ public final class CorpusStore: Sendable {
     /// Stores one attempt record (the retry loop's shape; `attempt` may be absent, and then
     /// the next number of its session is given). `source` says which front end made it.
     @discardableResult
-    public func record(_ record: JSONValue, source: String) throws -> Stored {
-        let prepared = try PreparedAttempt(record, source: source)
+    public func record(_ record: AttemptRecord, source: String) throws -> Stored {
+        let prepared = PreparedAttempt(record, source: source)
         do {
             return try pool.write { db in try prepared.insert(into: db) }
         } catch {
@@ -112,14 +112,10 @@ public final class CorpusStore: Sendable {
     /// Stores many records in transactions of `chunk` (import): each chunk commits whole.
     /// `committed` is called after each commit with the running totals.
     public func record(
-        batch records: [JSONValue], source: String, chunk: Int = 500,
+        batch records: [AttemptRecord], source: String, chunk: Int = 500,
         committed: ((_ inserted: Int, _ skipped: Int) -> Void)? = nil
     ) throws -> (inserted: Int, skipped: Int) {
-        let prepared = try records.enumerated().map { index, record in
-            do { return try PreparedAttempt(record, source: source) } catch let failure as Failure {
-                throw Failure(reason: failure.reason, description: "record \(index + 1): \(failure.description)")
-            }
-        }
+        let prepared = records.map { PreparedAttempt($0, source: source) }
         var inserted = 0, skipped = 0
         for start in stride(from: 0, to: prepared.count, by: chunk) {
             let slice = prepared[start..<min(start + chunk, prepared.count)]
@@ -241,66 +237,25 @@ public struct CorpusAttempt: Sendable {
     public var failedRules: [String] { findings.filter { $0.severity == "error" }.map(\.rule) }
 }
 
-/// A record checked and taken apart before its transaction opens, so a malformed record
-/// fails with its own message and never half-writes.
+/// A record taken apart for its rows before its transaction opens.
 struct PreparedAttempt {
-    var sessionID: String
+    var record: AttemptRecord
     var source: String
-    var attempt: Int?
-    var passed: Bool
-    var code: String
-    var reply: String?
-    var feedback: String?
-    var model: String?
     var startedAt: String
-    var latency: Double?
-    var taskID: String?
-    var task: String
-    var kind: String
-    var systemPrompt: String?
-    var budget: Int?
-    var record: JSONValue
-    var diagnostics: [JSONValue]
     var toolCalls: [JSONValue]
     var fieldReads: [JSONValue]
 
-    init(_ record: JSONValue, source: String) throws {
-        guard case .object(var fields) = record else {
-            throw CorpusStore.Failure(reason: .invalidRecord, description: "an attempt record must be a JSON object")
-        }
-        func text(_ key: String) -> String? { fields[key]?.stringValue }
-        guard let session = text("session_id"), !session.isEmpty else {
-            throw CorpusStore.Failure(reason: .invalidRecord, description: "the record has no \"session_id\" (a string)")
-        }
-        guard let passed = fields["passed"]?.boolValue else {
-            throw CorpusStore.Failure(reason: .invalidRecord, description: "the record has no \"passed\" (true or false)")
-        }
-        if let given = fields["attempt"], given != .null {
-            guard let number = given.intValue, number >= 1 else {
-                throw CorpusStore.Failure(reason: .invalidRecord, description: "\"attempt\" must be an integer from 1")
-            }
-            attempt = number
-        }
-        sessionID = session
-        self.source = text("source") ?? source
-        fields["source"] = .string(self.source)
-        self.passed = passed
-        code = text("code") ?? ""
-        reply = fields["reply"]?["content"]?.stringValue
-        feedback = text("feedback")
-        model = text("model")
-        startedAt = text("started_at") ?? CorpusStore.now()
-        latency = fields["latency_ms"]?.numberValue
-        taskID = text("task_id")
-        task = text("task") ?? ""
-        kind = text("kind") ?? ""
-        systemPrompt = text("system_prompt")
-            ?? fields["messages"]?.arrayValue?.first(where: { $0["role"]?.stringValue == "system" })?["content"]?.stringValue
-        budget = fields["max_attempts"]?.intValue
-        diagnostics = fields["diagnostics"]?.arrayValue ?? []
-        toolCalls = fields["runtime"]?["trace"]?["tool_calls"]?.arrayValue ?? []
-        fieldReads = fields["runtime"]?["trace"]?["field_reads"]?.arrayValue ?? []
-        self.record = .object(fields)
+    var sessionID: String { record.sessionID }
+    var attempt: Int? { record.attempt }
+
+    init(_ record: AttemptRecord, source: String) {
+        var record = record
+        self.source = record.source ?? source
+        record.source = self.source
+        startedAt = record.startedAt ?? CorpusStore.now()
+        toolCalls = record.runtime?["trace"]?["tool_calls"]?.arrayValue ?? []
+        fieldReads = record.runtime?["trace"]?["field_reads"]?.arrayValue ?? []
+        self.record = record
     }
 
     /// Cached statements: SQLite parses each once per connection, not once per record.
@@ -310,7 +265,10 @@ struct PreparedAttempt {
             INSERT INTO sessions (id, source, task_id, task, kind, model, system_prompt, budget, outcome, started_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?)
             ON CONFLICT(id) DO NOTHING
-            """).execute(arguments: [sessionID, source, taskID, task, kind, model, systemPrompt, budget, startedAt, now])
+            """).execute(arguments: [
+                sessionID, source, record.taskID, record.task, record.kind, record.model, record.effectiveSystemPrompt,
+                record.maxAttempts, startedAt, now,
+            ])
         let number: Int
         if let attempt {
             number = attempt
@@ -319,29 +277,28 @@ struct PreparedAttempt {
                                        arguments: [sessionID]) ?? 0) + 1
         }
         var stored = record
-        if case .object(var fields) = stored {
-            fields["attempt"] = .int(number)
-            stored = .object(fields)
-        }
+        stored.attempt = number
+        stored.startedAt = startedAt
         try db.cachedStatement(sql: """
             INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, attempt) DO NOTHING
-            """).execute(arguments: [sessionID, number, passed, code, reply, feedback, model, startedAt, latency, stored.jsonText])
+            """).execute(arguments: [
+                sessionID, number, record.passed, record.code, record.reply?.content, record.feedback, record.model, startedAt,
+                record.latencyMS, stored.json.jsonText,
+            ])
         guard db.changesCount > 0 else {
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
                                               arguments: [sessionID, number]) ?? 0
             return CorpusStore.Stored(attemptID: existing, sessionID: sessionID, attempt: number, inserted: false)
         }
         let attemptID = db.lastInsertedRowID
-        for (position, diagnostic) in diagnostics.enumerated() {
+        for (position, diagnostic) in record.diagnostics.enumerated() {
             try db.cachedStatement(sql: """
                 INSERT INTO diagnostics (attempt_id, position, rule, severity, line, column, end_line, end_column, message, hint)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
-                    attemptID, position, diagnostic["rule"]?.stringValue ?? "?", diagnostic["severity"]?.stringValue ?? "error",
-                    diagnostic["line"]?.intValue, diagnostic["column"]?.intValue, diagnostic["end_line"]?.intValue,
-                    diagnostic["end_column"]?.intValue, diagnostic["message"]?.stringValue ?? "",
-                    diagnostic["hint"]?.stringValue ?? "",
+                    attemptID, position, diagnostic.rule, diagnostic.severity, diagnostic.line, diagnostic.column,
+                    diagnostic.endLine, diagnostic.endColumn, diagnostic.message, diagnostic.hint,
                 ])
         }
         for (position, call) in toolCalls.enumerated() {
@@ -364,7 +321,7 @@ struct PreparedAttempt {
                 model = COALESCE(model, :model),
                 updated_at = :now
             WHERE id = :id
-            """).execute(arguments: ["id": sessionID, "model": model, "now": now])
+            """).execute(arguments: ["id": sessionID, "model": record.model, "now": now])
         return CorpusStore.Stored(attemptID: attemptID, sessionID: sessionID, attempt: number, inserted: true)
     }
 }

@@ -30,8 +30,8 @@ public final class AttemptLog: @unchecked Sendable {
 
     /// Writes one record. Throws (and the caller says so) when the disk refuses: nothing is
     /// dropped silently.
-    public func append(_ record: JSONValue) throws {
-        let line = Array((record.jsonText + "\n").utf8)
+    public func append(_ record: AttemptRecord) throws {
+        let line = Array((record.json.jsonText + "\n").utf8)
         try lock.withLock {
             let count = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             guard count == line.count else {

@@ -4,7 +4,7 @@ import CrucibleWire
 public protocol AttemptRecorder: Sendable {
     /// Keeps one record. Throws when it could not, and then the caller says so: a record is
     /// never dropped silently.
-    func append(_ record: JSONValue) throws
+    func append(_ record: AttemptRecord) throws
 }
 
 extension AttemptLog: AttemptRecorder {}

@@ -21,7 +21,7 @@ public final class RetryLoop: Sendable {
         public var task: GenerationTask
         public var kind: String
         public var passed: Bool
-        public var attempts: [JSONValue]
+        public var attempts: [AttemptRecord]
         /// Why the task ended without a pass: what still fails, or the model failure.
         public var finalError: String?
         /// A transport failure (server down, HTTP errors past their retries): not the model's fault.
@@ -88,55 +88,54 @@ public final class RetryLoop: Sendable {
             }
             let started = ContinuousClock.now
             let startedAt = Date()
-            var record: [String: JSONValue] = [
-                "session_id": .string(sessionID), "task_id": .string(task.id), "task": .string(task.text),
-                "kind": .string(kind.name), "attempt": .int(attempt), "max_attempts": .int(maxAttempts),
-                "model": .string(model.name), "messages": .array(messages.map(\.json)),
-                "started_at": .string(Timestamp.iso8601(startedAt)),
-            ]
+            var record = AttemptRecord(sessionID: sessionID, passed: false)
+            record.taskID = task.id
+            record.task = task.text
+            record.kind = kind.name
+            record.attempt = attempt
+            record.maxAttempts = maxAttempts
+            record.model = model.name
+            record.messages = messages.map(\.json)
+            record.startedAt = Timestamp.iso8601(startedAt)
             let reply: ModelReply
             do {
                 reply = try await model.complete(messages, parameters: settings.parameters)
             } catch {
                 let failure = (error as? ModelFailure)
                     ?? ModelFailure(kind: .connection, message: "\(error)", retryable: false)
-                record["model_error"] = ["kind": .string(failure.kind.rawValue), "message": .string(failure.message)]
-                record["parameters"] = .object(settings.parameters.json)
-                record["passed"] = false
-                record["latency_ms"] = .double((ContinuousClock.now - started).milliseconds)
-                keep(.object(record), in: &outcome)
+                record.modelError = AttemptRecord.ModelError(kind: failure.kind.rawValue, message: failure.message)
+                record.parameters = .object(settings.parameters.json)
+                record.latencyMS = (ContinuousClock.now - started).milliseconds
+                keep(record, in: &outcome)
                 outcome.modelFailure = failure
                 outcome.finalError = "the model could not be reached: \(failure.message)"
                 break
             }
             let afterModel = ContinuousClock.now
-            record["model"] = .string(reply.model)
-            record["parameters"] = .object(reply.parametersSent)
-            record["reply"] = [
-                "content": .string(reply.content), "reasoning": reply.reasoning.map { .string($0) } ?? .null,
-                "finish_reason": reply.finishReason.map { .string($0) } ?? .null,
-            ]
-            record["usage"] = reply.usage?.json ?? .null
-            record["latency_ms"] = .double(reply.latency.milliseconds)
-            record["http_attempts"] = .int(reply.httpAttempts)
+            record.model = reply.model
+            record.parameters = .object(reply.parametersSent)
+            record.reply = AttemptRecord.Reply(content: reply.content, reasoning: reply.reasoning, finishReason: reply.finishReason)
+            record.usage = reply.usage?.json ?? .null
+            record.latencyMS = reply.latency.milliseconds
+            record.httpAttempts = reply.httpAttempts
 
             let extracted = CodeExtraction.extract(from: reply.content)
-            record["code"] = .string(extracted.code)
-            record["extraction"] = .string(extracted.note)
+            record.code = extracted.code
+            record.extraction = extracted.note
             let check = await check(extracted.code, task: task, kind: kind, attempt: attempt)
-            record["diagnostics"] = .array(check.diagnostics.map(\.json))
-            record["runtime"] = check.runtime
-            record["passed"] = .bool(check.passed)
+            record.diagnostics = check.diagnostics
+            record.runtime = check.runtime
+            record.passed = check.passed
             outcome.failedRules += check.diagnostics.filter { $0.severity == "error" }.map(\.rule)
             var feedback: String?
             if !check.passed {
                 feedback = Feedback.render(
                     diagnostics: check.diagnostics.filter { $0.severity == "error" }, runtimeFailure: check.runtimeFailure,
                     code: extracted.code, attempt: attempt, maxAttempts: maxAttempts)
-                record["feedback"] = .string(feedback!)
+                record.feedback = feedback
             }
-            record["overhead_ms"] = .double((ContinuousClock.now - afterModel).milliseconds)
-            keep(.object(record), in: &outcome)
+            record.overheadMS = (ContinuousClock.now - afterModel).milliseconds
+            keep(record, in: &outcome)
             if check.passed {
                 outcome.passed = true
                 outcome.finalError = nil
@@ -152,7 +151,7 @@ public final class RetryLoop: Sendable {
         return outcome
     }
 
-    private func keep(_ record: JSONValue, in outcome: inout Outcome) {
+    private func keep(_ record: AttemptRecord, in outcome: inout Outcome) {
         outcome.attempts.append(record)
         for recorder in recorders {
             do { try recorder.append(record) } catch {

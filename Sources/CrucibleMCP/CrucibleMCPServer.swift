@@ -334,15 +334,15 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         if let failure = outcome.modelFailure {
             throw MCPError.internalError("Crucible's model could not be reached: \(failure.message)")
         }
-        let lastCode = outcome.attempts.last?["code"]?.stringValue
+        let lastCode = outcome.attempts.last?.code
         if !outcome.passed {
-            let why = outcome.attempts.last?["feedback"]?.stringValue ?? outcome.finalError ?? "the last attempt failed"
+            let why = outcome.attempts.last?.feedback ?? outcome.finalError ?? "the last attempt failed"
             return Self.modelError("generate_artifact: no attempt passed within the budget (\(outcome.attempts.count) attempts).\n"
                 + why + (lastCode.map { "\nThe last attempt:\n```python\n\($0)\n```" } ?? ""))
         }
         let attempts: [JSONValue] = outcome.attempts.map { attempt in
-            ["attempt": attempt["attempt"] ?? .int(0), "passed": attempt["passed"] ?? .bool(false),
-             "diagnostics": attempt["diagnostics"] ?? .array([]), "feedback": attempt["feedback"] ?? .null]
+            ["attempt": .int(attempt.attempt ?? 0), "passed": .bool(attempt.passed),
+             "diagnostics": .array(attempt.diagnostics.map(\.json)), "feedback": attempt.feedback.map { .string($0) } ?? .null]
         }
         return Self.result([
             "passed": .bool(outcome.passed), "code": lastCode.map { .string($0) } ?? .null, "kind": .string(kind.name),

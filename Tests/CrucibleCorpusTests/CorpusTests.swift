@@ -12,7 +12,9 @@ struct CorpusTests {
         NSTemporaryDirectory() + "crucible-corpus-\(UUID().uuidString).sqlite"
     }
 
-    func record(_ session: String, _ attempt: Int?, passed: Bool, code: String = "x = 1", rules: [String] = []) -> JSONValue {
+    func record(_ session: String, _ attempt: Int?, passed: Bool, code: String = "x = 1", rules: [String] = []) throws
+        -> AttemptRecord
+    {
         var fields: [String: JSONValue] = [
             "session_id": .string(session), "passed": .bool(passed), "code": .string(code), "task": "t", "kind": "script",
             "diagnostics": .array(rules.map { ["rule": .string($0), "severity": "error", "message": "m", "path": "<a>", "line": 1, "column": 0] }),
@@ -22,16 +24,16 @@ struct CorpusTests {
             ]],
         ]
         if let attempt { fields["attempt"] = .int(attempt) }
-        return .object(fields)
+        return try AttemptRecord(json: .object(fields))
     }
 
     @Test func storesAttemptsWithTheirFindingsAndTraceAndNumbersUnnumberedOnes() throws {
         let path = temporaryPath()
         let store = try CorpusStore(path: path)
-        try store.record(record("a", 1, passed: false, rules: ["VIEW001", "VIEW006"]), source: "generate")
-        let second = try store.record(record("a", nil, passed: true), source: "generate")
+        try store.record(try record("a", 1, passed: false, rules: ["VIEW001", "VIEW006"]), source: "generate")
+        let second = try store.record(try record("a", nil, passed: true), source: "generate")
         #expect(second.attempt == 2 && second.inserted)
-        let again = try store.record(record("a", 1, passed: false), source: "generate")
+        let again = try store.record(try record("a", 1, passed: false), source: "generate")
         #expect(!again.inserted)  // the same session and attempt: kept once
         let attempts = try store.attempts()
         #expect(attempts.map(\.attempt) == [1, 2])
@@ -42,10 +44,18 @@ struct CorpusTests {
         #expect(calls == ["git_log:[\"commits[].author\"]", "git_log:[\"commits[].author\"]"])
     }
 
-    @Test func refusesARecordWithoutASessionBeforeWritingAnything() throws {
-        let store = try CorpusStore(path: temporaryPath())
-        #expect(throws: CorpusStore.Failure.self) { try store.record(["passed": true, "code": "x"], source: "import") }
-        #expect(try store.attempts().isEmpty)
+    @Test func aRecordWithoutASessionOrAResultIsRefusedWhereItIsRead() throws {
+        #expect(throws: DecodingError.self) { try AttemptRecord(json: ["passed": true, "code": "x"]) }
+        #expect(throws: DecodingError.self) { try AttemptRecord(json: ["session_id": "", "passed": true]) }
+        #expect(throws: DecodingError.self) { try AttemptRecord(json: ["session_id": "s", "passed": "yes"]) }
+        #expect(throws: DecodingError.self) { try AttemptRecord(json: ["session_id": "s", "passed": true, "attempt": 0]) }
+        do { _ = try AttemptRecord(json: ["session_id": "s"]) } catch {
+            #expect(AttemptRecord.explain(error) == "\"passed\" is missing")
+        }
+        // Fields this version does not know come back as they went in.
+        let record = try AttemptRecord(json: ["session_id": "s", "passed": true, "mcp_tool": "run_python", "future": [1, 2]])
+        #expect(record.extra == ["mcp_tool": "run_python", "future": [1, 2]])
+        #expect(record.json["future"] == [1, 2] && record.json["mcp_tool"] == "run_python")
     }
 
     @Test func aCorpusFromANewerCrucibleIsRefusedNotDamaged() throws {

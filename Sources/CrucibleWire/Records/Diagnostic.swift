@@ -12,26 +12,47 @@ public struct Diagnostic: Equatable, Sendable {
     public var endLine: Int
     public var endColumn: Int
 
-    package init?(json: JSONValue) {
-        guard let rule = json["rule"]?.stringValue, let path = json["path"]?.stringValue,
-            let line = json["line"]?.intValue, let column = json["column"]?.intValue
-        else { return nil }
+    public init(rule: String, severity: String = "error", message: String, hint: String = "", path: String, line: Int,
+                column: Int, endLine: Int? = nil, endColumn: Int? = nil) {
         self.rule = rule
-        self.severity = json["severity"]?.stringValue ?? "error"
-        self.message = json["message"]?.stringValue ?? ""
-        self.hint = json["hint"]?.stringValue ?? ""
+        self.severity = severity
+        self.message = message
+        self.hint = hint
         self.path = path
         self.line = line
         self.column = column
-        self.endLine = json["end_line"]?.intValue ?? line
-        self.endColumn = json["end_column"]?.intValue ?? column + 1
+        self.endLine = endLine ?? line
+        self.endColumn = endColumn ?? column + 1
     }
 
-    public var json: JSONValue {
-        [
-            "rule": .string(rule), "severity": .string(severity), "message": .string(message), "hint": .string(hint),
-            "path": .string(path), "line": .int(line), "column": .int(column), "end_line": .int(endLine),
-            "end_column": .int(endColumn),
-        ]
+    /// A finding as the validators' engine and the corpus write it; nil when it is not one.
+    package init?(json: JSONValue) {
+        guard let decoded = try? JSONValueDecoder().decode(Diagnostic.self, from: json) else { return nil }
+        self = decoded
+    }
+
+    /// The finding in its JSON shape.
+    public var json: JSONValue { (try? JSONValueEncoder().encode(self)) ?? .null }
+}
+
+/// Decoding is lenient where a finding from an older writer may lack a field: the severity
+/// is "error", the message and hint empty, the range one character.
+extension Diagnostic: Codable {
+    enum CodingKeys: String, CodingKey {
+        case rule, severity, message, hint, path, line, column, endLine = "end_line", endColumn = "end_column"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let line = try container.decode(Int.self, forKey: .line)
+        let column = try container.decode(Int.self, forKey: .column)
+        self.init(
+            rule: try container.decode(String.self, forKey: .rule),
+            severity: try container.decodeIfPresent(String.self, forKey: .severity) ?? "error",
+            message: try container.decodeIfPresent(String.self, forKey: .message) ?? "",
+            hint: try container.decodeIfPresent(String.self, forKey: .hint) ?? "",
+            path: try container.decode(String.self, forKey: .path), line: line, column: column,
+            endLine: try container.decodeIfPresent(Int.self, forKey: .endLine),
+            endColumn: try container.decodeIfPresent(Int.self, forKey: .endColumn))
     }
 }

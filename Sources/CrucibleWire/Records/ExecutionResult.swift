@@ -67,21 +67,22 @@ public enum ExecutionOutcome: Equatable, Hashable, Sendable, CustomStringConvert
 
 /// The value of the code's last expression.
 public enum PythonValue: Equatable, Hashable, Sendable {
-    /// The value as JSON text (it was a dict, list, tuple, str, int, float, bool or None).
-    case json(String, type: String)
+    /// A value JSON can hold (a dict, list, tuple, str, int, float, bool or None, or a tool
+    /// result): decoded once, where it left the worker, and its text as Python wrote it.
+    case json(JSONValue, text: String, type: String)
     /// Its `repr()`, for values JSON cannot hold; `truncated` counts characters cut off.
     case repr(String, type: String, truncated: Int)
 
-    /// The decoded JSON value, or nil for a repr.
+    /// The value, or nil for a repr.
     public var json: JSONValue? {
-        if case .json(let text, _) = self { return try? JSONValue(parsing: text) }
+        if case .json(let value, _, _) = self { return value }
         return nil
     }
 
-    /// How a person would read it: JSON text, or the repr.
+    /// How a person would read it: JSON text (Python's spacing), or the repr.
     public var text: String {
         switch self {
-        case .json(let text, _): return text
+        case .json(_, let text, _): return text
         case .repr(let text, _, let truncated): return truncated > 0 ? text + "… [\(truncated) more characters]" : text
         }
     }
@@ -89,7 +90,7 @@ public enum PythonValue: Equatable, Hashable, Sendable {
     /// The Python type name (`int`, `dict`, `MyClass`).
     public var pythonType: String {
         switch self {
-        case .json(_, let type), .repr(_, let type, _): return type
+        case .json(_, _, let type), .repr(_, let type, _): return type
         }
     }
 }
@@ -159,3 +160,65 @@ public struct ExecutionResult: Sendable {
         "\n[crucible: output truncated, \(droppedBytes) more bytes dropped]\n"
     }
 }
+
+/// The stable JSON shape of a result, shared by `crucible run --json`, `crucible serve`,
+/// MCP and the corpus: snake_case names, the outcome as a short name plus a sentence, the
+/// value (or its repr), the error and the trace. Encoded once, where the result leaves.
+extension ExecutionResult: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case outcome, outcomeDetail = "outcome_detail", stdout, stderr
+        case stdoutTruncatedBytes = "stdout_truncated_bytes", stderrTruncatedBytes = "stderr_truncated_bytes"
+        case durationMS = "duration_ms", trace, syscall, signal, value, valueRepr = "value_repr", valueType = "value_type"
+        case valueTruncatedChars = "value_truncated_chars", error
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(outcome.name, forKey: .outcome)
+        try container.encode(outcome.description, forKey: .outcomeDetail)
+        try container.encode(stdout, forKey: .stdout)
+        try container.encode(stderr, forKey: .stderr)
+        try container.encode(stdoutTruncatedBytes, forKey: .stdoutTruncatedBytes)
+        try container.encode(stderrTruncatedBytes, forKey: .stderrTruncatedBytes)
+        try container.encode(duration.milliseconds, forKey: .durationMS)
+        try container.encode(trace, forKey: .trace)
+        if case .killedBySeccomp(let name) = outcome { try container.encode(name, forKey: .syscall) }
+        if case .crashed(let signal?, _) = outcome { try container.encode(Int(signal), forKey: .signal) }
+        switch value {
+        case .json(let json, _, let type)?:
+            try container.encode(json, forKey: .value)
+            try container.encode(type, forKey: .valueType)
+        case .repr(let text, let type, let truncated)?:
+            try container.encode(text, forKey: .valueRepr)
+            try container.encode(type, forKey: .valueType)
+            if truncated > 0 { try container.encode(truncated, forKey: .valueTruncatedChars) }
+        case nil: break
+        }
+        try container.encodeIfPresent(error, forKey: .error)
+    }
+
+    /// The result in its JSON shape.
+    public var jsonObject: JSONValue { (try? JSONValueEncoder().encode(self)) ?? .null }
+}
+
+extension PythonError: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case type, message, traceback, frames, line, column, endLine = "end_line", endColumn = "end_column"
+        case sourceLine = "source_line"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        try container.encode(message, forKey: .message)
+        try container.encode(traceback, forKey: .traceback)
+        try container.encode(frames, forKey: .frames)
+        try container.encodeIfPresent(line, forKey: .line)
+        try container.encodeIfPresent(column, forKey: .column)
+        try container.encodeIfPresent(endLine, forKey: .endLine)
+        try container.encodeIfPresent(endColumn, forKey: .endColumn)
+        try container.encodeIfPresent(sourceLine, forKey: .sourceLine)
+    }
+}
+
+extension PythonError.Frame: Encodable {}

@@ -90,3 +90,31 @@ public struct FieldRead: Equatable, Sendable {
         self.path = path
     }
 }
+
+extension ExecutionTrace: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case toolCalls = "tool_calls", fieldReads = "field_reads"
+    }
+
+    /// The trace in its JSON shape.
+    public var jsonObject: JSONValue { (try? JSONValueEncoder().encode(self)) ?? .null }
+}
+
+extension ToolCallRecord: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case index, tool, arguments, durationMS = "duration_ms", outcome, resultBytes = "result_bytes", detail
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(index, forKey: .index)
+        try container.encode(tool, forKey: .tool)
+        try container.encode(arguments, forKey: .arguments)
+        try container.encode(duration.milliseconds, forKey: .durationMS)
+        try container.encode(outcome.name, forKey: .outcome)
+        try container.encode(resultBytes, forKey: .resultBytes)
+        if outcome != .ok { try container.encode(outcome.description, forKey: .detail) }
+    }
+}
+
+extension FieldRead: Encodable {}

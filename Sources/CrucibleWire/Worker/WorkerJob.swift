@@ -107,9 +107,9 @@ package struct WireResult {
             guard let value = object["value"], value != .null else { break }
             guard let type = value["type"]?.stringValue else { throw bad("has a value without a type") }
             if let json = value["json"]?.stringValue {
-                // Checked now, so whoever reads the value later can rely on it being JSON.
-                guard (try? JSONValue(parsing: json)) != nil else { throw bad("has a value whose JSON does not parse") }
-                result.value = .json(json, type: type)
+                // Decoded here, once: whoever reads the value later gets it, and knows it is JSON.
+                guard let decoded = try? JSONValue(parsing: json) else { throw bad("has a value whose JSON does not parse") }
+                result.value = .json(decoded, text: json, type: type)
             } else if let repr = value["repr"]?.stringValue {
                 let truncated = value["truncated"]?.intValue ?? 0
                 guard truncated >= 0 else { throw bad("has a negative truncation count") }

@@ -1,0 +1,5 @@
+/// Durations as the JSON records write them.
+extension Duration {
+    public var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,61 @@
+import Crucible
+import CrucibleTesting
+@testable import CrucibleWire
+import Foundation
+import Testing
+
+/// Records to and from the one JSON model: the shapes clients read, decoded where they enter.
+@Suite("Record coding")
+struct RecordCodingTests {
+    @Test func aResultEncodesToItsStableShape() throws {
+        let result = ExecutionResult(
+            outcome: .killedBySeccomp(syscall: "ptrace"), value: .json([1, "two"], text: "[1, \"two\"]", type: "list"),
+            stdout: "out", stderr: "", stdoutTruncatedBytes: 3, duration: .milliseconds(2), trace: ExecutionTrace(
+                toolCalls: [ToolCallRecord(index: 0, tool: "get", arguments: ["n": 1], duration: .milliseconds(1),
+                                           outcome: .timeout, resultBytes: 0)],
+                fieldReads: [FieldRead(call: 0, tool: "get", path: "a.b")]))
+        let json = result.jsonObject
+        #expect(json["outcome"] == "killed_by_seccomp" && json["syscall"] == "ptrace")
+        #expect(json["outcome_detail"] == "killed by seccomp (ptrace)")
+        #expect(json["value"] == [1, "two"] && json["value_type"] == "list" && json["value_repr"] == nil)
+        #expect(json["stdout_truncated_bytes"] == 3 && json["duration_ms"] == 2.0)
+        #expect(json["error"] == nil)
+        let call = try #require(json["trace"]?["tool_calls"]?.arrayValue?.first)
+        let expected: JSONValue = [
+            "index": 0, "tool": "get", "arguments": ["n": 1], "duration_ms": 1.0, "outcome": "timeout", "result_bytes": 0,
+            "detail": "timeout",
+        ]
+        #expect(call == expected)
+        #expect(json["trace"]?["field_reads"] == [["call": 0, "tool": "get", "path": "a.b"]])
+    }
+
+    @Test func aReprValueAndAnErrorEncodeTheirOwnFields() {
+        let error = PythonError(
+            type: "SyntaxError", message: "bad", traceback: "…", frames: [], line: 2, column: 5, endLine: nil,
+            endColumn: nil, sourceLine: "x = (")
+        let json = ExecutionResult(outcome: .syntaxError, value: .repr("<obj>", type: "Obj", truncated: 7), error: error)
+            .jsonObject
+        #expect(json["value_repr"] == "<obj>" && json["value_truncated_chars"] == 7 && json["value"] == nil)
+        #expect(json["error"] == ["type": "SyntaxError", "message": "bad", "traceback": "…", "frames": [], "line": 2,
+                                  "column": 5, "source_line": "x = ("])
+    }
+
+    @Test func diagnosticsRoundTripAndOldRecordsDecodeLeniently() throws {
+        let finding = Diagnostic(rule: "VIEW006", message: "f-string", hint: "use t\"\"", path: "v.py", line: 4, column: 12)
+        #expect(Diagnostic(json: finding.json) == finding)
+        #expect(finding.json["end_line"] == 4 && finding.json["end_column"] == 13)
+        let old = Diagnostic(json: ["rule": "X1", "path": "a.py", "line": 1, "column": 1])
+        #expect(old?.severity == "error" && old?.message == "" && old?.endColumn == 2)
+        #expect(Diagnostic(json: ["rule": "X1", "line": 1]) == nil)  // no path, no column: not a finding
+    }
+
+    @Test func theDecoderNamesWhereAValueIsWrong() {
+        struct Shape: Decodable { var items: [Int] }
+        #expect {
+            try JSONValueDecoder().decode(Shape.self, from: ["items": [1, "two"]])
+        } throws: { error in
+            guard case DecodingError.typeMismatch(_, let context) = error else { return false }
+            return context.codingPath.map(\.stringValue) == ["items", "1"] && context.debugDescription.contains("string")
+        }
+    }
+}
