@@ -58,6 +58,7 @@ let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
 let mcp = Target.Dependency.product(name: "MCP", package: "swift-sdk")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let toml = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
+let subprocess = Target.Dependency.product(name: "Subprocess", package: "swift-subprocess")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 
 let package = Package(
@@ -78,6 +79,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Project settings (pyproject.toml, crucible.toml, Corpus/kinds): TOML read once, on the host.
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // Child processes (tools, MCP servers): spawned with a clean signal state, killed on cancellation.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -99,7 +102,7 @@ let package = Package(
         .target(name: "CrucibleWire"),
         .target(name: "CrucibleSandbox", dependencies: ["CrucibleWire", "CSandboxKernel", "CSeccomp"]),
         .target(name: "CrucibleConfiguration", dependencies: ["CrucibleWire", "CrucibleSandbox", toml]),
-        .target(name: "CrucibleTools", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", mcp, logging]),
+        .target(name: "CrucibleTools", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", mcp, logging, subprocess]),
         .target(name: "CrucibleValidation", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration"]),
         .target(
             name: "CrucibleGeneration",

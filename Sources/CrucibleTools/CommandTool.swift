@@ -29,7 +29,7 @@ package enum CommandTool {
             let argv = expand(command, with: arguments)
             guard let program = argv.first else { throw ToolFailure("\(contract.name) has an empty command") }
             let executable = program.contains("/") ? program : try ToolProcess.locate(program, in: nil)
-            let output = try ToolProcess.run(executable, Array(argv.dropFirst()), in: directory, timeout: timeout)
+            let output = try await ToolProcess.run(executable, Array(argv.dropFirst()), in: directory, timeout: timeout)
             if output.timedOut { throw ToolFailure("\(program) took longer than \(timeout)") }
             guard output.status == 0 else {
                 let detail = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines).suffix(500)

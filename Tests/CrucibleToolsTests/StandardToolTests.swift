@@ -240,4 +240,26 @@ struct PytestToolTests {
             #expect(FileManager.default.fileExists(atPath: marker))
         }
     }
+
+    @Test("a configured command past its timeout is killed: the code gets ToolError and no process is left")
+    func commandToolTimeout() throws {
+        let scratch = Scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch.path) }
+        scratch.write("pyproject.toml", """
+            [[tool.crucible.tools]]
+            name = "slow"
+            command = ["sleep", "600"]
+            timeout = 0.5
+            """)
+        let project = try ProjectConfiguration.load(from: scratch.path, kindsDirectory: nil)
+        let tools = try Toolbox(CommandTool.all(project))
+        let result = TestSandboxes.confined.execute("try:\n    slow()\nexcept ToolError as e:\n    print(e)", tools: tools)
+        #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+        #expect(result.stdout.contains("sleep took longer than 0.5 seconds"), "\(result.stdout)")
+        // The call returns once the program is reaped, so none is left to find.
+        let sleepers = childProcesses(of: getpid()).filter {
+            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8))?.hasPrefix("sleep") == true
+        }
+        #expect(sleepers.isEmpty, "still running: \(sleepers)")
+    }
 }

@@ -37,7 +37,7 @@ public final class MCPToolSource: @unchecked Sendable {
         let process: ChildProcess
         do {
             // A server that exits fails the calls in flight at once instead of at their timeout.
-            process = try ChildProcess(command) { Task { await client.disconnect() } }
+            process = try await ChildProcess(command) { Task { await client.disconnect() } }
         } catch {
             throw Failure(description: "cannot start MCP server \(command.joined(separator: " ")): \(error)")
         }

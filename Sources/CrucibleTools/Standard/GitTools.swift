@@ -15,9 +15,9 @@ enum GitTools {
         [try status(workspace), try diff(workspace), try log(workspace)]
     }
 
-    static func git(_ workspace: Workspace, _ arguments: [String]) throws -> ToolProcess.Output {
+    static func git(_ workspace: Workspace, _ arguments: [String]) async throws -> ToolProcess.Output {
         let git = try ToolProcess.locate("git", in: nil)
-        let output = try ToolProcess.run(git, safety + arguments, in: workspace.root, timeout: .seconds(30))
+        let output = try await ToolProcess.run(git, safety + arguments, in: workspace.root, timeout: .seconds(30))
         if output.timedOut { throw ToolFailure("git \(arguments.first ?? "") took longer than 30 s") }
         if output.status != 0 {
             let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -46,7 +46,7 @@ enum GitTools {
                 "parse_error": Schema.optionalString,
             ]))
         return Tool(contract) { _ in
-            let output = try git(workspace, ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all"])
+            let output = try await git(workspace, ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all"])
             return parseStatus(output.stdout)
         }
     }
@@ -113,7 +113,7 @@ enum GitTools {
             if let path = arguments["path"]?.stringValue {
                 command += ["--", workspace.relativePath(try workspace.resolve(path))]
             }
-            return parseDiff(try git(workspace, command).stdout)
+            return parseDiff(try await git(workspace, command).stdout)
         }
     }
 
@@ -200,7 +200,7 @@ enum GitTools {
                 command += ["--", workspace.relativePath(try workspace.resolve(path))]
             }
             let output: ToolProcess.Output
-            do { output = try git(workspace, command) } catch let failure as ToolFailure
+            do { output = try await git(workspace, command) } catch let failure as ToolFailure
                 where failure.message.contains("does not have any commits yet")
             {
                 return ["success": true, "commits": [], "parse_error": nil]

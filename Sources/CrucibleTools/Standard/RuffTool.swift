@@ -23,7 +23,7 @@ enum RuffTool {
         return Tool(contract) { arguments in
             let ruff = try ToolProcess.locate("ruff", in: toolsDirectory)
             let paths = try workspace.relativePaths(arguments["paths"])
-            let output = try ToolProcess.run(
+            let output = try await ToolProcess.run(
                 ruff, ["check", "--output-format", "json", "--no-cache", "--exit-zero", "--"] + paths, in: workspace.root)
             if output.timedOut { throw ToolFailure("ruff took longer than 60 s") }
             return parse(output, workspace: workspace)

@@ -23,7 +23,7 @@ enum TypecheckTool {
         return Tool(contract) { arguments in
             let ty = try ToolProcess.locate("ty", in: toolsDirectory)
             let paths = try workspace.relativePaths(arguments["paths"])
-            let output = try ToolProcess.run(
+            let output = try await ToolProcess.run(
                 ty, ["check", "--output-format", "gitlab", "--no-progress", "--color", "never", "--"] + paths,
                 in: workspace.root)
             if output.timedOut { throw ToolFailure("ty took longer than 60 s") }
