@@ -1,86 +1,58 @@
 import CrucibleTools
 import CrucibleWire
 import Foundation
+import Synchronization
 
-/// JSON-RPC 2.0 over a pair of file descriptors, one message per line (newline-delimited
-/// JSON, as MCP's stdio transport frames it). Both sides may send requests: the reader
-/// routes responses to the requests this side sent, and hands requests and notifications
-/// to `handle`, each on a thread of its own so slow requests never hold up others.
+/// JSON-RPC 2.0 for `crucible serve`, over the shared line transport (`JSONRPCLines`). Both
+/// sides may send requests: responses are routed to the requests this side sent, and requests
+/// and notifications go to `handle`, each on a thread of its own so slow requests never hold
+/// up others. (Handlers block: an execution waits on its worker. On Swift's cooperative pool,
+/// one thread per core, a few of them would stall every other request.)
 ///
 /// Every line gets an answer or a deliberate silence (a notification): a line that is not
 /// UTF-8 or not JSON gets -32700, a malformed request -32600, and a request beyond
 /// `maxInFlight` gets -32003 ("busy") at once instead of a thread.
-final class JSONRPCConnection: @unchecked Sendable {
-    struct RPCError: Error, Equatable {
-        var code: Int
-        var message: String
-        var data: JSONValue? = nil
-
-        static func parse(_ detail: String) -> RPCError { RPCError(code: -32700, message: "Parse error: \(detail)") }
-        static func invalidRequest(_ detail: String) -> RPCError { RPCError(code: -32600, message: "Invalid Request: \(detail)") }
-        static func methodNotFound(_ method: String) -> RPCError { RPCError(code: -32601, message: "Method not found: \(method)") }
-        static func invalidParams(_ detail: String) -> RPCError { RPCError(code: -32602, message: "Invalid params: \(detail)") }
-        static func internalError(_ detail: String) -> RPCError { RPCError(code: -32603, message: "Internal error: \(detail)") }
-        /// The server is at capacity; the same request later may succeed.
-        static func busy(_ detail: String) -> RPCError { RPCError(code: -32003, message: "Server busy: \(detail)") }
-
-        var json: JSONValue {
-            var object: [String: JSONValue] = ["code": .int(code), "message": .string(message)]
-            if let data { object["data"] = data }
-            return .object(object)
-        }
-    }
-
+final class JSONRPCConnection: Sendable {
     typealias Handler = @Sendable (_ method: String, _ params: JSONValue?) throws -> JSONValue
 
-    static let maxLine = 64 << 20
+    private struct State {
+        var pending: [String: CheckedContinuation<JSONValue, Error>] = [:]
+        var nextID = 0
+        var closed = false
+        var inFlight = 0
+    }
 
-    private let input: Int32
-    private let output: Int32
+    private let lines: JSONRPCLines
     /// Requests (and batches) being handled at once; one more is answered "busy".
     let maxInFlight: Int
-    private let writeLock = NSLock()
-    private let stateLock = NSLock()
-    private var pending: [String: CheckedContinuation<JSONValue, Error>] = [:]
-    private var nextID = 0
-    private var closed = false
-    private var inFlightCount = 0
-    private let inFlight = DispatchGroup()
+    private let state = Mutex(State())
+    private let running = DispatchGroup()
 
     init(input: Int32, output: Int32, maxInFlight: Int = 1024) {
-        self.input = input
-        self.output = output
+        lines = JSONRPCLines(input: input, output: output, role: .server)
         self.maxInFlight = max(1, maxInFlight)
     }
 
     /// Reads until the input ends, then waits for requests still running.
     func run(handle: @escaping Handler) {
-        var reader = LineReader(descriptor: input, maxLine: Self.maxLine)
-        while let event = reader.next() {
-            switch event {
-            case .line(let bytes): receive(bytes, handle: handle)
-            case .tooLong:
-                send(Self.errorReply(id: .null, .invalidRequest("a message longer than \(Self.maxLine) bytes (the rest of the line is skipped)")))
-            }
+        lines.receive { message, _ in receive(message, handle: handle) }
+        let orphans = state.withLock { state in
+            state.closed = true
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
         }
-        stateLock.withLock {
-            closed = true
-            for continuation in pending.values {
-                continuation.resume(throwing: ToolFailure("the client closed the connection"))
-            }
-            pending.removeAll()
-        }
-        inFlight.wait()
+        for continuation in orphans { continuation.resume(throwing: ToolFailure("the client closed the connection")) }
+        running.wait()
     }
 
     /// Sends a request to the peer and waits for its answer (a JSON-RPC error becomes a `ToolFailure`).
     func request(_ method: String, params: JSONValue) async throws -> JSONValue {
         try await withCheckedThrowingContinuation { continuation in
-            let id: String? = stateLock.withLock {
-                if closed { return nil }
-                nextID += 1
-                let id = "crucible-\(nextID)"
-                pending[id] = continuation
+            let id: String? = state.withLock { state in
+                if state.closed { return nil }
+                state.nextID += 1
+                let id = "crucible-\(state.nextID)"
+                state.pending[id] = continuation
                 return id
             }
             guard let id else {
@@ -91,29 +63,10 @@ final class JSONRPCConnection: @unchecked Sendable {
         }
     }
 
-    func send(_ message: JSONValue) {
-        var line = Array(message.jsonText.utf8)
-        line.append(UInt8(ascii: "\n"))
-        writeLock.withLock {
-            var offset = 0
-            while offset < line.count {
-                let written = line[offset...].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }  // the client is gone; the reader will see EOF
-                offset += written
-            }
-        }
-    }
+    /// Writes one message; a client that has gone is noticed by the reader (end of input).
+    func send(_ message: JSONValue) { lines.send(message) }
 
-    private func receive(_ bytes: [UInt8], handle: @escaping Handler) {
-        let message: JSONValue
-        switch JSONRPCLine.parse(bytes) {
-        case .blank: return
-        case .invalid(let message):
-            send(Self.errorReply(id: .null, RPCError(code: -32700, message: message)))
-            return
-        case .message(let parsed): message = parsed
-        }
+    private func receive(_ message: JSONValue, handle: @escaping Handler) {
         if case .object(let members) = message, members["method"] == nil, let id = members["id"],
             members["result"] != nil || members["error"] != nil
         {
@@ -121,19 +74,19 @@ final class JSONRPCConnection: @unchecked Sendable {
             return
         }
         if case .array(let batch) = message, batch.isEmpty {
-            send(Self.errorReply(id: .null, .invalidRequest("an empty batch")))
+            send(JSONRPCError.invalidRequest("an empty batch").response(id: .null))
             return
         }
         guard admit() else {
-            let busy = RPCError.busy("\(maxInFlight) requests are in progress, the most this server takes at once; retry shortly")
+            let busy = JSONRPCError.busy("\(maxInFlight) requests are in progress, the most this server takes at once; retry shortly")
             if case .array(let batch) = message {
                 let replies = batch.compactMap { item -> JSONValue? in
                     guard let id = item["id"], JSONRPCLine.isValidID(id) else { return nil }
-                    return Self.errorReply(id: id, busy)
+                    return busy.response(id: id)
                 }
                 if !replies.isEmpty { send(.array(replies)) }
             } else if let id = message["id"], JSONRPCLine.isValidID(id) {
-                send(Self.errorReply(id: id, busy))
+                send(busy.response(id: id))
             }
             return
         }
@@ -149,21 +102,22 @@ final class JSONRPCConnection: @unchecked Sendable {
     }
 
     private func admit() -> Bool {
-        stateLock.withLock {
-            guard inFlightCount < maxInFlight else { return false }
-            inFlightCount += 1
-            inFlight.enter()
+        let admitted = state.withLock { state in
+            guard state.inFlight < maxInFlight else { return false }
+            state.inFlight += 1
             return true
         }
+        if admitted { running.enter() }
+        return admitted
     }
 
     private func leave() {
-        stateLock.withLock { inFlightCount -= 1 }
-        inFlight.leave()
+        state.withLock { $0.inFlight -= 1 }
+        running.leave()
     }
 
     private func routeResponse(id: JSONValue, members: [String: JSONValue]) {
-        guard let key = id.stringValue, let continuation = stateLock.withLock({ pending.removeValue(forKey: key) }) else {
+        guard let key = id.stringValue, let continuation = state.withLock({ $0.pending.removeValue(forKey: key) }) else {
             return  // an answer to nothing we asked: ignored
         }
         if let error = members["error"] {
@@ -174,37 +128,33 @@ final class JSONRPCConnection: @unchecked Sendable {
         }
     }
 
-    static func errorReply(id: JSONValue, _ error: RPCError) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "error": error.json]
-    }
-
     /// The reply to one request, or nil for a notification.
     private func dispatch(_ message: JSONValue, handle: Handler) -> JSONValue? {
         guard case .object(let members) = message else {
-            return Self.errorReply(id: .null, .invalidRequest("a message must be an object"))
+            return JSONRPCError.invalidRequest("a message must be an object").response(id: .null)
         }
         let id = members["id"]
         let validID = id.map(JSONRPCLine.isValidID) ?? true
         guard members["jsonrpc"] == "2.0", case .string(let method)? = members["method"], validID else {
             let problem = members["jsonrpc"] != "2.0" ? "\"jsonrpc\" must be \"2.0\""
                 : validID ? "\"method\" must be a string" : "\"id\" must be a string, a number or null"
-            return Self.errorReply(id: validID ? (id ?? .null) : .null, .invalidRequest(problem))
+            return JSONRPCError.invalidRequest(problem).response(id: validID ? (id ?? .null) : .null)
         }
         let params = members["params"]
         if let params {
             switch params {
             case .object, .array: break
             default:
-                return id.map { Self.errorReply(id: $0, .invalidParams("params must be an object")) }
+                return id.map { JSONRPCError.invalidParams("params must be an object").response(id: $0) }
             }
         }
         do {
             let result = try handle(method, params)
             return id.map { ["jsonrpc": "2.0", "id": $0, "result": result] }
-        } catch let error as RPCError {
-            return id.map { Self.errorReply(id: $0, error) }
+        } catch let error as JSONRPCError {
+            return id.map { error.response(id: $0) }
         } catch {
-            return id.map { Self.errorReply(id: $0, .internalError("\(error)")) }
+            return id.map { JSONRPCError.internalError("\(error)").response(id: $0) }
         }
     }
 }

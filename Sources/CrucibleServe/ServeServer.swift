@@ -72,10 +72,9 @@ public final class ServeServer: @unchecked Sendable {
         if let recorder { FileHandle.standardError.write(Data("crucible serve: \(recorder.summary)\n".utf8)) }
     }
 
-    typealias RPCError = JSONRPCConnection.RPCError
 
     func handle(_ method: String, _ params: JSONValue) throws -> JSONValue {
-        guard case .object = params else { throw RPCError.invalidParams("params must be an object, not a list") }
+        guard case .object = params else { throw JSONRPCError.invalidParams("params must be an object, not a list") }
         switch method {
         case "initialize":
             return [
@@ -100,31 +99,31 @@ public final class ServeServer: @unchecked Sendable {
             let toolbox = try session(params, required: false)?.toolbox ?? baseTools
             return ["tools": .array(toolbox.contracts.map(\.mcpDefinition))]
         case "describe_tools": return try describe(params)
-        default: throw RPCError.methodNotFound(method)
+        default: throw JSONRPCError.methodNotFound(method)
         }
     }
 
     private func session(_ params: JSONValue, required: Bool) throws -> ServeSession? {
         guard let id = params["session"] else {
-            if required { throw RPCError.invalidParams("\"session\" is required") }
+            if required { throw JSONRPCError.invalidParams("\"session\" is required") }
             return nil
         }
-        guard let key = id.stringValue else { throw RPCError.invalidParams("\"session\" must be a string") }
+        guard let key = id.stringValue else { throw JSONRPCError.invalidParams("\"session\" must be a string") }
         guard let session = lock.withLock({ sessions[key] }) else {
-            throw RPCError(code: -32001, message: "Unknown session: \(key) (closed, or never opened)")
+            throw JSONRPCError(code: -32001, message: "Unknown session: \(key) (closed, or never opened)")
         }
         return session
     }
 
     private func openSession(_ params: JSONValue) throws -> JSONValue {
         if let tools = params["tools"], tools.arrayValue == nil {
-            throw RPCError.invalidParams("\"tools\" must be a list of MCP tool definitions")
+            throw JSONRPCError.invalidParams("\"tools\" must be a list of MCP tool definitions")
         }
         var toolbox = baseTools
         // Reserved now, so concurrent opens cannot pass the cap together; released on failure.
         let id: String = try lock.withLock {
             guard sessions.count + openingSessions < maxSessions else {
-                throw RPCError(
+                throw JSONRPCError(
                     code: -32004,
                     message: "Too many sessions: \(sessions.count) are open, the most this server allows (--max-sessions \(maxSessions)); close one with close_session")
             }
@@ -142,11 +141,11 @@ public final class ServeServer: @unchecked Sendable {
                     try await connection.request(
                         "call_tool", params: ["session": .string(id), "name": .string(contract.name), "arguments": arguments])
                 })
-            } catch { throw RPCError.invalidParams("tools[\(index)]: \(error)") }
+            } catch { throw JSONRPCError.invalidParams("tools[\(index)]: \(error)") }
         }
         do {
             if let limits = params["limits"] {
-                guard case .object = limits else { throw RPCError.invalidParams("\"limits\" must be an object") }
+                guard case .object = limits else { throw JSONRPCError.invalidParams("\"limits\" must be an object") }
                 if let calls = limits["calls_per_execution"] {
                     toolbox.limits.callsPerExecution = try SettingRange.toolCalls.checkInt(json: calls, as: "limits.calls_per_execution")
                 }
@@ -158,23 +157,23 @@ public final class ServeServer: @unchecked Sendable {
                     toolbox.limits.resultBytes = try SettingRange.resultBytes.checkInt(json: bytes, as: "limits.result_bytes")
                 }
             }
-        } catch let range as SettingRange.OutOfRange { throw RPCError.invalidParams(range.description) }
+        } catch let range as SettingRange.OutOfRange { throw JSONRPCError.invalidParams(range.description) }
         var persistent: SandboxSession?
         if let flag = params["persistent"], flag.boolValue == nil {
-            throw RPCError.invalidParams("\"persistent\" must be true or false")
+            throw JSONRPCError.invalidParams("\"persistent\" must be true or false")
         }
         if params["persistent"]?.boolValue == true {
             var idle: Duration = .seconds(300)
             if let given = params["idle_timeout"] {
                 do { idle = try SettingRange.idleTimeout.seconds(SettingRange.idleTimeout.check(json: given)) } catch {
-                    throw RPCError.invalidParams(error.description)
+                    throw JSONRPCError.invalidParams(error.description)
                 }
             }
             let sessionLimits = try limits(params)
             do {
                 persistent = try sandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
             } catch {
-                throw RPCError(code: -32002, message: "Sandbox failure: \(error)")
+                throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)")
             }
         }
         let session = ServeSession(id: id, label: params["label"]?.stringValue, toolbox: toolbox, persistent: persistent)
@@ -192,12 +191,12 @@ public final class ServeServer: @unchecked Sendable {
             if let memory = params["memory_mb"] {
                 limits.memoryBytes = try SettingRange.memoryMB.checkInt(json: memory) << 20
             }
-        } catch { throw RPCError.invalidParams(error.description) }
+        } catch { throw JSONRPCError.invalidParams(error.description) }
         return limits
     }
 
     private func execute(_ params: JSONValue) throws -> JSONValue {
-        guard let code = params["code"]?.stringValue else { throw RPCError.invalidParams("\"code\" must be a string") }
+        guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
         let link = try corpusLink(params)
         let started = Date()
         let result = try executeUnrecorded(params, code: code)
@@ -211,7 +210,7 @@ public final class ServeServer: @unchecked Sendable {
     private func executeUnrecorded(_ params: JSONValue, code: String) throws -> ExecutionResult {
         var inputs: [String: JSONValue] = [:]
         if let given = params["inputs"] {
-            guard case .object(let members) = given else { throw RPCError.invalidParams("\"inputs\" must be an object") }
+            guard case .object(let members) = given else { throw JSONRPCError.invalidParams("\"inputs\" must be an object") }
             inputs = members
         }
         let session = try session(params, required: false)
@@ -219,34 +218,34 @@ public final class ServeServer: @unchecked Sendable {
             // The worker was forked with the session's memory limit; only the wall clock can change per cell.
             let cell = try limits(params, base: persistent.limits)
             if cell.memoryBytes != persistent.limits.memoryBytes {
-                throw RPCError.invalidParams(
+                throw JSONRPCError.invalidParams(
                     "\"memory_mb\" is fixed when a persistent session opens (this one has \(persistent.limits.memoryBytes >> 20) MiB); open another session for another limit")
             }
             do {
                 return try persistent.execute(code, inputs: inputs, timeout: params["timeout"] == nil ? nil : cell.wallClock)
             } catch let error as SandboxError {
-                if case .sessionClosed = error { throw RPCError(code: -32001, message: "\(error)") }
-                throw RPCError.invalidParams("\(error)")
+                if case .sessionClosed = error { throw JSONRPCError(code: -32001, message: "\(error)") }
+                throw JSONRPCError.invalidParams("\(error)")
             }
         }
         let limits = try limits(params)
         let result = sandbox.execute(code, inputs: inputs, limits: limits, tools: session?.toolbox ?? baseTools)
         if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
-            throw RPCError.invalidParams(detail)
+            throw JSONRPCError.invalidParams(detail)
         }
-        if case .busy(let detail) = result.outcome { throw RPCError.busy(detail) }
+        if case .busy(let detail) = result.outcome { throw JSONRPCError.busy(detail) }
         return result
     }
 
     /// `validate`: the validators on one piece of code, by kind (its rulesets) or by rulesets.
     private func validate(_ params: JSONValue) throws -> JSONValue {
-        guard let code = params["code"]?.stringValue else { throw RPCError.invalidParams("\"code\" must be a string") }
+        guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
         if let given = params["rulesets"], given.arrayValue?.allSatisfy({ $0.stringValue != nil }) != true {
-            throw RPCError.invalidParams("\"rulesets\" must be a list of ruleset names")
+            throw JSONRPCError.invalidParams("\"rulesets\" must be a list of ruleset names")
         }
         let link = try corpusLink(params)
         let started = Date()
-        guard let validator else { throw RPCError(code: -32002, message: "Sandbox failure: this server has no validators") }
+        guard let validator else { throw JSONRPCError(code: -32002, message: "Sandbox failure: this server has no validators") }
         let check: LazyValidator.Check
         do {
             check = try validator.check(
@@ -254,10 +253,10 @@ public final class ServeServer: @unchecked Sendable {
                 rulesets: params["rulesets"]?.arrayValue?.compactMap(\.stringValue),
                 path: params["path"]?.stringValue ?? "<code>")
         } catch LazyValidator.Problem.unknownKind(let kind, let known) {
-            throw RPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
+            throw JSONRPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
         } catch LazyValidator.Problem.unknownRulesets(let problem) {
-            throw RPCError.invalidParams("\(problem)")
-        } catch { throw RPCError(code: -32002, message: "Sandbox failure: \(error)") }
+            throw JSONRPCError.invalidParams("\(problem)")
+        } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
         if let link {
             record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
                    runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
@@ -274,11 +273,11 @@ public final class ServeServer: @unchecked Sendable {
         guard let given = params["corpus"] else { return CallRecord.Link(session: "serve:" + UUID().uuidString.lowercased()) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
-            throw RPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
+            throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
         }
         for key in ["session", "task_id", "task", "kind", "model"] {
             if let value = given[key], value.stringValue == nil {
-                throw RPCError.invalidParams("\"corpus.\(key)\" must be a string")
+                throw JSONRPCError.invalidParams("\"corpus.\(key)\" must be a string")
             }
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
@@ -300,7 +299,7 @@ public final class ServeServer: @unchecked Sendable {
         if let cached = lock.withLock({ describeCache[key] }) { return cached }
         let toolbox = session?.toolbox ?? baseTools
         let api: String
-        do { api = try sandbox.describe(toolbox) } catch { throw RPCError(code: -32002, message: "Sandbox failure: \(error)") }
+        do { api = try sandbox.describe(toolbox) } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
         let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(api: api))]
         lock.withLock { describeCache[key] = described }
         return described

@@ -3,20 +3,16 @@ import Foundation
 import Logging
 import MCP
 
-/// MCP's stdio transport (one JSON message per line) over a pair of file descriptors: the
-/// server's stdin and its private copy of stdout, or a child server's pipes.
-///
-/// The SDK's own `StdioTransport` makes both descriptors non-blocking and polls every 10 ms.
-/// That changes the flags of a stdin shared with the parent (a terminal left non-blocking)
-/// and adds up to 10 ms to every message, which a tool call from the sandbox to another MCP
-/// server pays twice. This one reads on a thread of its own with blocking reads.
+/// MCP's stdio transport for the MCP SDK, over the shared line transport (`JSONRPCLines`): the
+/// server's stdin and its private copy of stdout, or a child server's pipes. (The SDK's own
+/// `StdioTransport` makes both descriptors non-blocking and polls every 10 ms: up to 10 ms on
+/// every message, which a tool call from the sandbox to another MCP server pays twice.)
 ///
 /// As a server it keeps JSON-RPC's promises where the SDK (0.12.1) does not, answering
-/// itself, before the SDK sees the line: a line that is not UTF-8 or not JSON gets -32700
-/// with id null; a request whose id is an object, a list or a boolean gets -32600 with id
+/// itself, before the SDK sees the line: unreadable and over-long lines as `JSONRPCLines`
+/// answers them; a request whose id is an object, a list or a boolean gets -32600 with id
 /// null; a number id the SDK would rewrite (`1.0`, or beyond 64 bits) is answered exactly as
-/// it was sent; a request beyond `maxInFlight` gets -32003 ("busy"); a line over 64 MiB is
-/// refused as soon as it passes the limit, and the connection goes on.
+/// it was sent; a request beyond `maxInFlight` gets -32003 ("busy").
 ///
 /// When the client closes its end (MCP's way to shut a stdio server down) the server has
 /// `shutdownGrace` to answer what it is working on; then `onInputEnd` cancels the rest, and
@@ -25,10 +21,7 @@ package actor LineTransport: Transport {
     package enum Role { case server, client }
 
     package nonisolated let logger: Logger
-    private let input: Int32
-    private let output: Int32
-    /// Serializes writes: the reader thread answers some lines itself (server side).
-    private let writeLock = NSLock()
+    private let lines: JSONRPCLines
     private let role: Role
     private let requests: ServerRequests
     private let messages: AsyncThrowingStream<Data, Error>
@@ -36,9 +29,7 @@ package actor LineTransport: Transport {
     private var connected = false
     private var handedOut = false
     private var afterEnd: AsyncThrowingStream<Data, Error>.Continuation?
-    private nonisolated let onInputEnd = InputEndHandler()
-    /// Largest message accepted: a longer line is refused and skipped, never buffered whole.
-    static let maxMessageBytes = 64 << 20
+    private nonisolated let onInputEnd = Locked<(@Sendable () -> Void)?>(nil)
     /// How long requests in progress may still finish once the client has closed its end;
     /// MCP clients wait about two seconds for the server to exit before they signal it.
     static let shutdownGrace: Duration = .seconds(1)
@@ -46,8 +37,7 @@ package actor LineTransport: Transport {
     static let cancelledAnswerLimit: Duration = .seconds(3)
 
     package init(input: Int32, output: Int32, label: String, role: Role, maxInFlight: Int = 2048) {
-        self.input = input
-        self.output = output
+        lines = JSONRPCLines(input: input, output: output, role: role == .server ? .server : .client)
         self.role = role
         self.requests = ServerRequests(maxInFlight: maxInFlight)
         var logger = Logger(label: label) { _ in StreamLogHandler.standardError(label: label) }
@@ -58,47 +48,26 @@ package actor LineTransport: Transport {
 
     /// What to run when the client closes its end and the grace period is over: stop the work
     /// still running (its requests are then answered as cancelled).
-    package nonisolated func setInputEndHandler(_ handler: @escaping @Sendable () -> Void) { onInputEnd.set(handler) }
+    package nonisolated func setInputEndHandler(_ handler: @escaping @Sendable () -> Void) { onInputEnd.withLock { $0 = handler } }
 
     package func connect() async throws {
         guard !connected else { return }
         connected = true
-        let (input, output, continuation, logger) = (self.input, self.output, self.continuation, self.logger)
-        let (server, writeLock, requests, inputEnded) = (role == .server, self.writeLock, self.requests, self.onInputEnd)
+        let (lines, continuation, logger) = (self.lines, self.continuation, self.logger)
+        let (server, requests, inputEnded) = (role == .server, self.requests, self.onInputEnd)
+        // A thread of its own: the read blocks (see JSONRPCLines).
         let reader = Thread {
-            func answer(_ message: JSONValue) {
-                var line = Data(message.jsonText.utf8)
-                line.append(UInt8(ascii: "\n"))
-                _ = writeLock.withLock { Self.writeAll(output, line) }
-            }
-            var lines = LineReader(descriptor: input, maxLine: Self.maxMessageBytes)
-            while let event = lines.next() {
-                guard case .line(let bytes) = event else {
-                    if server {
-                        answer(Self.error(id: .null, code: -32600,
-                            "Invalid Request: a message longer than \(Self.maxMessageBytes) bytes (the rest of the line is skipped)"))
-                    } else {
-                        logger.error("a message longer than \(Self.maxMessageBytes) bytes from the server; skipped")
-                    }
-                    continue
-                }
+            lines.receive(unreadable: { logger.error("skipped a line from the server: \($0)") }) { message, bytes in
                 guard server else {
-                    if !bytes.allSatisfy({ $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: " ") }) {
-                        continuation.yield(Data(bytes))
-                    }
-                    continue
+                    continuation.yield(Data(bytes))
+                    return
                 }
-                switch JSONRPCLine.parse(bytes) {
-                case .blank: continue
-                case .invalid(let message): answer(Self.error(id: .null, code: -32700, message))
-                case .message(let message):
-                    let arrival = requests.received(message)
-                    arrival.replies.forEach(answer)
-                    switch arrival.forward {
-                    case .original: continuation.yield(Data(bytes))
-                    case .changed(let checked): continuation.yield(Data(checked.jsonText.utf8))
-                    case .nothing: break
-                    }
+                let arrival = requests.received(message)
+                arrival.replies.forEach { lines.send($0) }
+                switch arrival.forward {
+                case .original: continuation.yield(Data(bytes))
+                case .changed(let checked): continuation.yield(Data(checked.jsonText.utf8))
+                case .nothing: break
                 }
             }
             if server {
@@ -106,12 +75,13 @@ package actor LineTransport: Transport {
                 // rest, and answer for anything that still has no answer.
                 requests.waitUntilAnswered(limit: Self.shutdownGrace)
                 if requests.unansweredCount > 0 {
-                    inputEnded.run()
+                    inputEnded.value?()
                     requests.waitUntilAnswered(limit: Self.cancelledAnswerLimit)
                 }
                 for id in requests.closeAndTakeUnanswered() {
-                    answer(Self.error(id: id, code: -32000,
-                        "Server shutting down: the client closed its input before this request finished; it was cancelled"))
+                    lines.send(JSONRPCError(code: -32000,
+                        message: "Server shutting down: the client closed its input before this request finished; it was cancelled"
+                    ).response(id: id))
                 }
             }
             continuation.finish()
@@ -127,34 +97,15 @@ package actor LineTransport: Transport {
     }
 
     package func send(_ data: Data) async throws {
-        var message = data
-        if role == .server, let sent = try? JSONValue(parsing: ArraySlice(data)) {
+        var message = [UInt8](data)
+        if role == .server, let sent = try? JSONValue(parsing: ArraySlice(message)) {
             switch requests.sending(sent) {
             case .drop: return  // answered already, by the transport at shutdown
-            case .rewritten(let restored): message = Data(restored.jsonText.utf8)
+            case .rewritten(let restored): message = Array(restored.jsonText.utf8)
             case .unchanged: break
             }
         }
-        message.append(UInt8(ascii: "\n"))
-        let written = writeLock.withLock { Self.writeAll(output, message) }
-        if !written { throw MCPError.connectionClosed }
-    }
-
-    static func error(id: JSONValue, code: Int, _ message: String) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ data: Data) -> Bool {
-        data.withUnsafeBytes { bytes -> Bool in
-            var offset = 0
-            while offset < bytes.count {
-                let count = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return false }
-                offset += count
-            }
-            return true
-        }
+        if !lines.send(encoded: message) { throw MCPError.connectionClosed }
     }
 
     /// The messages. The SDK's client asks again whenever the stream ends (0.12.1 loops on
@@ -169,14 +120,6 @@ package actor LineTransport: Transport {
         if connected { afterEnd = continuation } else { continuation.finish() }
         return quiet
     }
-}
-
-/// What the transport runs when the client's input has ended and the grace period is over.
-final class InputEndHandler: @unchecked Sendable {
-    private let lock = NSLock()
-    private var handler: (@Sendable () -> Void)?
-    func set(_ handler: @escaping @Sendable () -> Void) { lock.withLock { self.handler = handler } }
-    func run() { lock.withLock { handler }?() }
 }
 
 /// A server's requests between arrival and answer: which are unanswered (by their id as the
@@ -251,13 +194,13 @@ final class ServerRequests: @unchecked Sendable {
         }
         guard members["method"] != nil, let id = members["id"] else { return Arrival() }
         guard JSONRPCLine.isValidID(id), id != .null else {
-            return Arrival(replies: [LineTransport.error(id: .null, code: -32600,
-                "Invalid Request: \"id\" must be a string or a number (an object, a list, a boolean or null is not an id)")],
+            return Arrival(replies: [JSONRPCError.invalidRequest(
+                "\"id\" must be a string or a number (an object, a list, a boolean or null is not an id)").response(id: .null)],
                 forward: .nothing)
         }
         guard unanswered.count < maxInFlight else {
-            return Arrival(replies: [LineTransport.error(id: id, code: -32003,
-                "Server busy: \(maxInFlight) requests are in progress, the most this server takes at once; retry shortly")],
+            return Arrival(replies: [JSONRPCError.busy(
+                "\(maxInFlight) requests are in progress, the most this server takes at once; retry shortly").response(id: id)],
                 forward: .nothing)
         }
         switch id {
