@@ -3,7 +3,7 @@ import Crucible
 import Foundation
 
 @main
-struct CrucibleCommand: ParsableCommand {
+struct CrucibleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucible",
         abstract: "Run model-written Python in kernel-confined CPython workers.",
@@ -16,7 +16,7 @@ struct CrucibleCommand: ParsableCommand {
     static let version = "0.7.0"
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; Crucible promises 2, like ruff.
-    static func main() {
+    static func main() async {
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch {
             if exitCode(for: error) == .validationFailure {
@@ -25,7 +25,9 @@ struct CrucibleCommand: ParsableCommand {
             }
             exit(withError: error)
         }
-        do { try command.run() } catch let usage as ValidationError {
+        do {
+            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let usage as ValidationError {
             // Found while running (an unknown ruleset, a bad config file): no usage text, which
             // would only repeat the command line that was already right.
             let name = type(of: command).configuration.commandName ?? "crucible"

@@ -2,7 +2,7 @@ import ArgumentParser
 import Crucible
 import Foundation
 
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Ask a model for an artifact; validate it, run it, feed errors back, retry within a budget.",
@@ -51,18 +51,9 @@ struct GenerateCommand: ParsableCommand {
         if task != nil && kind == nil { throw ValidationError("--task needs --kind") }
     }
 
-    func run() throws {
-        let outcome = Box<Result<Int32, Error>>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { outcome.value = .success(try await generate()) } catch { outcome.value = .failure(error) }
-            done.signal()
-        }
-        done.wait()
-        switch outcome.value! {
-        case .success(let code): if code != 0 { throw ExitCode(code) }
-        case .failure(let error): throw error
-        }
+    func run() async throws {
+        let code = try await generate()
+        if code != 0 { throw ExitCode(code) }
     }
 
     private func generate() async throws -> Int32 {
@@ -245,19 +236,19 @@ final class Progress: @unchecked Sendable {
 
 /// Ctrl-C: the first stops starting attempts and lets those in flight finish (their records
 /// are written); a second exits at once. Records already written are whole lines either way.
-final class Interrupt: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    private let source: DispatchSourceSignal
-    var requested: Bool { lock.withLock { flag } }
+final class Interrupt: Sendable {
+    private let flag = Locked(false)
+    // Only kept alive here; Dispatch sources are safe to use from any thread.
+    private nonisolated(unsafe) let source: DispatchSourceSignal
+    var requested: Bool { flag.value }
 
     init() {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler { [unowned self] in
-            let second = lock.withLock { () -> Bool in
-                defer { flag = true }
-                return flag
+            let second = flag.withLock { requested in
+                defer { requested = true }
+                return requested
             }
             if second { Foundation.exit(130) }
             FileHandle.standardError.write(Data(
@@ -265,8 +256,4 @@ final class Interrupt: @unchecked Sendable {
         }
         source.resume()
     }
-}
-
-final class Box<Value>: @unchecked Sendable {
-    var value: Value?
 }

@@ -3,7 +3,7 @@ import Crucible
 import CrucibleMCP
 import Foundation
 
-struct McpCommand: ParsableCommand {
+struct McpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcp",
         abstract: "Serve Crucible to an MCP client (Claude Code, pydantic-ai, any agent) over stdio.",
@@ -63,7 +63,7 @@ struct McpCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let protocolOutput = try takeStdoutForProtocol()
         var limits = ExecutionLimits()
         limits.wallClock = SettingRange.timeout.duration(timeout)
@@ -72,16 +72,7 @@ struct McpCommand: ParsableCommand {
         DescriptorBudget.raiseOpenFileLimit()
         let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity)
         defer { sandbox.shutdown() }
-        let outcome = Box<Result<Void, Error>>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { outcome.value = .success(try await serve(sandbox: sandbox, protocolOutput: protocolOutput)) } catch {
-                outcome.value = .failure(error)
-            }
-            done.signal()
-        }
-        done.wait()
-        try outcome.value!.get()
+        try await serve(sandbox: sandbox, protocolOutput: protocolOutput)
     }
 
     private func serve(sandbox: Sandbox, protocolOutput: Int32) async throws {
