@@ -57,12 +57,12 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     private func generate() async throws -> Int32 {
-        let chatModel = try modelOptions.makeModel()!
         let work: [GenerationTask]
         do {
             work = try tasks.map { try GenerationTask.load(path: $0) } ?? [GenerationTask(id: "task-1", text: task!)]
         } catch { throw ValidationError("\(error)") }
         guard !work.isEmpty else { throw ValidationError("\(tasks ?? "the tasks file") holds no tasks") }
+        let chatModel = try modelOptions.makeModel(showStream: work.count == 1)!
 
         let sandbox = try makeSandbox(limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1)
         defer { sandbox.shutdown() }

@@ -22,7 +22,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Seed to send, for servers that honor it.")
     var seed: Int?
 
-    @Flag(help: "Ask the server to stream (SSE).")
+    @Flag(help: "Ask the server to stream (SSE); generate with one task shows the reply on stderr as it arrives.")
     var stream = false
 
     @Option(help: "HTTP attempts per model call (connection errors, 429, 5xx and timeouts are retried with backoff).")
@@ -43,12 +43,17 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The model client; nil when neither --model nor --scripted was given.
-    func makeModel() throws -> ChatModel? {
+    /// `showStream`: write streamed text to stderr as it arrives (one task at a time only, or
+    /// the replies would interleave).
+    func makeModel(showStream: Bool = false) throws -> ChatModel? {
         do {
             if let scripted { return try ScriptedModel(path: scripted) }
             guard let model else { return nil }
             var client = try OpenAIChatModel.from(modelArgument: model)
             client.stream = stream
+            if stream && showStream {
+                client.onStreamedText = { text in FileHandle.standardError.write(Data(text.utf8)) }
+            }
             client.maxHTTPAttempts = httpAttempts
             client.requestTimeout = requestTimeout
             return client

@@ -8,7 +8,7 @@ import Foundation
 /// A client for OpenAI-compatible chat-completions servers (Ollama, llama.cpp server, vLLM,
 /// LM Studio, mlx_lm.server, hosted APIs).
 ///
-/// Tolerant where servers differ (corpus-and-models.md): usage missing or null, reasoning in
+/// Tolerant where servers differ: usage missing or null, reasoning in
 /// `reasoning` or `reasoning_content`, content null or "". Connection failures, 429 (honoring
 /// Retry-After), 5xx, timeouts and streams that end early are retried with exponential
 /// backoff; other HTTP errors and replies that are not the protocol fail at once, naming the
@@ -18,6 +18,9 @@ public struct OpenAIChatModel: ChatModel {
     public var model: String
     public var apiKey: String?
     public var stream: Bool
+    /// With `stream`: called with each piece of the reply's text as it arrives, for a person
+    /// watching: a line break ends each reply, and a note says when a broken stream is asked again.
+    public var onStreamedText: (@Sendable (String) -> Void)?
     public var requestTimeout: TimeInterval
     /// HTTP attempts per completion, the first included.
     public var maxHTTPAttempts: Int
@@ -83,20 +86,19 @@ public struct OpenAIChatModel: ChatModel {
         var lastFailure: ModelFailure?
         for attempt in 1...maxHTTPAttempts {
             do {
-                let (data, response) = try await Self.send(request)
-                let status = response.statusCode
-                if status == 200 {
-                    var reply = try (stream ? parseStream(data) : parseCompletion(data))
-                    reply.parametersSent = parameters.json
-                    reply.latency = ContinuousClock.now - started
-                    reply.httpAttempts = attempt
-                    return reply
-                }
-                let detail = String(decoding: data.prefix(300), as: UTF8.self)
+                var reply = try await exchange(request)
+                if stream { onStreamedText?("\n") }
+                reply.parametersSent = parameters.json
+                reply.latency = ContinuousClock.now - started
+                reply.httpAttempts = attempt
+                return reply
+            } catch let refused as Refused {
+                let detail = String(decoding: refused.body.prefix(300), as: UTF8.self)
+                let status = refused.response.statusCode
                 if status == 429 {
                     lastFailure = ModelFailure(kind: .rateLimited, message: "\(endpoint) answered 429 (rate limited): \(detail)", retryable: true)
                     // The server's number: only a finite, positive one counts, and never past a minute.
-                    if let after = response.value(forHTTPHeaderField: "Retry-After").flatMap(Double.init),
+                    if let after = refused.response.value(forHTTPHeaderField: "Retry-After").flatMap(Double.init),
                         after.isFinite, after > 0
                     {
                         delay = max(delay, min(after, 60))
@@ -118,6 +120,7 @@ public struct OpenAIChatModel: ChatModel {
                     retryable: true)
             }
             if attempt < maxHTTPAttempts {
+                if stream { onStreamedText?("\n(\(lastFailure?.message ?? "no answer"); asking again)\n") }
                 try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
                 delay = min(delay * 2, 60)
             }
@@ -129,19 +132,45 @@ public struct OpenAIChatModel: ChatModel {
 
     var endpoint: String { baseURL.appendingPathComponent("chat/completions").absoluteString }
 
-    private static func send(_ request: URLRequest) async throws -> (Data, HTTPURLResponse) {
-        try await withCheckedThrowingContinuation { continuation in
-            let task = URLSession.shared.dataTask(with: request) { data, response, error in
-                if let error {
-                    continuation.resume(throwing: (error as? URLError) ?? URLError(.unknown))
-                } else if let response = response as? HTTPURLResponse {
-                    continuation.resume(returning: (data ?? Data(), response))
-                } else {
-                    continuation.resume(throwing: URLError(.badServerResponse))
+    /// A reply whose status is not 200, with the start of its body.
+    private struct Refused: Error {
+        var response: HTTPURLResponse
+        var body: Data
+    }
+
+    /// Largest reply body read: past it the server is not speaking the protocol.
+    static let maxReplyBytes = 64 << 20
+
+    /// One HTTP exchange. A streamed reply is read event by event as it arrives, each piece of
+    /// text handed to `onStreamedText` at once; any other reply is read whole.
+    private func exchange(_ request: URLRequest) async throws -> ModelReply {
+        var head: HTTPURLResponse?
+        var body = Data()
+        var events = ServerSentEvents()
+        var streamed = StreamedReply(endpoint: endpoint)
+        reading: for try await event in HTTPBodyStream.events(for: request) {
+            switch event {
+            case .response(let response): head = response
+            case .body(let data) where stream && head?.statusCode == 200:
+                for payload in events.feed(data) {
+                    if let text = try streamed.add(payload), !text.isEmpty { onStreamedText?(text) }
+                    if streamed.done { break reading }
                 }
+            case .body(let data):
+                guard body.count + data.count <= Self.maxReplyBytes else {
+                    throw ModelFailure(kind: .malformed, message: "\(endpoint) sent a reply over \(Self.maxReplyBytes >> 20) MiB",
+                                       retryable: false)
+                }
+                body.append(data)
             }
-            task.resume()
         }
+        guard let head else { throw URLError(.badServerResponse) }
+        guard head.statusCode == 200 else { throw Refused(response: head, body: body) }
+        guard stream else { return try parseCompletion(body) }
+        for payload in events.finish() where !streamed.done {
+            if let text = try streamed.add(payload), !text.isEmpty { onStreamedText?(text) }
+        }
+        return try streamed.reply(model: model)
     }
 
     func parseCompletion(_ data: Data) throws -> ModelReply {
@@ -164,51 +193,60 @@ public struct OpenAIChatModel: ChatModel {
             model: object["model"]?.stringValue ?? model, parametersSent: [:], latency: .zero, httpAttempts: 1)
     }
 
-    /// Server-sent events: `data: {chunk}` lines, `data: [DONE]` at the end; with
-    /// include_usage a last chunk with `"choices": []` and the usage.
-    func parseStream(_ data: Data) throws -> ModelReply {
-        var content = "", reasoning = ""
-        var finishReason: String?
-        var usage: TokenUsage?
-        var reported: String?
-        var done = false
-        for rawLine in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            guard line.hasPrefix("data:") else { continue }  // comments, event names, keep-alives
-            let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
-            if payload == "[DONE]" {
-                done = true
-                break
-            }
-            guard let chunk = try? JSONValue(parsing: payload), case .object = chunk else {
-                throw ModelFailure(kind: .malformed, message: "\(endpoint) streamed a chunk that is not JSON: "
-                    + payload.prefix(200).debugDescription, retryable: false)
-            }
-            if let error = chunk["error"], error != .null {
-                throw ModelFailure(kind: .server, message: "\(endpoint) reported an error mid-stream: \(error.jsonText.prefix(300))", retryable: true)
-            }
-            reported = chunk["model"]?.stringValue ?? reported
-            if let found = Self.usage(chunk["usage"]) { usage = found }
-            for choice in chunk["choices"]?.arrayValue ?? [] {
-                let delta = choice["delta"] ?? choice["message"]
-                content += delta?["content"]?.stringValue ?? ""
-                reasoning += delta?["reasoning_content"]?.stringValue ?? delta?["reasoning"]?.stringValue ?? ""
-                if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
-            }
-        }
-        guard done || finishReason != nil else {
-            throw ModelFailure(kind: .connection, message: "\(endpoint) ended the stream before it was complete "
-                + "(no finish_reason, no [DONE])", retryable: true)
-        }
-        return ModelReply(content: content, reasoning: reasoning.isEmpty ? nil : reasoning, finishReason: finishReason,
-                          usage: usage, model: reported ?? model, parametersSent: [:], latency: .zero, httpAttempts: 1)
-    }
-
     static func usage(_ value: JSONValue?) -> TokenUsage? {
         guard let value, case .object = value else { return nil }
         let usage = TokenUsage(promptTokens: value["prompt_tokens"]?.intValue,
                                completionTokens: value["completion_tokens"]?.intValue,
                                totalTokens: value["total_tokens"]?.intValue)
         return usage.promptTokens == nil && usage.completionTokens == nil && usage.totalTokens == nil ? nil : usage
+    }
+}
+
+/// A streamed reply put together from its chunks: `data: {chunk}` events, `data: [DONE]` at the
+/// end; with include_usage a last chunk with `"choices": []` and the usage.
+struct StreamedReply {
+    let endpoint: String
+    private var content = "", reasoning = ""
+    private var finishReason: String?
+    private var usage: TokenUsage?
+    private var reported: String?
+    private(set) var done = false
+
+    init(endpoint: String) { self.endpoint = endpoint }
+
+    /// Adds one event's payload; returns the text it adds to the content.
+    mutating func add(_ payload: String) throws -> String? {
+        if payload == "[DONE]" {
+            done = true
+            return nil
+        }
+        guard let chunk = try? JSONValue(parsing: payload), case .object = chunk else {
+            throw ModelFailure(kind: .malformed, message: "\(endpoint) streamed a chunk that is not JSON: "
+                + payload.prefix(200).debugDescription, retryable: false)
+        }
+        if let error = chunk["error"], error != .null {
+            throw ModelFailure(kind: .server, message: "\(endpoint) reported an error mid-stream: \(error.jsonText.prefix(300))", retryable: true)
+        }
+        reported = chunk["model"]?.stringValue ?? reported
+        if let found = OpenAIChatModel.usage(chunk["usage"]) { usage = found }
+        var added = ""
+        for choice in chunk["choices"]?.arrayValue ?? [] {
+            let delta = choice["delta"] ?? choice["message"]
+            added += delta?["content"]?.stringValue ?? ""
+            reasoning += delta?["reasoning_content"]?.stringValue ?? delta?["reasoning"]?.stringValue ?? ""
+            if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+        }
+        content += added
+        return added
+    }
+
+    /// The reply, once the stream has ended; a stream cut short (no finish_reason, no [DONE]) is retried.
+    func reply(model: String) throws -> ModelReply {
+        guard done || finishReason != nil else {
+            throw ModelFailure(kind: .connection, message: "\(endpoint) ended the stream before it was complete "
+                + "(no finish_reason, no [DONE])", retryable: true)
+        }
+        return ModelReply(content: content, reasoning: reasoning.isEmpty ? nil : reasoning, finishReason: finishReason,
+                          usage: usage, model: reported ?? model, parametersSent: [:], latency: .zero, httpAttempts: 1)
     }
 }

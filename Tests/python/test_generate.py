@@ -4,9 +4,11 @@ the chat-completions wire protocol, streaming and not, with the failures real se
 
 import json
 import os
+import select
 import socket
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -111,6 +113,26 @@ def streamed(content, usage=True, drop_after=None):
         handler.wfile.flush()
         if drop_after is not None:
             handler.connection.shutdown(socket.SHUT_RDWR)
+    return behave
+
+
+def held_stream(content, release):
+    """Streams the first pieces of `content`, then holds the rest until `release` is set (or a
+    minute passes), then ends the reply by closing the connection."""
+    def behave(handler, body):
+        pieces = [content[i:i + 9] for i in range(0, len(content), 9)]
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        for index, piece in enumerate(pieces):
+            if index == 2:
+                release.wait(60)
+            handler.wfile.write(b"data: %s\n\n" % json.dumps({"choices": [{"index": 0, "delta": {"content": piece}}]}).encode())
+            handler.wfile.flush()
+        handler.wfile.write(b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n')
+        handler.wfile.flush()
     return behave
 
 
@@ -281,6 +303,33 @@ def test_openai_client_streaming_and_a_dropped_stream_is_retried(tmp_path, serve
     assert first["usage"]["total_tokens"] == 29 and second["usage"] is None
     assert server.requests[0]["body"]["stream"] is True
     assert server.requests[0]["body"]["stream_options"] == {"include_usage": True}
+
+
+def test_streamed_text_reaches_the_terminal_as_it_arrives(tmp_path, server_factory):
+    release = threading.Event()
+    server = server_factory([held_stream(GOOD_VIEW, release)])
+    process = subprocess.Popen([CRUCIBLE, "generate", "--kind", "view", "--task", "A view.", "--model", server.url + "/m",
+                                "--stream"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first_pieces = GOOD_VIEW[:18].encode()
+    shown = b""
+    try:
+        # The server holds the rest of the reply until released: the first pieces can only be
+        # on the terminal now if crucible showed them as they arrived.
+        deadline = time.monotonic() + 60
+        while first_pieces not in shown and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(process.stderr.fileno(), 65536) if ready else b""
+            if not chunk:
+                break
+            shown += chunk
+        assert first_pieces in shown, shown
+        assert GOOD_VIEW.encode() not in shown  # the rest was still held back
+    finally:
+        release.set()
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert GOOD_VIEW in (shown + stderr).decode()  # then the whole reply, once
+    assert "passed" in stdout.decode()
 
 
 def test_server_errors_are_retried_with_backoff_then_reported(tmp_path, server_factory):
