@@ -29,6 +29,8 @@ public final class Sandbox: Sendable {
     /// Runs `code` in a fresh worker, on the calling thread, and returns how it ended.
     /// Blocks while `maxRunningExecutions` others run (outcome `busy` at once when
     /// `maxQueuedExecutions` already wait), then for at most the wall-clock limit.
+    /// From async code call `run` instead: async tools (every tool that starts a program)
+    /// need a cooperative thread, and blocking one here may leave them none.
     public func execute(
         _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil
     ) -> ExecutionResult {

@@ -7,19 +7,21 @@ import Testing
 struct StandardToolTests {
     let sandbox = TestSandboxes.confined
 
-    func run(_ code: String, _ tools: StandardTools) -> ExecutionResult {
+    /// Through the async `run`: the tools that start programs are async, and a test (on the
+    /// cooperative pool) that blocked in `execute` would hold a thread they may need.
+    func run(_ code: String, _ tools: StandardTools) async -> ExecutionResult {
         var limits = ExecutionLimits()
         limits.wallClock = .seconds(60)
-        return sandbox.execute(code, limits: limits, tools: tools.toolbox)
+        return await sandbox.run(code, limits: limits, tools: tools.toolbox)
     }
 
     @Test("git_log fields come from real git, and the trace shows which were read")
-    func gitLog() throws {
+    func gitLog() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         let tools = try StandardTools(workspace: Workspace(root: fixture.root))
         let hashes = try fixture.git("log", "--format=%H").split(separator: "\n").map(String.init)
-        let result = run(
+        let result = await run(
             "log = git_log()\n[(c.hash, c.author, c.email, c.date, c.subject) for c in log.commits]", tools)
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
         #expect(result.value?.json == [
@@ -32,7 +34,7 @@ struct StandardToolTests {
     }
 
     @Test("git_status and git_diff report real changes: staged, unstaged, untracked, hunks and counts")
-    func statusAndDiff() throws {
+    func statusAndDiff() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         fixture.write("app.py", "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return b - a\n")
@@ -40,7 +42,7 @@ struct StandardToolTests {
         fixture.write("README.md", "hello\nworld\n")
         try fixture.git("add", "README.md")
         let tools = try StandardTools(workspace: Workspace(root: fixture.root))
-        let result = run(
+        let result = await run(
             """
             s = git_status()
             d = git_diff()
@@ -61,67 +63,67 @@ struct StandardToolTests {
     }
 
     @Test("paths that leave the workspace are refused: .., absolute paths, symlinks out")
-    func workspaceEscapes() throws {
+    func workspaceEscapes() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         symlink("/etc", fixture.root + "/etc-link")
         symlink("/etc/passwd", fixture.root + "/passwd-link")
         let tools = try StandardTools(workspace: Workspace(root: fixture.root))
         for path in ["../../etc/passwd", "/etc/passwd", "etc-link/passwd", "passwd-link", "a/../../x"] {
-            let result = run("read_file(\(JSONValue.string(path).jsonText))", tools)
+            let result = await run("read_file(\(JSONValue.string(path).jsonText))", tools)
             #expect(result.error?.type == "ToolError", "\(path)")
             #expect(result.error?.message.contains("outside the workspace") == true, "\(path): \(result.error?.message ?? "")")
         }
-        let inside = run("read_file('app.py').content", tools)
+        let inside = await run("read_file('app.py').content", tools)
         #expect(inside.value?.json == "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n")
-        let listed = run("[f.path for f in list_files().files]", tools)
+        let listed = await run("[f.path for f in list_files().files]", tools)
         #expect(listed.value?.json == ["README.md", "app.py", "etc-link", "passwd-link"])
     }
 
     @Test("writing is off unless enabled, and .git stays unwritable even then")
-    func writes() throws {
+    func writes() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         let readOnly = try StandardTools(workspace: Workspace(root: fixture.root))
         #expect(!readOnly.toolbox.contracts.map(\.name).contains("write_file"))
-        let refused = run("write_file('out.txt', 'x')", readOnly)
+        let refused = await run("write_file('out.txt', 'x')", readOnly)
         #expect(refused.error?.type == "NameError")
         #expect(!FileManager.default.fileExists(atPath: fixture.root + "/out.txt"))
 
         let writable = try StandardTools(workspace: Workspace(root: fixture.root, allowWrites: true))
-        let written = run("write_file('pkg/out.txt', 'hello').bytes_written", writable)
+        let written = await run("write_file('pkg/out.txt', 'hello').bytes_written", writable)
         #expect(written.value?.json == 5)
         #expect((try? String(contentsOfFile: fixture.root + "/pkg/out.txt", encoding: .utf8)) == "hello")
-        let hook = run("write_file('.git/hooks/pre-commit', '#!/bin/sh\\necho pwned')", writable)
+        let hook = await run("write_file('.git/hooks/pre-commit', '#!/bin/sh\\necho pwned')", writable)
         #expect(hook.error?.message.contains("inside .git") == true)
-        let escape = run("write_file('../evil.txt', 'x')", writable)
+        let escape = await run("write_file('../evil.txt', 'x')", writable)
         #expect(escape.error?.message.contains("outside the workspace") == true)
     }
 
     @Test("ruff_check runs the real ruff and parses its JSON")
-    func ruff() throws {
+    func ruff() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         fixture.write("bad.py", "import os\nx = 1\nif x == None:\n    pass\n")
         // The workspace's own ruff configuration applies (and keeps any config above /tmp out).
         fixture.write("ruff.toml", "[lint]\nselect = [\"E\", \"F\"]\n")
         let tools = try StandardTools(workspace: Workspace(root: fixture.root))
-        let result = run(
+        let result = await run(
             "r = ruff_check(['bad.py'])\n[r.success, r.violation_count, [(v.file, v.line, v.column, v.code) for v in r.violations], r.fixable_count >= 1]",
             tools)
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
         #expect(result.value?.json == [false, 2, [["bad.py", 1, 8, "F401"], ["bad.py", 3, 9, "E711"]], true])
-        let clean = run("ruff_check(['app.py']).success", tools)
+        let clean = await run("ruff_check(['app.py']).success", tools)
         #expect(clean.value?.json == true)
     }
 
     @Test("typecheck runs the real ty and parses its diagnostics")
-    func typecheck() throws {
+    func typecheck() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         fixture.write("typed.py", "x: int = 'a'\nprint(undefined_name)\n")
         let tools = try StandardTools(workspace: Workspace(root: fixture.root))
-        let result = run(
+        let result = await run(
             "t = typecheck(['typed.py'])\n[t.success, t.error_count, [(e.file, e.line, e.code) for e in t.errors]]", tools)
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
         #expect(result.value?.json == [
@@ -130,18 +132,18 @@ struct StandardToolTests {
     }
 
     @Test("a tool whose program is missing says how to install it")
-    func missingProgram() throws {
+    func missingProgram() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
         let empty = NSTemporaryDirectory() + "crucible-no-tools-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let tools = try StandardTools(workspace: Workspace(root: fixture.root), toolsDirectory: empty)
-        let ty = run("typecheck()", tools)
+        let ty = await run("typecheck()", tools)
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/ty") || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/ty") {
             return  // a system-wide ty exists; the missing case cannot be shown here
         }
         #expect(ty.error?.message.contains("ty is not installed: run scripts/setup") == true, "\(ty.error?.message ?? "")")
-        let pytest = run("pytest_run()", tools)
+        let pytest = await run("pytest_run()", tools)
         #expect(pytest.error?.message.contains("pytest is not installed: run scripts/setup") == true)
     }
 }
@@ -242,7 +244,7 @@ struct PytestToolTests {
     }
 
     @Test("a configured command past its timeout is killed: the code gets ToolError and no process is left")
-    func commandToolTimeout() throws {
+    func commandToolTimeout() async throws {
         let scratch = Scratch()
         defer { try? FileManager.default.removeItem(atPath: scratch.path) }
         scratch.write("pyproject.toml", """
@@ -253,7 +255,7 @@ struct PytestToolTests {
             """)
         let project = try ProjectConfiguration.load(from: scratch.path, kindsDirectory: nil)
         let tools = try Toolbox(CommandTool.all(project))
-        let result = TestSandboxes.confined.execute("try:\n    slow()\nexcept ToolError as e:\n    print(e)", tools: tools)
+        let result = await TestSandboxes.confined.run("try:\n    slow()\nexcept ToolError as e:\n    print(e)", tools: tools)
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
         #expect(result.stdout.contains("sleep took longer than 0.5 seconds"), "\(result.stdout)")
         // The call returns once the program is reaped, so none is left to find.

@@ -18,11 +18,10 @@ import sys
 import types
 
 from . import wire_json
+from .wire import MAX_READS as _MAX_READS, TOOL_ANSWER as _ANSWER, TOOL_CALL as _CALL
 
-_CALL, _ANSWER = b"C"[0], b"A"[0]
 # Arguments come from user code: they may hold a cycle, which must be a ToolArgumentError.
 _encode = wire_json.encoder(allow_nan=False, separators=(",", ":"), check_circular=True)
-_MAX_READS = 10000
 
 
 class ToolError(Exception):

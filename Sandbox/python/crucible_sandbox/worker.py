@@ -6,8 +6,7 @@ runs each in a namespace of its own, streams captured stdout/stderr, and answers
 with one result frame. A one-shot worker exits after its job; a session worker
 keeps its namespace for the next cell.
 
-Frames: u32 little-endian length, then a kind byte and the payload (see
-Sources/CrucibleWire/Worker/WorkerFrame.swift). Nothing here is trusted by the host: user
+Frames and jobs: see wire.py, the worker's side of the protocol. Nothing here is trusted by the host: user
 code runs in this same interpreter and can rewrite any of it.
 """
 
@@ -19,7 +18,6 @@ import json
 import linecache
 import os
 import select
-import struct
 import sys
 import time
 import traceback
@@ -40,41 +38,17 @@ for _name in PRELOAD:
     except ImportError:  # pragma: no cover - depends on the distribution's stdlib
         pass
 
-_HEADER = struct.Struct("<IB")
-_JOB, _STDOUT, _STDERR, _RESULT, _DROPPED, _WARM = b"J"[0], b"O"[0], b"E"[0], b"R"[0], b"D"[0], b"W"[0]
-_DROP = struct.Struct("<BQ")
+# The wire protocol's names, bound here as globals of this module (the hot paths read them).
+from .wire import DROPPED as _DROP, FRAME as _HEADER, JOB as _JOB, RESULT as _RESULT, STDERR as _STDERR
+from .wire import OUTPUT_DROPPED as _DROPPED, STDOUT as _STDOUT, TOKEN as _TOKEN, WARM as _WARM
+from .wire import decode_job, encode_job
 _CHUNK = 64 * 1024
-# The job's header (see Sources/CrucibleWire/Worker/WorkerJob.swift): flags, cell, the job's
-# token (the result frame starts with it), stdout, stderr and value limits, then the byte
-# lengths of the filename, the code and the JSON extras.
-_JOB_HEADER = struct.Struct("<BIQQQQHII")
-_TOKEN = struct.Struct("<Q")
-_KEEP_ALIVE = 1
 
 
 # Results are acyclic: values pass _json_compatible, which bounds their depth, first.
 _encode_result = wire_json.encoder(allow_nan=True, separators=(",", ":"))
 # Values keep json.dumps' default separators: their text is what users see.
 _encode_value_json = wire_json.encoder(allow_nan=False, separators=(", ", ": "))
-
-
-def decode_job(payload):
-    """The job dictionary from a "J" frame's payload."""
-    flags, cell, token, stdout_limit, stderr_limit, value_limit, name_size, code_size, extras_size = _JOB_HEADER.unpack_from(payload)
-    at = _JOB_HEADER.size
-    job = {
-        "filename": payload[at : at + name_size].decode("utf-8", "replace"),
-        "code": payload[at + name_size : at + name_size + code_size].decode("utf-8"),
-        "keep_alive": bool(flags & _KEEP_ALIVE),
-        "cell": cell,
-        "token": token,
-        "stdout_limit": stdout_limit,
-        "stderr_limit": stderr_limit,
-        "value_limit": value_limit,
-    }
-    if extras_size:
-        job.update(json.loads(payload[at + name_size + code_size : at + name_size + code_size + extras_size]))
-    return job
 
 
 # Where the channel reads into. os.read(fd, n) allocates an n-byte bytes object per call and
@@ -362,9 +336,7 @@ class _NullChannel:
 
 _SESSION_SPIN_NS = 300_000
 # The warm-up job, in the form the host sends (see decode_job).
-_WARM_UP_CODE = b"import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}"
-_WARM_UP_NAME = b"<warm-up>"
-_WARM_UP = _JOB_HEADER.pack(0, 1, 0, 1 << 20, 1 << 20, 1 << 20, len(_WARM_UP_NAME), len(_WARM_UP_CODE), 0) + _WARM_UP_NAME + _WARM_UP_CODE
+_WARM_UP = encode_job("import json\nprint(json.dumps({'warm': [1, 2.5]}))\n{'a': (1, 'b')}", filename="<warm-up>")
 
 
 def _result_payload(result):

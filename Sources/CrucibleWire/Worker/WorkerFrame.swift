@@ -1,8 +1,9 @@
 /// The framing on a worker's channel: `u32 little-endian length`, then `length` bytes
-/// of which the first is the frame kind. The Python runtime in `Sandbox/python` and the
-/// SIGSYS reporter in `CSandboxKernel` write the same format; docs/worker-protocol.md says
+/// of which the first is the frame kind. The Python runtime (`Sandbox/python/crucible_sandbox/wire.py`,
+/// held to this file by WireAgreementTests) and the SIGSYS reporter in `CSandboxKernel` write
+/// the same format; docs/worker-protocol.md says
 /// which frames may come when, and which of their fields the host trusts.
-public enum WorkerFrameKind: UInt8, Sendable {
+public enum WorkerFrameKind: UInt8, CaseIterable, Sendable {
     /// Host to worker: a job (binary header, filename, code, JSON extras; see `WorkerJob`).
     case job = 0x4A  // "J"
     /// Worker to host: a chunk of captured stdout.

@@ -6,7 +6,7 @@ import Foundation
 /// reads its first job on cold caches, and `json.loads` (Python-level decoder, regexes)
 /// cost it about 40 µs of the fresh path where `struct.unpack_from` costs a few.
 ///
-/// Header (little-endian, `<BIQQQQHII` in `worker.py`): flags (bit 0: keep alive), cell,
+/// Header (little-endian; `JOB_HEADER` in `Sandbox/python/crucible_sandbox/wire.py`): flags (bit 0: keep alive), cell,
 /// token (echoed in the result frame), stdout limit, stderr limit, value limit, filename
 /// bytes, code bytes, extras bytes.
 package struct WorkerJob {
@@ -66,7 +66,7 @@ package struct WorkerJob {
         return out
     }
 
-    static let headerSize = 1 + 4 + 4 * 8 + 2 + 4 + 4
+    package static let headerSize = 1 + 4 + 4 * 8 + 2 + 4 + 4
 
     private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
@@ -87,7 +87,7 @@ package struct WireResult {
     package var reads: [(call: Int, path: String)] = []
 
     /// Field reads kept per execution (the worker's runtime stops recording at the same number).
-    static let maxReads = 10_000
+    package static let maxReads = 10_000
 
     package static func decode(_ payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) -> WireResult {
         func bad(_ what: String) -> WorkerProtocolViolation { WorkerProtocolViolation("the result frame \(what)") }
