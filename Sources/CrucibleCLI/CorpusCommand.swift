@@ -175,19 +175,16 @@ struct CorpusExportCommand: ParsableCommand {
         let selection: CorpusExporter.Selection
         do { selection = try exporter.select(from: store, validator: validator) } catch { throw fail("\(error)") }
         // Formats are independent: written on every core at once.
-        let results = ExportResults(count: formats.count)
         let corpusPath = store.path, python = validator.pythonVersion, destination = out, exporterCopy = exporter
-        DispatchQueue.concurrentPerform(iterations: formats.count) { index in
+        let results = concurrentResults(count: formats.count, workers: formats.count) { index in
             let format = formats[index]
             let directory = formats.count == 1 ? destination : destination + "/" + format.rawValue
-            results.set(index, Result {
-                try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
-            })
+            return try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
         }
         var written: [JSONValue] = []
-        for index in formats.indices {
+        for outcome in results {
             let result: CorpusExporter.Written
-            do { result = try results.get(index) } catch { throw fail("\(error)") }
+            do { result = try outcome.get() } catch { throw fail("\(error)") }
             let format = result.format, directory = result.directory
             let counts = CorpusSplits.Split.allCases.map { "\($0.rawValue) \(result.counts[$0] ?? 0)" }.joined(separator: ", ")
             if format == .mlxChat || format == .mlxCompletions,
@@ -274,13 +271,4 @@ struct CorpusReportCommand: ParsableCommand {
         }
         print("report: \(out) (\(stats.overall.sessions) sessions, \(stats.overall.attempts) attempts)")
     }
-}
-
-/// One slot per format written concurrently.
-private final class ExportResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<CorpusExporter.Written, Error>?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<CorpusExporter.Written, Error>) { lock.withLock { slots[index] = value } }
-    func get(_ index: Int) throws -> CorpusExporter.Written { try lock.withLock { slots[index]! }.get() }
 }

@@ -42,46 +42,31 @@ extension Validator {
             Array(requests[$0..<min($0 + batchSize, requests.count)])
         }
         let configurationsJSON = JSONValue.array(configurations.map(\.json))
-        let results = ResultSlots<[String: CodeFacts]>(count: batches.count)
-        let next = ResultSlots<Void>(count: 1)
         let workers = max(1, min(sandbox.configuration.poolSize, batches.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = next.claim(limit: batches.count) {
-                let files = JSONValue.array(batches[index].map {
-                    .array([.string($0.key), .string($0.source), $0.configuration.map { .int($0) } ?? .null])
-                })
-                do {
-                    let value = try engine(
-                        "from crucible_validators import corpus_facts\ncorpus_facts.facts_many(files, configs)",
-                        inputs: ["files": files, "configs": configurationsJSON], configuration: Configuration())
-                    guard case .object(let members) = value else {
-                        throw Failure(description: "the corpus facts came back in an unexpected shape (an internal error)")
-                    }
-                    var facts: [String: CodeFacts] = [:]
-                    for (key, entry) in members {
-                        guard let row = entry.arrayValue, row.count == 7, let normalized = row[0].stringValue else {
-                            throw Failure(description: "the corpus facts for \(key) are malformed (an internal error)")
-                        }
-                        facts[key] = CodeFacts(
-                            normalized: normalized, parses: row[1].boolValue ?? false, asserts: row[2].intValue ?? 0,
-                            tests: row[3].intValue ?? 0, suppressions: row[4].intValue ?? 0, definitions: row[6].intValue ?? 0,
-                            errors: row[5].arrayValue?.compactMap(\.stringValue))
-                    }
-                    results.set(index, .success(facts))
-                } catch {
-                    results.set(index, .failure(error))
-                }
-                progress?(results.filled, batches.count)
+        let results = concurrentResults(count: batches.count, workers: workers, progress: { finished in progress?(finished, batches.count) }) { index -> [String: CodeFacts] in
+            let files = JSONValue.array(batches[index].map {
+                .array([.string($0.key), .string($0.source), $0.configuration.map { .int($0) } ?? .null])
+            })
+            let value = try engine(
+                "from crucible_validators import corpus_facts\ncorpus_facts.facts_many(files, configs)",
+                inputs: ["files": files, "configs": configurationsJSON], configuration: Configuration())
+            guard case .object(let members) = value else {
+                throw Failure(description: "the corpus facts came back in an unexpected shape (an internal error)")
             }
+            var facts: [String: CodeFacts] = [:]
+            for (key, entry) in members {
+                guard let row = entry.arrayValue, row.count == 7, let normalized = row[0].stringValue else {
+                    throw Failure(description: "the corpus facts for \(key) are malformed (an internal error)")
+                }
+                facts[key] = CodeFacts(
+                    normalized: normalized, parses: row[1].boolValue ?? false, asserts: row[2].intValue ?? 0,
+                    tests: row[3].intValue ?? 0, suppressions: row[4].intValue ?? 0, definitions: row[6].intValue ?? 0,
+                    errors: row[5].arrayValue?.compactMap(\.stringValue))
+            }
+            return facts
         }
         var all: [String: CodeFacts] = [:]
-        for index in batches.indices {
-            switch results.get(index) {
-            case .success(let facts)?: all.merge(facts) { first, _ in first }
-            case .failure(let error)?: throw error
-            case nil: throw Failure(description: "a corpus facts batch did not finish")
-            }
-        }
+        for result in results { all.merge(try result.get()) { first, _ in first } }
         return all
     }
 }

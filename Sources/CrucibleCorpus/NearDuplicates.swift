@@ -1,3 +1,4 @@
+import CrucibleWire
 import Foundation
 
 /// Near-duplicate clustering as BigCode deduplicated The Stack: tokens split on
@@ -97,14 +98,11 @@ public struct NearDuplicates: Sendable {
     /// or through a chain). Numbers are the index of the cluster's first document.
     public func clusters(_ documents: [String]) -> [Int] {
         // Signatures are independent: computed on every core.
-        let slots = Slots(count: documents.count)
         let chunk = 512
         let chunks = (documents.count + chunk - 1) / chunk
-        DispatchQueue.concurrentPerform(iterations: chunks) { part in
-            let range = (part * chunk)..<min(documents.count, (part + 1) * chunk)
-            slots.set(range, range.map { signature(documents[$0]) })
-        }
-        let signatures = slots.values
+        let signatures = concurrentResults(count: chunks, workers: ProcessInfo.processInfo.activeProcessorCount) { part in
+            ((part * chunk)..<min(documents.count, (part + 1) * chunk)).map { signature(documents[$0]) }
+        }.flatMap { try! $0.get() }  // signature() cannot throw
         var parent = Array(documents.indices)
         func root(_ index: Int) -> Int {
             var node = index
@@ -135,14 +133,5 @@ public struct NearDuplicates: Sendable {
             }
         }
         return documents.indices.map(root)
-    }
-}
-
-private final class Slots: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [[UInt32]]
-    init(count: Int) { values = Array(repeating: [], count: count) }
-    func set(_ range: Range<Int>, _ computed: [[UInt32]]) {
-        lock.withLock { for (offset, index) in range.enumerated() { values[index] = computed[offset] } }
     }
 }

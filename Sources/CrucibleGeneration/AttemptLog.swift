@@ -5,11 +5,12 @@ import Foundation
 /// single `write(2)` on an O_APPEND descriptor: several processes can share the file and a
 /// process killed mid-run leaves only whole records before the cut. The corpus store is the
 /// default record; this file is `--records`, and the spill file when the store cannot write.
-public final class AttemptLog: @unchecked Sendable {
+public final class AttemptLog: Sendable {
     public let path: String
     private let descriptor: Int32
-    private let lock = NSLock()
-    public private(set) var written = 0
+    /// Records written; its lock also keeps one record's write whole.
+    private let count = Locked(0)
+    public var written: Int { count.value }
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -32,7 +33,7 @@ public final class AttemptLog: @unchecked Sendable {
     /// dropped silently.
     public func append(_ record: AttemptRecord) throws {
         let line = Array((record.json.jsonText + "\n").utf8)
-        try lock.withLock {
+        try count.withLock { written in
             let count = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             guard count == line.count else {
                 let reason = count < 0 ? String(cString: strerror(errno)) : "short write (\(count) of \(line.count) bytes)"

@@ -7,17 +7,18 @@ import Foundation
 /// The Nth request for a task gets its Nth reply (the task is the first user message); past
 /// the end, the last reply repeats. A `"*"` script serves tasks without one of their own.
 /// A reply may be `{"error": "connection"}` to play a failing server.
-public final class ScriptedModel: ChatModel, @unchecked Sendable {
+public final class ScriptedModel: ChatModel, Sendable {
     public let name: String
-    private var scripts: [String: [JSONValue]] = [:]
-    private var served: [String: Int] = [:]
-    private let lock = NSLock()
+    private let scripts: [String: [JSONValue]]
+    /// Replies served so far, per task.
+    private let served = Locked<[String: Int]>([:])
 
     public init(path: String) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ModelFailure(kind: .client, message: "cannot read the scripted model's file \(path)", retryable: false)
         }
         name = "scripted:" + URL(fileURLWithPath: path).lastPathComponent
+        var scripts: [String: [JSONValue]] = [:]
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
@@ -29,11 +30,12 @@ public final class ScriptedModel: ChatModel, @unchecked Sendable {
             }
             scripts[task] = replies
         }
+        self.scripts = scripts
     }
 
     public func complete(_ messages: [ChatMessage], parameters: SamplingParameters) async throws -> ModelReply {
         let task = messages.first { $0.role == "user" }?.content ?? ""
-        let reply: JSONValue = try lock.withLock {
+        let reply: JSONValue = try served.withLock { served in
             guard let replies = scripts[task] ?? scripts["*"] else {
                 throw ModelFailure(kind: .client, message: "the scripted model has no replies for the task "
                     + task.prefix(80).debugDescription, retryable: false)

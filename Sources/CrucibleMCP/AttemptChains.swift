@@ -1,4 +1,5 @@
 import CrucibleCorpus
+import CrucibleWire
 import Foundation
 
 /// Which corpus session an MCP call joins, so that consecutive attempts at one artifact pair
@@ -9,11 +10,10 @@ import Foundation
 /// (`def Greeting` in a bad view and in its fix), else the persistent session's name. Calls
 /// with the same tool, kind and artifact form a chain until one passes; the next call after
 /// a pass starts a new chain. All chains belong to one MCP connection.
-final class AttemptChains: @unchecked Sendable {
-    private let connection = UUID().uuidString.lowercased().prefix(8)
-    private let lock = NSLock()
-    private var open: [String: String] = [:]
-    private var count = 0
+final class AttemptChains: Sendable {
+    private let connection = String(UUID().uuidString.lowercased().prefix(8))
+    /// Open chains' sessions by key, and how many chains this connection has begun.
+    private let chains = Locked<(open: [String: String], count: Int)>(([:], 0))
 
     struct Key: Hashable {
         var tool: String
@@ -31,12 +31,12 @@ final class AttemptChains: @unchecked Sendable {
 
     /// The link for a call with this key: the open chain's session, or a new one.
     func link(_ key: Key, task: String?) -> CallRecord.Link {
-        let session = lock.withLock { () -> String in
+        let session = chains.withLock { chains -> String in
             let id = "\(key.tool)|\(key.kind)|\(key.artifact)"
-            if let session = open[id] { return session }
-            count += 1
-            let session = "mcp:\(connection):\(count)"
-            open[id] = session
+            if let session = chains.open[id] { return session }
+            chains.count += 1
+            let session = "mcp:\(connection):\(chains.count)"
+            chains.open[id] = session
             return session
         }
         let described = task ?? (key.artifact.isEmpty ? "" : key.artifact)
@@ -46,7 +46,7 @@ final class AttemptChains: @unchecked Sendable {
     /// A passing call ends its chain: the next attempt at the artifact is a new task.
     func finished(_ key: Key, passed: Bool) {
         guard passed else { return }
-        lock.withLock { _ = open.removeValue(forKey: "\(key.tool)|\(key.kind)|\(key.artifact)") }
+        chains.withLock { _ = $0.open.removeValue(forKey: "\(key.tool)|\(key.kind)|\(key.artifact)") }
     }
 
     /// Functions and classes defined at column 0, sorted: what a piece of code is "of".

@@ -1,22 +1,22 @@
 import CrucibleSandbox
+import CrucibleWire
 import Foundation
 
 /// run_python's sessions, by handle. A handle is made by the server and is unguessable (128
 /// random bits), so one agent run on a shared server cannot reach another run's variables by
 /// guessing a name ("main"). At most `limit` are open; an unused one closes itself after the
 /// idle timeout, and `close_session` closes one at once.
-final class SessionHandles: @unchecked Sendable {
+final class SessionHandles: Sendable {
     struct Problem: Error { let message: String }
 
     let limit: Int
-    private let lock = NSLock()
-    private var open: [String: SandboxSession] = [:]
+    private let sessions = Locked<[String: SandboxSession]>([:])
 
     init(limit: Int) { self.limit = limit }
 
     /// A new session and its handle; a `Problem` when `limit` are open.
     func open(_ make: () throws -> SandboxSession) throws -> (String, SandboxSession) {
-        try lock.withLock {
+        try sessions.withLock { open in
             open = open.filter { $0.value.closedBecause == nil }  // idle ones that closed themselves
             guard open.count < limit else {
                 throw Problem(message: "\(open.count) sessions are open, the most this server allows. Close one with "
@@ -32,7 +32,7 @@ final class SessionHandles: @unchecked Sendable {
 
     /// The open session with this handle.
     func find(_ handle: String) throws -> SandboxSession {
-        try lock.withLock {
+        try sessions.withLock { open in
             guard let session = open[handle], session.closedBecause == nil else {
                 open.removeValue(forKey: handle)
                 throw Problem(message: "there is no open session \(handle.debugDescription). Sessions are the handles "
@@ -43,11 +43,11 @@ final class SessionHandles: @unchecked Sendable {
         }
     }
 
-    func forget(_ handle: String) { lock.withLock { _ = open.removeValue(forKey: handle) } }
+    func forget(_ handle: String) { sessions.withLock { _ = $0.removeValue(forKey: handle) } }
 
     /// Closes the session; false when there was none open with this handle.
     func close(_ handle: String) -> Bool {
-        guard let session = lock.withLock({ open.removeValue(forKey: handle) }), session.closedBecause == nil else {
+        guard let session = sessions.withLock({ $0.removeValue(forKey: handle) }), session.closedBecause == nil else {
             return false
         }
         session.close(reason: "closed by close_session")
@@ -55,11 +55,11 @@ final class SessionHandles: @unchecked Sendable {
     }
 
     func closeAll(reason: String) {
-        let sessions = lock.withLock { () -> [SandboxSession] in
+        let closing = sessions.withLock { open -> [SandboxSession] in
             defer { open.removeAll() }
             return Array(open.values)
         }
-        for session in sessions { session.close(reason: reason) }
+        for session in closing { session.close(reason: reason) }
     }
 
     static func newHandle() -> String {

@@ -120,13 +120,13 @@ final class ToolDispatcher: ToolCallHandler {
     }
 }
 
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
+/// Where a tool's task leaves its result for the execution's thread, which waits with a timeout.
+private final class ResultBox<T: Sendable>: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
-    private var stored: Result<T, Error>?
+    private let stored = Locked<Result<T, Error>?>(nil)
 
     func set(_ value: Result<T, Error>) {
-        lock.withLock { stored = value }
+        stored.withLock { $0 = value }
         semaphore.signal()
     }
 
@@ -135,5 +135,5 @@ private final class ResultBox<T: Sendable>: @unchecked Sendable {
         return semaphore.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success
     }
 
-    var value: Result<T, Error>? { lock.withLock { stored } }
+    var value: Result<T, Error>? { stored.value }
 }

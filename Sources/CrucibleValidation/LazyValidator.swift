@@ -5,7 +5,7 @@ import Foundation
 /// The validators for a server (`crucible serve`, `crucible mcp`): started on the first check,
 /// since they are a second zygote most sessions never need, and asked by artifact kind (a
 /// kind names its rulesets: Corpus/kinds/*.toml and `[tool.crucible.kinds]`) or by rulesets.
-public final class LazyValidator: @unchecked Sendable {
+public final class LazyValidator: Sendable {
     /// What one check found.
     public struct Check: Sendable {
         public var diagnostics: [Diagnostic]
@@ -36,8 +36,9 @@ public final class LazyValidator: @unchecked Sendable {
     private let start: @Sendable () throws -> Validator
     /// Each kind's rulesets, from the project's configuration.
     private let kindRulesets: [String: [String]]
-    private let lock = NSLock()
-    private var started: Result<Validator, Error>?
+    /// The validators once started (or why they could not); the lock is held while starting,
+    /// so concurrent first checks start one zygote.
+    private let started = Locked<Result<Validator, Error>?>(nil)
 
     public init(kinds: [String: ArtifactKind] = [:], start: @escaping @Sendable () throws -> Validator = { try Validator() }) {
         self.start = start
@@ -73,16 +74,15 @@ public final class LazyValidator: @unchecked Sendable {
     /// Starts the validators now; throws `.unavailable` on failure.
     @discardableResult
     public func startedValidator() throws -> Validator {
-        try lock.withLock {
-            if started == nil {
-                started = Result { try start() }
-            }
-            do { return try started!.get() } catch { throw Problem.unavailable("\(error)") }
+        let outcome = started.withLock { started in
+            if started == nil { started = Result { try start() } }
+            return started!
         }
+        do { return try outcome.get() } catch { throw Problem.unavailable("\(error)") }
     }
 
     /// Stops the validators' zygote, if it was started.
     public func shutdown() {
-        lock.withLock { if case .success(let validator)? = started { validator.shutdown() } }
+        if case .success(let validator)? = started.value { validator.shutdown() }
     }
 }

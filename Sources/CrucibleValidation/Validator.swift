@@ -123,26 +123,13 @@ public final class Validator: Sendable {
         var split = [[(String, String)]](repeating: [], count: batchCount)
         for (index, file) in files.enumerated() { split[index % batchCount].append((file.path, file.source)) }
         let batches = split
-        let results = ResultSlots<Batch>(count: batchCount)
-        let next = ResultSlots<Void>(count: 1)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = next.claim(limit: batchCount) {
-                do { results.set(index, .success(try run(files: batches[index], configuration: configuration))) } catch {
-                    results.set(index, .failure(error))
-                }
-                progress?(results.filled, batchCount)
-            }
-        }
+        let results = concurrentResults(count: batchCount, workers: workers, progress: { finished in progress?(finished, batchCount) }) { index in try run(files: batches[index], configuration: configuration) }
         var diagnostics: [Diagnostic] = []
         var facts: [String: JSONValue] = [:]
-        for slot in 0..<batchCount {
-            switch results.get(slot) {
-            case .success(let batch)?:
-                diagnostics += batch.diagnostics
-                facts.merge(batch.facts) { first, _ in first }
-            case .failure(let error)?: throw error
-            case nil: throw Failure(description: "a validation batch did not finish")
-            }
+        for result in results {
+            let batch = try result.get()
+            diagnostics += batch.diagnostics
+            facts.merge(batch.facts) { first, _ in first }
         }
         // Project rules (svcs registrations, middleware) need every file's facts at once.
         diagnostics += try finish(facts: facts, configuration: configuration)
@@ -224,27 +211,9 @@ public final class Validator: Sendable {
     public func shutdown() { sandbox.shutdown() }
 }
 
-package final class ResultSlots<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<Value, Error>?]
-    private var claimed = 0
-    package init(count: Int) { slots = Array(repeating: nil, count: count) }
-    package func set(_ index: Int, _ value: Result<Value, Error>) { lock.withLock { slots[index] = value } }
-    package func get(_ index: Int) -> Result<Value, Error>? { lock.withLock { slots[index] } }
-    package var filled: Int { lock.withLock { slots.filter { $0 != nil }.count } }
-    package func claim(limit: Int) -> Int? {
-        lock.withLock {
-            guard claimed < limit else { return nil }
-            claimed += 1
-            return claimed - 1
-        }
-    }
-}
-
 /// Known ruleset names per set of user rule modules, computed once each.
-private final class RulesetNames: @unchecked Sendable {
-    private let lock = NSLock()
-    private var names: [String: [String]] = [:]
-    func get(_ key: String) -> [String]? { lock.withLock { names[key] } }
-    func set(_ key: String, _ value: [String]) { lock.withLock { names[key] = value } }
+private final class RulesetNames: Sendable {
+    private let names = Locked<[String: [String]]>([:])
+    func get(_ key: String) -> [String]? { names.value[key] }
+    func set(_ key: String, _ value: [String]) { names.withLock { $0[key] = value } }
 }
