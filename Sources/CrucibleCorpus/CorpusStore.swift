@@ -50,20 +50,41 @@ public final class CorpusStore: Sendable {
         // an fsync to every attempt.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            let migrator = CorpusSchema.migrator
-            let known = Set(migrator.migrations)
-            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
-            if let unknown = applied.first(where: { !known.contains($0) }) {
-                throw Failure(reason: .newerSchema, description: "the corpus \(path) was written by a newer crucible "
-                    + "(migration \(unknown.debugDescription) is unknown here); upgrade crucible to use it")
+            // Several processes may create the same corpus at once (parallel `generate`
+            // runs): switching a new file to WAL and migrating it are not safe to race
+            // (SQLite answers BUSY without waiting), so setup is serialized across
+            // processes by an advisory lock on a file beside the database.
+            pool = try Self.whileHoldingSetupLock(beside: path) {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                let migrator = CorpusSchema.migrator
+                let known = Set(migrator.migrations)
+                let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+                if let unknown = applied.first(where: { !known.contains($0) }) {
+                    throw Failure(reason: .newerSchema, description: "the corpus \(path) was written by a newer crucible "
+                        + "(migration \(unknown.debugDescription) is unknown here); upgrade crucible to use it")
+                }
+                try migrator.migrate(pool)
+                return pool
             }
-            try migrator.migrate(pool)
         } catch let failure as Failure {
             throw failure
         } catch {
             throw Self.explain(error, doing: "opening the corpus", at: path)
         }
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `<path>.setup-lock` (the same idea as
+    /// GRDB's advice to coordinate setup of a shared database; NSFileCoordinator does not
+    /// exist on Linux). The lock is a separate file because closing any descriptor of the
+    /// database itself would drop SQLite's own POSIX locks in this process. When the lock
+    /// file cannot be made (a read-only folder), setup goes on unlocked and the open
+    /// reports the real problem.
+    private static func whileHoldingSetupLock<T>(beside path: String, _ body: () throws -> T) throws -> T {
+        let descriptor = open(path + ".setup-lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { return try body() }
+        defer { close(descriptor) }  // closing releases the lock
+        while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+        return try body()
     }
 
     /// Turns a SQLite error into a sentence that says what happened and what to do.

@@ -38,13 +38,13 @@ struct HostResilienceTests {
         #expect(unexpected.isEmpty, "\(unexpected.prefix(5))")
         // The host still works, and holds what it held before (the pool's waiting workers aside).
         #expect(sandbox.execute("'still fine'").json == .string("still fine"))
-        Thread.sleep(forTimeInterval: 0.5)
+        // The last workers are reaped as their executions end; give that a bounded moment.
         // Other suites' pools come and go in parallel; a leak here would be hundreds.
-        #expect(openPidfdCount() <= pidfdsBefore + 10, "pidfds: \(pidfdsBefore) -> \(openPidfdCount())")
+        #expect(eventually { openPidfdCount() <= pidfdsBefore + 10 }, "pidfds: \(pidfdsBefore) -> \(openPidfdCount())")
         let zygote = try #require(sandbox.zygoteProcessForTesting)
         // The zygote keeps only the pool's idle workers (and the PID-namespace init, if any).
-        let descendants = childProcesses(of: zygote).flatMap { [$0] + childProcesses(of: $0) }
-        #expect(descendants.count <= 2 + 1, "live workers after the run: \(descendants)")
+        func descendants() -> [pid_t] { childProcesses(of: zygote).flatMap { [$0] + childProcesses(of: $0) } }
+        #expect(eventually { descendants().count <= 2 + 1 }, "live workers after the run: \(descendants())")
     }
 
     @Test("A dead zygote is restarted: the failing execution says so, the next one succeeds")
@@ -52,13 +52,14 @@ struct HostResilienceTests {
         let sandbox = try TestSandboxes.isolated(poolSize: 1)
         defer { sandbox.shutdown() }
         let first = try #require(sandbox.zygoteProcessForTesting)
-        // Kill the zygote while a job is running in one of its workers.
-        let killer = Thread {
-            Thread.sleep(forTimeInterval: 0.3)
-            kill(first, SIGKILL)
-        }
-        killer.start()
-        let failing = sandbox.execute("import time\ntime.sleep(5)")
+        // Kill the zygote while a job is running in one of its workers: the job itself says
+        // when, through a tool whose handler kills it.
+        let killZygote = Tool(try ToolContract(name: "kill_zygote", description: "Kills the zygote.", inputSchema: ["type": "object"]),
+                              immediate: { _ in
+                                  kill(first, SIGKILL)
+                                  return .null
+                              })
+        let failing = sandbox.execute("kill_zygote()\nimport time\ntime.sleep(5)", tools: try Toolbox([killZygote]))
         guard case .sandboxFailure(let message) = failing.outcome else {
             Issue.record("expected a sandbox failure, got \(failing.outcome)")
             return

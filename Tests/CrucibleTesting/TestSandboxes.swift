@@ -135,3 +135,16 @@ package func childProcesses(of pid: pid_t) -> [pid_t] {
         return fields.count > 1 && pid_t(fields[1]) == pid ? candidate : nil
     }
 }
+
+/// Waits for `condition` to hold, checking every 10 ms, for at most `limit`: a bounded wait on
+/// an event the test cannot be told about (a process reaped, a session closing itself).
+/// Returns whether it held.
+@discardableResult
+package func eventually(within limit: Duration = .seconds(20), _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        usleep(10_000)
+    }
+    return true
+}

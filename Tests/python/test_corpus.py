@@ -165,12 +165,27 @@ def test_writers_in_several_processes_at_once_lose_nothing(tmp_path):
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err[-2000:]
         summary = json.loads(out)["summary"]["corpus"]
-        assert summary["spilled"] == 0 and summary["lost"] == 0
+        assert summary["spilled"] == 0 and summary["lost"] == 0, err[-2000:]
         stored += summary["stored"]
     assert stored == 4 * (15 + 2 * 10)
     assert attempt_count(tmp_path / "shared.sqlite") == stored
     with sqlite3.connect(tmp_path / "shared.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_processes_creating_the_same_corpus_at_once_all_open_it(tmp_path):
+    # Without the setup lock, two processes migrating a new file raced ("table sessions
+    # already exists") in about one trial of four on 2 cores.
+    records = tmp_path / "one.jsonl"
+    records.write_text("".join(json.dumps(record) + "\n" for record in _records(4)))
+    for trial in range(12):
+        corpus = tmp_path / f"race{trial}" / "corpus.sqlite"
+        processes = [subprocess.Popen([CRUCIBLE, "corpus", "import", str(records), "--corpus", str(corpus)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        for process in processes:
+            _, err = process.communicate(timeout=300)
+            assert process.returncode == 0, f"trial {trial}: {err[-1000:]}"
+        assert attempt_count(corpus) == 4
 
 
 def _records(count, sessions_of=4):
