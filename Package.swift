@@ -24,8 +24,8 @@ import PackageDescription
 
 /// How the zygote links CPython. Debian's own `python3.X` executable links libpython
 /// statically, without position-independent code; the shared libpython3.X.so runs the same
-/// Python code about 1.2x slower (PIC and interposable calls: a CPU loop measured 8.5-8.9 ms
-/// in the sandbox against 6.6 ms in python3.11; the static zygote 7.1-7.7 ms). So where
+/// Python code slower (PIC and interposable calls; BENCHMARKS.md, "Design measurements":
+/// static libpython). So where
 /// libpython3-dev's static archive is installed the zygote links it the same way (non-PIE,
 /// the whole archive, symbols exported for the extension modules in lib-dynload), and
 /// falls back to the shared library otherwise.

@@ -4,8 +4,8 @@
 // Why: a cell's value is its last statement when that is an expression, so the worker must
 // look at the parse tree. Through `ast`, CPython builds a Python object for every node and
 // then converts them all back to C before compiling. In a fresh worker, whose caches are
-// cold, that round trip cost about 45 µs of a 90 µs compile of `x = 1 + 2` (measured in
-// forked children of the zygote's image). Here the tree never leaves C.
+// cold, that round trip was half of the compile of `x = 1 + 2` (BENCHMARKS.md, "Design
+// measurements": cell compiler). Here the tree never leaves C.
 //
 // The parser entry points are internal to CPython (Py_BUILD_CORE) and not exported by the
 // shared libpython; the zygote links the static one, where they are. They are declared weak,

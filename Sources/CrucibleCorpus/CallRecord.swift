@@ -3,18 +3,18 @@ import Foundation
 
 /// One call from an agent (`crucible serve`'s execute and validate, `crucible mcp`'s
 /// run_python and validate_code) as a corpus attempt. Calls that are attempts at one artifact
-/// share a `Link.session`, so the failures before a passing call pair with it on export.
+/// share a `Link.episode` (one corpus episode, stored as `session_id`), so the failures before a passing call pair with it on export.
 public enum CallRecord {
-    /// Which corpus session a call joins, and what the task was.
+    /// Which corpus episode a call joins, and what the task was.
     public struct Link: Sendable, Equatable {
-        public var session: String
+        public var episode: String
         public var task: String
         public var taskID: String?
         public var kind: String
         public var model: String?
 
-        public init(session: String, task: String = "", taskID: String? = nil, kind: String = "", model: String? = nil) {
-            self.session = session
+        public init(episode: String, task: String = "", taskID: String? = nil, kind: String = "", model: String? = nil) {
+            self.episode = episode
             self.task = task
             self.taskID = taskID
             self.kind = kind
@@ -27,7 +27,7 @@ public enum CallRecord {
         _ link: Link, source: String, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
         feedback: String?, started: Date, extra: [String: JSONValue] = [:]
     ) -> AttemptRecord {
-        var record = AttemptRecord(sessionID: link.session, passed: passed)
+        var record = AttemptRecord(episodeID: link.episode, passed: passed)
         record.task = link.task
         record.kind = link.kind
         record.taskID = link.taskID

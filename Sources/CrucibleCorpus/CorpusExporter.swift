@@ -104,7 +104,7 @@ public struct CorpusExporter: Sendable {
             counts[split, default: 0] += 1
             let meta: JSONValue = [
                 "split": .string(split.rawValue), "line": .int(counts[split]!), "id": .string(example.id),
-                "role": .string(example.role.rawValue), "session_id": .string(example.attempt.sessionID),
+                "role": .string(example.role.rawValue), "session_id": .string(example.attempt.episodeID),
                 "task_id": .string(example.attempt.taskID), "kind": .string(example.attempt.kind),
                 "source": .string(example.attempt.source), "first_attempt": .bool(example.firstAttempt),
                 "cluster": .int(selection.clusters[example.attempt.id] ?? -1),

@@ -125,8 +125,6 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
         if first { report(message) }
     }
 
-    private func report(_ message: String) { report(message) }
-
     /// One line for the end of a run: where the records went.
     public var summary: String {
         let counts = snapshot

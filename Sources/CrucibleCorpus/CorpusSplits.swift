@@ -21,38 +21,25 @@ public struct CorpusSplits: Sendable {
         // Union-find over "s:<session>" and "c:<cluster>" labels, in order of first appearance.
         var index: [String: Int] = [:]
         var labels: [String] = []
-        var parent: [Int] = []
+        var sets = DisjointSets()
         func node(_ label: String) -> Int {
             if let known = index[label] { return known }
             index[label] = labels.count
             labels.append(label)
-            parent.append(parent.count)
-            return parent.count - 1
-        }
-        func root(_ value: Int) -> Int {
-            var current = value
-            while parent[current] != current {
-                parent[current] = parent[parent[current]]
-                current = parent[current]
-            }
-            return current
-        }
-        func join(_ a: Int, _ b: Int) {
-            let (x, y) = (root(a), root(b))
-            if x != y { parent[max(x, y)] = min(x, y) }
+            return sets.add()
         }
         var exampleNodes: [Int] = []
         for example in examples {
-            let session = node("s:" + example.attempt.sessionID)
+            let session = node("s:" + example.attempt.episodeID)
             for attempt in [example.attempt] + (example.failure.map { [$0] } ?? []) {
-                join(session, node("s:" + attempt.sessionID))
-                if let cluster = clusters[attempt.id] { join(session, node("c:\(cluster)")) }
+                sets.join(session, node("s:" + attempt.episodeID))
+                if let cluster = clusters[attempt.id] { sets.join(session, node("c:\(cluster)")) }
             }
             exampleNodes.append(session)
         }
         // Group sizes, then groups in seeded-hash order.
         var sizes: [Int: Int] = [:]
-        let groupOf = exampleNodes.map(root)
+        let groupOf = exampleNodes.map { sets.root($0) }
         for group in groupOf { sizes[group, default: 0] += 1 }
         let ordered = sizes.keys.map { (hash(labels[$0]), labels[$0], $0) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
         let total = examples.count

@@ -52,7 +52,7 @@ public struct CorpusStats: Sendable {
         var index = 0
         while index < attempts.count {
             var end = index
-            while end < attempts.count && attempts[end].sessionID == attempts[index].sessionID { end += 1 }
+            while end < attempts.count && attempts[end].episodeID == attempts[index].episodeID { end += 1 }
             let session = Array(attempts[index..<end])
             add(session, to: &overall)
             add(session, to: &kinds[session[0].kind, default: Figures()])

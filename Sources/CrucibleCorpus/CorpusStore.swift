@@ -112,7 +112,7 @@ public final class CorpusStore: Sendable {
     /// Where one attempt landed.
     public struct Stored: Sendable, Equatable {
         public var attemptID: Int64
-        public var sessionID: String
+        public var episodeID: String
         public var attempt: Int
         /// False when the same session and attempt number were already stored (re-import).
         public var inserted: Bool
@@ -126,7 +126,7 @@ public final class CorpusStore: Sendable {
         do {
             return try pool.write { db in try prepared.insert(into: db) }
         } catch {
-            throw Self.explain(error, doing: "storing attempt \(prepared.attempt.map(String.init) ?? "(next)") of session \(prepared.sessionID) in", at: path)
+            throw Self.explain(error, doing: "storing attempt \(prepared.attempt.map(String.init) ?? "(next)") of session \(prepared.episodeID) in", at: path)
         }
     }
 
@@ -181,7 +181,7 @@ public final class CorpusStore: Sendable {
                 while let row = try attempts.next() {
                     let id: Int64 = row[0]
                     result.append(CorpusAttempt(
-                        id: id, sessionID: row[1], attempt: row[2], passed: row[3], code: row[4], reply: row[5],
+                        id: id, episodeID: row[1], attempt: row[2], passed: row[3], code: row[4], reply: row[5],
                         feedback: row[6], startedAt: row[7] ?? "", source: row[8], taskID: row[9] ?? "", task: row[10],
                         kind: row[11], model: row[12], systemPrompt: row[13], budget: row[14],
                         findings: diagnostics[id] ?? []))
@@ -238,7 +238,7 @@ public struct CorpusAttempt: Sendable {
         public var hint: String
     }
     public var id: Int64
-    public var sessionID: String
+    public var episodeID: String
     public var attempt: Int
     public var passed: Bool
     public var code: String
@@ -266,7 +266,7 @@ struct PreparedAttempt {
     var toolCalls: [JSONValue]
     var fieldReads: [JSONValue]
 
-    var sessionID: String { record.sessionID }
+    var episodeID: String { record.episodeID }
     var attempt: Int? { record.attempt }
 
     init(_ record: AttemptRecord, source: String) {
@@ -287,7 +287,7 @@ struct PreparedAttempt {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?)
             ON CONFLICT(id) DO NOTHING
             """).execute(arguments: [
-                sessionID, source, record.taskID, record.task, record.kind, record.model, record.effectiveSystemPrompt,
+                episodeID, source, record.taskID, record.task, record.kind, record.model, record.effectiveSystemPrompt,
                 record.maxAttempts, startedAt, now,
             ])
         let number: Int
@@ -295,7 +295,7 @@ struct PreparedAttempt {
             number = attempt
         } else {
             number = (try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(attempt) FROM attempts WHERE session_id = ?"),
-                                       arguments: [sessionID]) ?? 0) + 1
+                                       arguments: [episodeID]) ?? 0) + 1
         }
         var stored = record
         stored.attempt = number
@@ -304,13 +304,13 @@ struct PreparedAttempt {
             INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, attempt) DO NOTHING
             """).execute(arguments: [
-                sessionID, number, record.passed, record.code, record.reply?.content, record.feedback, record.model, startedAt,
+                episodeID, number, record.passed, record.code, record.reply?.content, record.feedback, record.model, startedAt,
                 record.latencyMS, stored.json.jsonText,
             ])
         guard db.changesCount > 0 else {
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
-                                              arguments: [sessionID, number]) ?? 0
-            return CorpusStore.Stored(attemptID: existing, sessionID: sessionID, attempt: number, inserted: false)
+                                              arguments: [episodeID, number]) ?? 0
+            return CorpusStore.Stored(attemptID: existing, episodeID: episodeID, attempt: number, inserted: false)
         }
         let attemptID = db.lastInsertedRowID
         for (position, diagnostic) in record.diagnostics.enumerated() {
@@ -342,7 +342,7 @@ struct PreparedAttempt {
                 model = COALESCE(model, :model),
                 updated_at = :now
             WHERE id = :id
-            """).execute(arguments: ["id": sessionID, "model": record.model, "now": now])
-        return CorpusStore.Stored(attemptID: attemptID, sessionID: sessionID, attempt: number, inserted: true)
+            """).execute(arguments: ["id": episodeID, "model": record.model, "now": now])
+        return CorpusStore.Stored(attemptID: attemptID, episodeID: episodeID, attempt: number, inserted: true)
     }
 }

@@ -103,15 +103,7 @@ public struct NearDuplicates: Sendable {
         let signatures = concurrentResults(count: chunks, workers: ProcessInfo.processInfo.activeProcessorCount) { part in
             ((part * chunk)..<min(documents.count, (part + 1) * chunk)).map { signature(documents[$0]) }
         }.flatMap { try! $0.get() }  // signature() cannot throw
-        var parent = Array(documents.indices)
-        func root(_ index: Int) -> Int {
-            var node = index
-            while parent[node] != node {
-                parent[node] = parent[parent[node]]
-                node = parent[node]
-            }
-            return node
-        }
+        var sets = DisjointSets(count: documents.count)
         // Per band: bucket key -> the documents seen there (distinct clusters only, a few).
         for band in 0..<Self.bands {
             var buckets: [UInt64: [Int]] = [:]
@@ -122,16 +114,15 @@ public struct NearDuplicates: Sendable {
                 }
                 let members = buckets[key, default: []]
                 var joined = false
-                for other in members.prefix(16) where root(other) != root(document) {
+                for other in members.prefix(16) where sets.root(other) != sets.root(document) {
                     if Self.similarity(signatures[other], signature) >= threshold {
-                        let (a, b) = (root(other), root(document))
-                        parent[max(a, b)] = min(a, b)  // the earlier document stays the root
+                        sets.join(other, document)  // the earlier document stays the root
                         joined = true
                     }
                 }
                 if !joined || members.isEmpty { buckets[key, default: []].append(document) }
             }
         }
-        return documents.indices.map(root)
+        return documents.indices.map { sets.root($0) }
     }
 }

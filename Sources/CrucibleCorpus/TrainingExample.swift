@@ -23,7 +23,7 @@ public struct TrainingExample: Sendable {
         var index = 0
         while index < attempts.count {
             var end = index
-            while end < attempts.count && attempts[end].sessionID == attempts[index].sessionID { end += 1 }
+            while end < attempts.count && attempts[end].episodeID == attempts[index].episodeID { end += 1 }
             let session = attempts[index..<end]
             var waiting: [CorpusAttempt] = []  // failures not yet followed by a pass
             for attempt in session {

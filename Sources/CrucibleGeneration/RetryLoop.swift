@@ -77,7 +77,7 @@ public final class RetryLoop: Sendable {
 
     public func run(_ task: GenerationTask, kind: ArtifactKind, isCancelled: @Sendable () -> Bool = { false }) async -> Outcome {
         let maxAttempts = settings.maxRetries + 1
-        let sessionID = UUID().uuidString.lowercased()
+        let episodeID = UUID().uuidString.lowercased()
         var messages: [ChatMessage] = [.system(systemPrompt(for: kind)), .user(task.text)]
         var outcome = Outcome(task: task, kind: kind.name, passed: false, attempts: [], finalError: nil,
                               modelFailure: nil, failedRules: [])
@@ -88,7 +88,7 @@ public final class RetryLoop: Sendable {
             }
             let started = ContinuousClock.now
             let startedAt = Date()
-            var record = AttemptRecord(sessionID: sessionID, passed: false)
+            var record = AttemptRecord(episodeID: episodeID, passed: false)
             record.taskID = task.id
             record.task = task.text
             record.kind = kind.name

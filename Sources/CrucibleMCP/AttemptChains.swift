@@ -40,7 +40,7 @@ final class AttemptChains: Sendable {
             return session
         }
         let described = task ?? (key.artifact.isEmpty ? "" : key.artifact)
-        return CallRecord.Link(session: session, task: described, taskID: session, kind: key.kind)
+        return CallRecord.Link(episode: session, task: described, taskID: session, kind: key.kind)
     }
 
     /// A passing call ends its chain: the next attempt at the artifact is a new task.

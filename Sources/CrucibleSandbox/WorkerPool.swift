@@ -46,7 +46,6 @@ final class WorkerPool: @unchecked Sendable {
     private var lastPoolError: String?
     private var closed = false
     private(set) var report = "{}"
-    private(set) var zygoteStarts = 0
 
     private static let poolRequest: UInt64 = 0
 
@@ -88,8 +87,8 @@ final class WorkerPool: @unchecked Sendable {
                 }
             }
             // The newest warm worker (last in, first out, as thread pools do): what its warm-up
-            // touched is likeliest to be in the caches still; the oldest has slept longest
-            // (its wake-up to reading the job measured 75-100 µs, the newest's 53). One still
+            // touched is likeliest to be in the caches still; the oldest has slept longest and
+            // wakes slower (BENCHMARKS.md, "Design measurements": pool order). One still
             // warming up would run the job on a cold cache while its warm-up competes for the CPU.
             let worker = idle.remove(at: idle.lastIndex(where: \.isWarm) ?? 0)
             exits[WorkerKey(generation: worker.generation, pid: worker.pid)] = .waiting
@@ -133,7 +132,8 @@ final class WorkerPool: @unchecked Sendable {
 
     /// The host is done with this worker: it is killed, its descriptors closed, its exit forgotten.
     /// On a queue of its own, after the caller has its result: the kill, two closes and the
-    /// refill request to the zygote took 20-35 µs of the fresh path's clock.
+    /// refill request to the zygote are not on the fresh path's clock (BENCHMARKS.md, "Design
+    /// measurements": release).
     func release(_ worker: Worker) {
         releases.async { [self] in
             worker.kill()
@@ -188,7 +188,6 @@ final class WorkerPool: @unchecked Sendable {
     private func startZygoteLocked() throws {
         let process = try ZygoteProcess(zygote: paths.zygote, sandbox: paths.sandbox, configuration: configuration)
         generation += 1
-        zygoteStarts += 1
         zygote = process
         report = process.report
         pendingForPool = 0

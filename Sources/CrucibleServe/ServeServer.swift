@@ -270,7 +270,7 @@ public final class ServeServer: @unchecked Sendable {
     /// without one each call is a session of its own; `"corpus": false` records nothing.
     private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
         guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else { return CallRecord.Link(session: "serve:" + UUID().uuidString.lowercased()) }
+        guard let given = params["corpus"] else { return CallRecord.Link(episode: "serve:" + UUID().uuidString.lowercased()) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
             throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
@@ -282,7 +282,7 @@ public final class ServeServer: @unchecked Sendable {
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
         return CallRecord.Link(
-            session: "serve:" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
+            episode: "serve:" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
             taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
             model: given["model"]?.stringValue)
     }

@@ -78,11 +78,4 @@ public struct Toolbox: ExecutionTools {
     public var definitions: [JSONValue] { contracts.map(\.mcpDefinition) }
 
     public func makeCallHandler() -> any ToolCallHandler { ToolDispatcher(toolbox: self) }
-
-    /// This toolbox plus `other`'s tools; names must not clash.
-    public func merging(_ other: Toolbox) throws -> Toolbox {
-        var merged = self
-        for name in other.tools.keys.sorted() { try merged.add(other.tools[name]!) }
-        return merged
-    }
 }

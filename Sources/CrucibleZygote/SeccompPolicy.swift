@@ -212,7 +212,8 @@ struct SeccompProgram {
             // A binary search on the syscall number instead of a list of ~200 comparisons: the
             // kernel runs the filter on every call, and when a worker loads it, it replays it for
             // each of ~460 syscall numbers to find the always-allowed ones (seccomp_cache_prepare),
-            // which took 4.9% of the CPU of back-to-back fresh executions with the list.
+            // which the list made a visible share of a fresh execution's CPU (BENCHMARKS.md,
+            // "Design measurements": seccomp).
             seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2) == 0
         else { throw "seccomp_attr_set failed" }
         for rule in policy.rules {

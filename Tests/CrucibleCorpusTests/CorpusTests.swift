@@ -105,7 +105,7 @@ struct CorpusTests {
 
     @Test func aFixThatDeletesTheOffendingBlockIsFakeAndOneThatRewritesItIsNot() {
         func attempt(_ code: String, line: Int = 0) -> CorpusAttempt {
-            CorpusAttempt(id: 1, sessionID: "s", attempt: 1, passed: line == 0, code: code, reply: nil, feedback: nil,
+            CorpusAttempt(id: 1, episodeID: "s", attempt: 1, passed: line == 0, code: code, reply: nil, feedback: nil,
                           startedAt: "", source: "import", taskID: "", task: "", kind: "view", model: nil, systemPrompt: nil,
                           budget: nil, findings: line == 0 ? [] : [.init(rule: "VIEW006", severity: "error", line: line, column: 0, message: "", hint: "")])
         }
@@ -122,7 +122,7 @@ struct CorpusTests {
     @Test func splitsAreSeededAndKeepSessionsTogether() {
         let examples = (0..<200).map { index in
             TrainingExample(role: .positive, attempt: CorpusAttempt(
-                id: Int64(index), sessionID: "s\(index / 2)", attempt: 1 + index % 2, passed: true, code: "", reply: nil,
+                id: Int64(index), episodeID: "s\(index / 2)", attempt: 1 + index % 2, passed: true, code: "", reply: nil,
                 feedback: nil, startedAt: "", source: "import", taskID: "", task: "", kind: "", model: nil, systemPrompt: nil,
                 budget: nil, findings: []))
         }

@@ -63,11 +63,11 @@ struct MCPTests {
                                       code: "def other_view(): pass\n")
         let linkA = chains.link(first, task: nil)
         chains.finished(first, passed: false)
-        #expect(chains.link(other, task: nil).session != linkA.session)
-        #expect(chains.link(second, task: nil).session == linkA.session)
+        #expect(chains.link(other, task: nil).episode != linkA.episode)
+        #expect(chains.link(second, task: nil).episode == linkA.episode)
         chains.finished(second, passed: true)
         // After a pass the next attempt at the same artifact is a new task.
-        #expect(chains.link(first, task: nil).session != linkA.session)
+        #expect(chains.link(first, task: nil).episode != linkA.episode)
         // The model's own name for the artifact wins over what the code defines.
         let named = AttemptChains.key(tool: "run_python", kind: nil, artifact: "report.py", path: nil, session: nil, code: bad)
         #expect(named.artifact == "report.py")

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from waiting import wait_until
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
@@ -392,10 +394,13 @@ def test_a_project_kind_and_several_fenced_blocks(tmp_path):
 
 def test_ctrl_c_stops_cleanly_and_keeps_whole_records(tmp_path, server_factory):
     import signal
-    import time
+
+    interrupted = threading.Event()
 
     def slow(handler, body):
-        time.sleep(1.5)
+        # The reply waits until crucible has taken the Ctrl-C in (a minute at most), so the
+        # interrupt always lands while this attempt is in flight.
+        interrupted.wait(60)
         completion(BAD_VIEW)(handler, body)
 
     server = server_factory([slow])
@@ -403,11 +408,26 @@ def test_ctrl_c_stops_cleanly_and_keeps_whole_records(tmp_path, server_factory):
     process = subprocess.Popen(
         [CRUCIBLE, "generate", "--kind", "view", "--tasks", "tasks.jsonl", "--model", server.url + "/m",
          "--records", "out.jsonl", "--json"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not server.requests and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    shown = []
+
+    def interrupt_taken():
+        if select.select([process.stderr], [], [], 0.1)[0]:
+            chunk = os.read(process.stderr.fileno(), 65536)
+            assert chunk, "crucible exited before it said it was interrupted: %r" % b"".join(shown)
+            shown.append(chunk)
+        return b"interrupted; finishing the attempts in flight" in b"".join(shown)
+
+    try:
+        wait_until(lambda: server.requests, timeout=60, what="the first request to the model")
+        process.send_signal(signal.SIGINT)
+        wait_until(interrupt_taken, timeout=60, what="crucible saying it took the Ctrl-C in")
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        interrupted.set()
     stdout, stderr = process.communicate(timeout=120)
+    stderr = b"".join(shown).decode() + stderr
     assert process.returncode == 130, stderr
     assert "interrupted; finishing the attempts in flight" in stderr
     summary = json.loads(stdout)["summary"]

@@ -15,6 +15,8 @@ import jsonschema
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 
+from waiting import wait_until_asleep
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
@@ -143,7 +145,8 @@ def test_calls_run_concurrently(repo):
         async with crucible_mcp("--workspace", str(repo), cwd=repo) as client:
             await client.list_tools()
             slow = asyncio.create_task(call(client, "slow", "import time\ntime.sleep(2)\n'slow'"))
-            await asyncio.sleep(0.2)
+            # The quick calls go out once the slow one is running in its worker.
+            await asyncio.to_thread(wait_until_asleep, 1, otherwise=0.2)
             quick = [asyncio.create_task(call(client, "quick%d" % i, "git_status().clean")) for i in range(3)]
             results = await asyncio.gather(slow, *quick)
             assert [r.structured_content["value"] for r in results] == ["slow", False, False, False]

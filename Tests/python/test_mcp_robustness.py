@@ -13,6 +13,7 @@ sys.path.insert(0, HERE)
 
 from line_client import LineClient
 from test_serve_robustness import _mutations  # the same fuzzed JSON-RPC lines serve gets
+from waiting import wait_until_asleep
 
 
 class RawMCP(LineClient):
@@ -59,10 +60,10 @@ def test_closing_the_input_ends_the_server_promptly_and_cancels_running_work():
     handle = opened["result"]["structuredContent"]["session"]
     server.send({"jsonrpc": "2.0", "id": "cell", "method": "tools/call",
                  "params": {"name": "run_python", "arguments": {"code": "import time\ntime.sleep(600)", "session": handle}}})
-    time.sleep(0.5)  # both are running in their workers
+    wait_until_asleep(2, server.process.pid, otherwise=0.5)  # both are running in their workers
     started = time.monotonic()
     answers = {reply.get("id"): reply for reply in server.close(timeout=30)}
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120  # the cells would sleep 600 s: the server did not wait for them
     assert server.process.returncode == 0
     for request in ("long", "cell"):
         result = answers[request]["result"]

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -22,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "Clients", "python"))
 
 from crucible_client import Crucible, CrucibleError
 from line_client import LineClient
+from waiting import wait_until_asleep
 
 
 class RawServe(LineClient):
@@ -197,7 +197,7 @@ def test_close_session_stops_a_running_cell():
             target=lambda: outcome.update(session.execute("import time\ntime.sleep(60)", timeout=120)))
         running.start()
         # The cell is running once the worker shows up asleep; closing must not wait for it.
-        time.sleep(1.0)
+        wait_until_asleep(1, client._process.pid, otherwise=1.0)
         session.close()
         running.join(timeout=30)
         assert not running.is_alive(), "close_session did not stop the running cell"

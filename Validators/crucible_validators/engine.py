@@ -330,13 +330,6 @@ def _apply_suppressions(diagnostics, lines, path, wanted, skip=None):
     return kept
 
 
-def validate_project(files, config=None):
-    """[(path, text)] -> every diagnostic, per-file and project rules, when one job sees all files."""
-    batch = validate_many(files, config)
-    return sorted(batch["diagnostics"] + finish(batch["facts"], config),
-                  key=lambda d: (d["path"], d["line"], d["column"], d["rule"]))
-
-
 def validate_many(files, config=None):
     """[(path, text)] -> {"diagnostics": per-file rules' findings, "facts": {path: project facts}}
     for one job's batch; `finish` turns the facts of all batches into project findings."""
@@ -345,7 +338,7 @@ def validate_many(files, config=None):
     out = []
     facts = {}
     # Syntax trees hold no reference cycles, so refcounting frees them; the cycle collector
-    # would only rescan them (about 20% of the time on the stdlib).
+    # would only rescan them (BENCHMARKS.md, "Design measurements": validator GC).
     collecting = gc.isenabled()
     gc.disable()
     try:

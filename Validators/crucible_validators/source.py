@@ -2,7 +2,7 @@
 
 Why this approach: the validators must run inside the embedded 3.11 interpreter, whose `ast`
 rejects `t"..."`. libcst parses t-strings but is ~8x slower than `ast` and misses `tr`
-prefixes and `t"a" t"b"` (domain.md); tree-sitter accepts invalid forms. Instead:
+prefixes and `t"a" t"b"`; tree-sitter accepts invalid forms. Instead:
 
 1. A cheap scan for a t-prefix candidate; files without one (nearly all) go straight to
    `ast.parse`.

@@ -52,11 +52,9 @@ _encode_value_json = wire_json.encoder(allow_nan=False, separators=(", ", ": "))
 
 
 # Where the channel reads into. os.read(fd, n) allocates an n-byte bytes object per call and
-# shrinks it; at 1 MiB that is an mmap, a page fault and an munmap on every frame. Reading
-# into this buffer took the worker's side of a tool call from 28 to 11 µs
-# (Benchmarks/diagnostics/tool_call_worker_side.py), and a fresh `x = 1 + 2` from 176-200
-# to 148-157 µs (interleaved A/B through Sandbox.execute). Made here, in the zygote, its pages are shared until a worker writes them: a
-# small frame copies one.
+# shrinks it; at 1 MiB that is an mmap, a page fault and an munmap on every frame (BENCHMARKS.md,
+# "Design measurements": read buffer). Made here, in the zygote, its pages are shared until a
+# worker writes them: a small frame copies one.
 _READ_BUFFER = bytearray(256 * 1024)
 
 
@@ -357,7 +355,7 @@ def serve(fd):
     # fault for each page it touches. Take those faults now, while the worker waits in the
     # pool, on the same path a job takes (decode, run, encode the result). Not when a job is
     # already waiting (a worker forked on demand for non-default limits, or handed out before
-    # its warm-up because the pool ran dry): a warm-up, about 1.3 ms of CPU, would only delay it.
+    # its warm-up because the pool ran dry): a warm-up would only delay it.
     if not _job_waiting(fd):
         _safe(lambda: _result_payload(run_job(decode_job(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set())), None)
         if not _job_waiting(fd):
@@ -381,7 +379,7 @@ def serve(fd):
         # The next cell's streams, made now rather than on its clock.
         streams = Streams(channel)
         # A session's next cell often follows at once (a program driving it, an agent's code
-        # mode): poll briefly before sleeping, whose wake-up costs ~25 µs here.
-        # The host does the same for tool calls; either way at most 300 µs of CPU per cell.
+        # mode): poll briefly (_SESSION_SPIN_NS) before sleeping, whose wake-up is slower.
+        # The host does the same for tool calls.
         spin_ns = _SESSION_SPIN_NS
     os._exit(0)

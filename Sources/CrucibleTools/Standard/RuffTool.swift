@@ -20,14 +20,9 @@ enum RuffTool {
                 ])),
                 "parse_error": Schema.optionalString,
             ]))
-        return Tool(contract) { arguments in
-            let ruff = try ToolProcess.locate("ruff", in: toolsDirectory)
-            let paths = try workspace.relativePaths(arguments["paths"])
-            let output = try await ToolProcess.run(
-                ruff, ["check", "--output-format", "json", "--no-cache", "--exit-zero", "--"] + paths, in: workspace.root)
-            if output.timedOut { throw ToolFailure("ruff took longer than 60 s") }
-            return parse(output, workspace: workspace)
-        }
+        return FileReadingProgram.tool(
+            contract, program: "ruff", arguments: ["check", "--output-format", "json", "--no-cache", "--exit-zero"],
+            workspace: workspace, toolsDirectory: toolsDirectory) { parse($0, workspace: workspace) }
     }
 
     static func parse(_ output: ToolProcess.Output, workspace: Workspace) -> JSONValue {

@@ -20,15 +20,9 @@ enum TypecheckTool {
                 ]), "Every diagnostic, errors and warnings."),
                 "parse_error": Schema.optionalString,
             ]))
-        return Tool(contract) { arguments in
-            let ty = try ToolProcess.locate("ty", in: toolsDirectory)
-            let paths = try workspace.relativePaths(arguments["paths"])
-            let output = try await ToolProcess.run(
-                ty, ["check", "--output-format", "gitlab", "--no-progress", "--color", "never", "--"] + paths,
-                in: workspace.root)
-            if output.timedOut { throw ToolFailure("ty took longer than 60 s") }
-            return parse(output)
-        }
+        return FileReadingProgram.tool(
+            contract, program: "ty", arguments: ["check", "--output-format", "gitlab", "--no-progress", "--color", "never"],
+            workspace: workspace, toolsDirectory: toolsDirectory, parse: parse)
     }
 
     static func parse(_ output: ToolProcess.Output) -> JSONValue {

@@ -3,9 +3,9 @@ import Foundation
 /// Strict JSON (RFC 8259) straight from UTF-8 bytes to `JSONValue`.
 ///
 /// Every tool call and every execution result crosses from the worker as JSON, so parsing is
-/// on the hot path: Foundation's `JSONSerialization` took 5.4 µs for a 45-byte tool call here
-/// (its `NSNumber` boxes then need `objCType` string checks), and `JSONDecoder` 10.7 µs; this
-/// parser takes a fraction of that. The worker is hostile, so nesting is bounded, every byte
+/// on the hot path: Foundation's `JSONSerialization` boxes every number in `NSNumber` (which
+/// then needs `objCType` string checks) and `JSONDecoder` is slower still; this parser takes a
+/// fraction of their time (BENCHMARKS.md, "Design measurements": JSON). The worker is hostile, so nesting is bounded, every byte
 /// is checked, and a bad document is an error naming the byte offset, never a crash.
 ///
 /// Same results as `JSONSerialization` on valid input (the tests compare them): integers that

@@ -6,8 +6,9 @@
 /// Fields this version does not know (a newer writer's, a front end's own such as
 /// `mcp_tool`) are kept in `extra` and written back as they came.
 public struct AttemptRecord: Sendable, Equatable {
-    /// The corpus session: the attempts at one task.
-    public var sessionID: String
+    /// The episode: the attempts at one task (a retry loop run, or one agent conversation
+    /// through serve/MCP). Stored and exported as `session_id`, the name existing corpora use.
+    public var episodeID: String
     public var taskID: String?
     public var task: String = ""
     /// The artifact kind (its rulesets gated the attempt).
@@ -72,8 +73,8 @@ public struct AttemptRecord: Sendable, Equatable {
         }
     }
 
-    public init(sessionID: String, passed: Bool) {
-        self.sessionID = sessionID
+    public init(episodeID: String, passed: Bool) {
+        self.episodeID = episodeID
         self.passed = passed
     }
 
@@ -93,7 +94,7 @@ public struct AttemptRecord: Sendable, Equatable {
 
 extension AttemptRecord: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case sessionID = "session_id", taskID = "task_id", task, kind, attempt, maxAttempts = "max_attempts", model
+        case episodeID = "session_id", taskID = "task_id", task, kind, attempt, maxAttempts = "max_attempts", model
         case systemPrompt = "system_prompt", messages, parameters, reply, usage, latencyMS = "latency_ms"
         case httpAttempts = "http_attempts", modelError = "model_error", code, extraction, diagnostics, runtime, passed
         case feedback, overheadMS = "overhead_ms", startedAt = "started_at", source
@@ -109,9 +110,9 @@ extension AttemptRecord: Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        sessionID = try container.decode(String.self, forKey: .sessionID)
-        guard !sessionID.isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .sessionID, in: container, debugDescription: "session_id is empty")
+        episodeID = try container.decode(String.self, forKey: .episodeID)
+        guard !episodeID.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .episodeID, in: container, debugDescription: "session_id is empty")
         }
         passed = try container.decode(Bool.self, forKey: .passed)
         taskID = try container.decodeIfPresent(String.self, forKey: .taskID)
@@ -150,7 +151,7 @@ extension AttemptRecord: Codable {
         var others = encoder.container(keyedBy: OtherKey.self)
         for (key, value) in extra { try others.encode(value, forKey: OtherKey(stringValue: key)) }
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(sessionID, forKey: .sessionID)
+        try container.encode(episodeID, forKey: .episodeID)
         try container.encodeIfPresent(taskID, forKey: .taskID)
         try container.encode(task, forKey: .task)
         try container.encode(kind, forKey: .kind)

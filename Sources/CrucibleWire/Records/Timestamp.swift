@@ -3,8 +3,8 @@ import Foundation
 /// ISO 8601 timestamps in UTC ("2026-11-21T10:20:39Z", or "…39.123Z" with milliseconds), the
 /// form the corpus stores. Not Foundation's ISO8601DateFormatter: on Linux each one opens an
 /// ICU calendar, locale and date-format symbols, and a formatter made per record was the
-/// largest single cost of recording a `crucible serve` call (a perf profile of back-to-back
-/// session cells: ICU at 11% of all samples).
+/// largest single cost of recording a `crucible serve` call (BENCHMARKS.md, "Design
+/// measurements": timestamps).
 public enum Timestamp {
     public static func iso8601(_ date: Date = Date(), milliseconds: Bool = false) -> String {
         // Whole microseconds first (86_399.999 is 86_399.998999… as a double), then truncated

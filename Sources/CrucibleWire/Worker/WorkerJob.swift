@@ -1,10 +1,10 @@
-import CrucibleWire
 import Foundation
 
 /// The job a worker runs. Encoded as a fixed binary header, the filename and the code as
 /// raw UTF-8, then JSON only for what needs it (inputs and tool contracts): a fresh worker
-/// reads its first job on cold caches, and `json.loads` (Python-level decoder, regexes)
-/// cost it about 40 µs of the fresh path where `struct.unpack_from` costs a few.
+/// reads its first job on cold caches, where `json.loads` (Python-level decoder, regexes)
+/// costs an order of magnitude more than `struct.unpack_from` (BENCHMARKS.md, "Design
+/// measurements": job header).
 ///
 /// Header (little-endian; `JOB_HEADER` in `Sandbox/python/crucible_sandbox/wire.py`): flags (bit 0: keep alive), cell,
 /// token (echoed in the result frame), stdout limit, stderr limit, value limit, filename

@@ -1,4 +1,4 @@
-"""The `middleware` ruleset: svcs-di / tdom-svcs middleware (domain.md).
+"""The `middleware` ruleset: svcs-di / tdom-svcs middleware.
 
 A middleware is a class decorated `@middleware` or passed to `register_middleware(registry,
 Cls)`. It has `priority: int` and `__call__(self, target, props, context)` returning the props

@@ -344,7 +344,7 @@ def value_is_class(project):
 
 @rule("SVCS005", "svcs", message="a PEP 695 type alias cannot be a service key",
       hint="use a distinct class or typing.NewType as the key (NewType('Name', Base))",
-      doc="svcs does not support `type X = ...` aliases as keys (domain.md): the alias object is not the "
+      doc="svcs does not support `type X = ...` aliases as keys: the alias object is not the "
           "type callers ask for.",
       bad="type UserCache = dict[str, User]\nregistry.register_value(UserCache, {})",
       good="UserCache = NewType('UserCache', dict)\nregistry.register_value(UserCache, UserCache({}))",

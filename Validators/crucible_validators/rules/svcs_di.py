@@ -1,4 +1,4 @@
-"""The `svcs-di` ruleset: svcs-di's `@injectable` and `Inject[T]` (domain.md).
+"""The `svcs-di` ruleset: svcs-di's `@injectable` and `Inject[T]` (as in pauleveritt/svcs-di).
 
 `Inject[T]` marks a parameter or dataclass field the injector fills from the container;
 `@injectable` + `scan()` registers a class (or, with `for_=`, a function) as a service.

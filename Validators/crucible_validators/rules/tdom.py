@@ -2,7 +2,7 @@
 
 Markup inside a t-string is scanned with every interpolation standing in as a placeholder,
 so tags, attributes and component tags are checked without running anything. Facts and
-messages follow tdom's own errors (domain.md).
+messages follow tdom's own errors (t-strings/tdom's processor and parser).
 """
 
 import ast
@@ -283,7 +283,7 @@ def _is_injected(argument):
     return isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Inject"
 
 
-# tdom's two eras (domain.md): names each exports that the other does not.
+# tdom's two release lines: names each exports that the other does not.
 _NODES_ERA = {"Node", "Element", "Fragment", "Text", "Comment", "DocumentType"}
 _TEMPLATES_ERA = {"svg", "Scope", "ScopedTemplate"}
 

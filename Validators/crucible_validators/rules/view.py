@@ -1,4 +1,4 @@
-"""The `view` ruleset: the delegating agent's own view convention (domain.md).
+"""The `view` ruleset: the delegating agent's own view convention.
 
     @view
     def user_profile_view(user_id: int, *, user_service: UserService) -> Element:
