@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(name: "CrucibleCLI", dependencies: ["Crucible", argumentParser]),
 
         // What the test targets share: sandboxes, fixtures, tools, a git repository.
-        .target(name: "CrucibleTesting", dependencies: ["Crucible"], path: "Tests/CrucibleTesting"),
+        .target(name: "CrucibleTesting", dependencies: ["Crucible", "CSandboxKernel"], path: "Tests/CrucibleTesting"),
     ]
         // One test target per stage. Each depends on the zygote so that `swift test` builds it.
         + [
