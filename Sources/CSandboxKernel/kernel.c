@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <sched.h>
 #include <grp.h>
 
@@ -81,6 +82,7 @@ int crucible_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on, 0, 0, 0); 
 int crucible_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 int crucible_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 int crucible_unshare(int flags) { return unshare(flags); }
+int crucible_limit_malloc_arenas(int count) { return mallopt(M_ARENA_MAX, count); }
 int crucible_setgroups_empty(void) { return setgroups(0, NULL); }
 
 static int write_file(const char *path, const char *text) {
@@ -220,6 +222,15 @@ int crucible_confine_worker(const struct crucible_confinement *c, char *error, s
         if (set_limit(RLIMIT_FSIZE, c->file_size_bytes, c->file_size_bytes) != 0) return fail(error, error_len, "RLIMIT_FSIZE");
         if (set_limit(RLIMIT_NOFILE, c->open_files, c->open_files) != 0) return fail(error, error_len, "RLIMIT_NOFILE");
         if (set_limit(RLIMIT_CORE, 0, 0) != 0) return fail(error, error_len, "RLIMIT_CORE");
+        // Threads: RLIMIT_NPROC counts a user's tasks per user namespace, so the worker enters
+        // one of its own first and the bound is this worker's alone, not shared with every
+        // worker of the same uid. Its capabilities there reach nothing: no file, mount or
+        // network of the parent namespace is its, and seccomp refuses unshare, mount and setns.
+        // Where that namespace cannot be made, a bound of 1 refuses every thread instead.
+        if (c->max_tasks) {
+            rlim_t tasks = unshare(CLONE_NEWUSER) == 0 ? c->max_tasks : 1;
+            if (set_limit(RLIMIT_NPROC, tasks, tasks) != 0) return fail(error, error_len, "RLIMIT_NPROC");
+        }
     }
     // 3. Die with the zygote, hide from same-uid debuggers, never gain privileges.
     if (c->apply_prctl) {

@@ -39,6 +39,9 @@ struct DoctorCommand: ParsableCommand {
                     ?? (report.landlockError ?? "not available in this kernel"))
             line("namespaces", !report.namespaces.isEmpty,
                  report.namespaces.isEmpty ? (report.namespaceError ?? "none") : report.namespaces.joined(separator: ", "))
+            line("threads", report.maxThreads != nil && report.threadsPerWorker,
+                 report.maxThreads.map { report.threadsPerWorker ? "up to \($0) per worker (RLIMIT_NPROC in a user namespace per worker)" : "refused: workers cannot enter a user namespace here, so the bound could not be per worker" }
+                    ?? "unbounded: the policy has no `threads` line")
             line("privilege drop", report.privilegesDropped || getuid() != 0,
                  report.privilegesDropped ? "root -> nobody (65534)" : (getuid() == 0 ? "failed" : "not needed (not root)"))
             line("rlimits", true, "CPU, address space, file size, open files, no core")

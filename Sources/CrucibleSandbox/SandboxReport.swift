@@ -12,6 +12,10 @@ public struct SandboxReport: Sendable {
     public var namespaces: [String]
     public var namespaceError: String?
     public var privilegesDropped: Bool
+    /// The policy's bound on threads per worker (nil: none), and whether it is each worker's
+    /// own (a user namespace per worker) or, where that is impossible, threads are refused.
+    public var maxThreads: Int?
+    public var threadsPerWorker: Bool
     /// Whether paths workers read had to be exposed through private (0700) parent folders,
     /// which nobody cannot walk: "not needed", "exposed", "skipped" (with `pathExposureReason`)
     /// or "failed" (`unreachablePaths` then lists what workers cannot reach).
@@ -38,6 +42,9 @@ public struct SandboxReport: Sendable {
         namespaces = object["namespaces"] as? [String] ?? []
         namespaceError = object["namespace_error"] as? String
         privilegesDropped = object["privileges_dropped"] as? Bool ?? false
+        let threads = object["threads"] as? [String: Any]
+        maxThreads = threads?["max"] as? Int
+        threadsPerWorker = threads?["per_worker"] as? Bool ?? false
         let exposure = object["path_exposure"] as? [String: Any] ?? [:]
         pathExposureStatus = exposure["status"] as? String ?? "?"
         pathExposureReason = exposure["reason"] as? String

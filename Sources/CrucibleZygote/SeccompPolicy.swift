@@ -25,6 +25,8 @@ struct SandboxPolicy {
     var landlockReadPaths: [String] = []
     var landlockDenyTCP = false
     var landlockScopes: [String] = []
+    /// Threads a worker may start besides its main thread; nil: the policy sets no bound.
+    var maxThreads: Int?
 
     /// The constant the BPF carries in place of the worker's pid; each worker patches it.
     static let selfPlaceholder: UInt64 = 0x7FFF_FF5E
@@ -55,6 +57,11 @@ struct SandboxPolicy {
         switch head {
         case "default":
             defaultAction = try Self.action(&words)
+        case "threads":
+            guard words.count == 1, let count = Int(words[0]), (0...4096).contains(count) else {
+                throw "threads takes one count from 0 to 4096"
+            }
+            maxThreads = count
         case "landlock":
             guard !words.isEmpty else { throw "landlock needs read, deny or scope" }
             let kind = words.removeFirst()

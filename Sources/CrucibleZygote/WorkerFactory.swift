@@ -12,6 +12,8 @@ struct WorkerFactory {
     let controlSocket: Int32
     /// The zygote's own address space, measured once: RLIMIT_AS is this plus the job's memory.
     let baseAddressSpace: UInt64
+    /// The policy's `threads` bound; nil: none.
+    let maxThreads: Int?
 
     /// Forks one worker; returns its pid (the host gets its descriptors), or throws.
     func spawn(request: UInt64, limits: WorkerLimits, layers: ConfinementLayers) throws -> pid_t {
@@ -66,6 +68,7 @@ struct WorkerFactory {
                 address_space_bytes: baseAddressSpace + limits.memoryBytes,
                 file_size_bytes: limits.fileSizeBytes,
                 open_files: limits.openFiles,
+                max_tasks: maxThreads.map { UInt64($0) + 1 } ?? 0,
                 apply_prctl: layers.contains(.processControls) ? 1 : 0,
                 expected_parent: zygote,
                 bpf: bpf,
@@ -86,6 +89,17 @@ struct WorkerFactory {
     private func withBPF<R>(_ enabled: Bool, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
         guard enabled, let seccomp else { return body(nil, 0) }
         return seccomp.instructions.withUnsafeBytes { body($0.baseAddress, seccomp.instructions.count) }
+    }
+
+    /// Whether a child of this zygote can enter a user namespace of its own (then the thread
+    /// bound is per worker; otherwise workers get no threads). Probed once, in a forked child.
+    static func canEnterUserNamespace() -> Bool {
+        let child = fork()
+        if child == 0 { _exit(crucible_unshare(0x1000_0000 /* CLONE_NEWUSER */) == 0 ? 0 : 1) }
+        guard child > 0 else { return false }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        return status == 0
     }
 
     /// VmSize of this process, from /proc.

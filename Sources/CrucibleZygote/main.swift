@@ -43,6 +43,10 @@ struct Arguments {
 }
 
 let arguments = Arguments(CommandLine.arguments)
+// At most two malloc arenas in every worker: glibc gives each new thread its own 64 MiB arena
+// reservation, and RLIMIT_AS counts reservations, so a few threads would use up a worker's
+// memory limit without touching a page of it.
+_ = crucible_limit_malloc_arenas(2)
 var isolation = ZygoteIsolation()
 let policy: SandboxPolicy
 let seccomp: SeccompProgram
@@ -106,7 +110,7 @@ if !arguments.unconfinedForTesting {
 
 let factory = WorkerFactory(
     python: python, seccomp: seccomp, landlock: landlock, controlSocket: controlSocket,
-    baseAddressSpace: WorkerFactory.currentAddressSpace())
+    baseAddressSpace: WorkerFactory.currentAddressSpace(), maxThreads: policy.maxThreads)
 
 var report: [String: Any] = [
     "python": python.version,
@@ -118,6 +122,10 @@ var report: [String: Any] = [
     "base_address_space": factory.baseAddressSpace,
     "path_exposure": pathExposure.report,
 ]
+if let maxThreads = policy.maxThreads {
+    // The bound is per worker only where a worker can enter a user namespace of its own.
+    report["threads"] = ["max": maxThreads, "per_worker": WorkerFactory.canEnterUserNamespace()]
+}
 if let landlock { report["landlock"] = ["abi": Int(landlock.abi), "readable_paths": landlock.readablePaths] }
 if let landlockError { report["landlock_error"] = landlockError }
 if let error = isolation.namespaceError { report["namespace_error"] = error }

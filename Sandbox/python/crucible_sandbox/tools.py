@@ -12,6 +12,7 @@ Reads of result fields are recorded (which call, which field path) and reported 
 the job's result, so the trace shows how results were used.
 """
 
+import _thread
 import inspect
 import json
 import sys
@@ -61,6 +62,9 @@ ERRORS = {cls.__name__: cls for cls in (ToolError, ToolArgumentError, ToolContra
 
 class _State:
     channel = None
+    # One call at a time: a call is a send and the wait for its answer, and the answer
+    # carries no call number, so threads take turns (the host answers calls in order anyway).
+    calling = _thread.allocate_lock()
     reads = []
     seen = set()
     calls = 0
@@ -300,23 +304,23 @@ def _make_function(contract):
 
 
 def _invoke(name, arguments, output_schema, result_name):
-    channel = _State.channel
-    if channel is None:
-        raise ToolError("tools can only be called while a job runs", name)
     try:
         payload = _encode({"name": name, "arguments": arguments})
     except (TypeError, ValueError) as error:
         raise ToolArgumentError("%s(): arguments must be JSON values (%s)" % (name, error), name) from None
-    channel.send(_CALL, payload.encode("utf-8", "surrogatepass"))
-    frame = channel.receive(spin_ns=200_000)
+    with _State.calling:
+        channel = _State.channel
+        if channel is None:
+            raise ToolError("tools can only be called while a job runs (a thread that outlived its cell cannot)", name)
+        channel.send(_CALL, payload.encode("utf-8", "surrogatepass"))
+        frame = channel.receive(spin_ns=200_000)
+        call = _State.calls  # numbered in the order the host saw the calls
+        _State.calls += 1
     if frame is None or frame[0] != _ANSWER:
         raise ToolError("the host did not answer the call to %s" % name, name)
     answer = wire_json.decode(frame[1])
     if answer.get("ok"):
-        call = _State.calls
-        _State.calls += 1
         return _wrap(answer.get("result"), output_schema, call, "", result_name)
-    _State.calls += 1
     error = answer.get("error") or {}
     cls = ERRORS.get(error.get("type"), ToolError)
     message = error.get("message") or "the tool failed"
@@ -376,6 +380,12 @@ def begin_cell(channel):
     _State.channel = channel
     _State.reads = []
     _State.seen = set()
+
+
+def end_cell():
+    """The cell is over: calls still in flight on other threads finish first, later ones raise."""
+    with _State.calling:
+        _State.channel = None
 
 
 def take_reads():

@@ -10,6 +10,7 @@ Frames and jobs: see wire.py, the worker's side of the protocol. Nothing here is
 code runs in this same interpreter and can rewrite any of it.
 """
 
+import _thread
 import ast
 import builtins
 import inspect
@@ -57,12 +58,20 @@ _encode_value_json = wire_json.encoder(allow_nan=False, separators=(", ", ": "))
 # worker writes them: a small frame copies one.
 _READ_BUFFER = bytearray(256 * 1024)
 
+# Threads get 2 MiB stacks instead of RLIMIT_STACK's 8 MiB: RLIMIT_AS counts each stack whole,
+# so with 8 MiB a worker of a few hundred MiB would run out of address space long before the
+# policy's thread bound. 2 MiB holds Python's default recursion limit of C-heavy frames.
+_thread.stack_size(2 << 20)
+
 
 class Channel:
     """Length-prefixed frames over the worker's end of the socket."""
 
     def __init__(self, fd):
         self.fd = fd
+        # Threads print and call tools at once: a frame goes out whole under this lock, or
+        # two threads' bytes would interleave into frames the host rejects.
+        self.sending = _thread.allocate_lock()
         self.pending = bytearray()
         self.buffer = memoryview(_READ_BUFFER)
         # Read, not assumed: receive() relies on it to know when a read() can block.
@@ -75,6 +84,10 @@ class Channel:
 
     def send(self, kind, payload):
         data = _HEADER.pack(len(payload) + 1, kind) + payload
+        with self.sending:
+            self._write(data)
+
+    def _write(self, data):
         try:
             written = os.write(self.fd, data)
         except BlockingIOError:
@@ -134,12 +147,15 @@ class CapturedStream(io.RawIOBase):
 
     def __init__(self, channel, kind, budget):
         self.channel, self.kind, self.budget = channel, kind, budget
+        self.open = True
 
     def writable(self):
         return True
 
     def write(self, data):
         size = len(data)
+        if not self.open:
+            return size  # a thread that outlived its cell: its output is not the next cell's
         keep = min(size, self.budget)
         for start in range(0, keep, _CHUNK):
             self.channel.send(self.kind, bytes(data[start : min(keep, start + _CHUNK)]))
@@ -247,6 +263,7 @@ class Streams:
         for stream in (self.stdout, self.stderr):
             _safe(stream.flush, None)
         sys.stdout = sys.stderr = _closed_stream
+        self.out.open = self.err.open = False
 
 
 def run_job(job, namespace, channel, user_files, streams=None):
@@ -273,6 +290,9 @@ def run_job(job, namespace, channel, user_files, streams=None):
                 result["value"] = _encode_value(value, job.get("value_limit", 1 << 20))
     except BaseException as error:  # SystemExit and KeyboardInterrupt are user errors too
         result = {"status": "error", "error": _describe_exception(error, user_files)}
+    # Threads the cell started may still run: from here on their prints vanish and their
+    # tool calls raise, so nothing they do reaches the host after this cell's result.
+    tools.end_cell()
     streams.uninstall()
     reads = tools.take_reads()
     if reads:

@@ -27,6 +27,8 @@ int crucible_memfd(const char *name);
 int crucible_pidfd_open(pid_t pid);
 int crucible_pidfd_send_signal(int pidfd, int sig);
 int crucible_set_dumpable(int on);
+/// mallopt(M_ARENA_MAX, count): <malloc.h> is not part of Swift's Glibc module.
+int crucible_limit_malloc_arenas(int count);
 /// Blocks SIGCHLD and returns a non-blocking signalfd that becomes readable when a child ends.
 int crucible_sigchld_fd(void);
 void crucible_drain_signalfd(int fd);
@@ -65,6 +67,7 @@ struct crucible_confinement {
     uint64_t address_space_bytes;
     uint64_t file_size_bytes;
     uint64_t open_files;
+    uint64_t max_tasks;      // threads + 1 (RLIMIT_NPROC, in a user namespace of its own); 0: no bound
     int apply_prctl;
     pid_t expected_parent;   // PDEATHSIG races with the parent's death: re-check getppid()
     const void *bpf;         // struct sock_filter[]; NULL: no seccomp
