@@ -202,6 +202,22 @@ Python process. {serve.get('note', '')}.
 | 3 | one host tool call round trip | under 20 µs median | {round_trip:.1f} µs (host side alone {med('crucible tool call, host side only','ping()'):.1f} µs) | {'yes' if round_trip < 20 else 'no'} |
 
 What the numbers say:
+- This run (2026-12-07) came after the module split (issue 18) and threads in the sandbox
+  (issue 19, item 4), on a day when the VM ran every fork-heavy path several times slower:
+  Monty's fresh checkout of `x = 1 + 2` took 514 µs against 321 µs on 12-06, and Crucible's
+  fresh worker 2,887 against 441 µs. Whether the code or the machine moved was measured in one
+  window, alternating builds: through `crucible serve` (`Benchmarks/peers/serve_bench.py BIN
+  OUT 100`, the release build of 2390ac9, before the split, against this one, twice each),
+  fresh `x = 1 + 2` 6,010 and 5,115 µs before against 6,617 and 5,292 after, session cells
+  959 and 1,304 against 1,372 and 841, three client-tool calls in a fresh worker 12,824 and
+  12,272 against 12,625 and 10,897, with Monty at 322-477 µs in the same runs: the spread of
+  each build covers the other's. The per-worker user namespace that bounds threads, A/B
+  with the same zygote and the `threads` line removed from the policy (`crucible-bench
+  --rounds 1 --per-round 30`, four alternations): fresh `x = 1 + 2` 2,608, 2,587, 1,905 and
+  1,871 µs with it against 2,252, 2,148, 2,273 and 808 without; a C probe of fork, exit and
+  reap measured the namespace at about 0.1 ms of CPU per worker, off the latency path (the
+  pool forks ahead). No regression stands out of this machine's noise today; the absolute
+  figures of this run should not be compared with earlier days'.
 - The machine itself moves between days. From the run of 2026-11-21 to that of 2026-12-06,
   in-process CPython took 2.5-2.8x as long for the same code (`x = 1 + 2` 4.1 to 11.5 µs, the
   CPU loop 7.0 to 17.5 ms) and Monty 1.8x; the fork-heavy fresh path moves with the machine's
