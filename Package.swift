@@ -100,7 +100,7 @@ let package = Package(
 
         // The pipeline, in order: each target depends only on the ones above it.
         .target(name: "CrucibleWire"),
-        .target(name: "CrucibleSandbox", dependencies: ["CrucibleWire", "CSandboxKernel", "CSeccomp"]),
+        .target(name: "CrucibleSandbox", dependencies: ["CrucibleWire", "CSandboxKernel", "CSeccomp", subprocess]),
         .target(name: "CrucibleConfiguration", dependencies: ["CrucibleWire", "CrucibleSandbox", toml]),
         .target(name: "CrucibleTools", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", mcp, logging, subprocess]),
         .target(name: "CrucibleValidation", dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration"]),

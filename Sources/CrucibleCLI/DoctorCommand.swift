@@ -32,6 +32,9 @@ struct DoctorCommand: ParsableCommand {
                 print("\(ok ? "[ok]  " : "[off] ") \(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(detail)")
             }
             line("python", true, report.pythonVersion + " (embedded, isolated config)")
+            let images = InterpreterStore.installed()
+            line("images", true, images.isEmpty ? "none (`crucible python install 3.14` builds one)"
+                : images.map { "Python \($0.pythonVersion) (\($0.isCurrent ? "current" : "recipe changed"), not yet used by the sandbox)" }.joined(separator: ", "))
             line("seccomp", blocked.outcome == .killedBySeccomp(syscall: "ptrace"),
                  "\(report.seccompRules) rules, \(report.seccompInstructions) BPF instructions; ptrace probe: \(blocked.outcome)")
             line("landlock", report.landlockABI != nil,

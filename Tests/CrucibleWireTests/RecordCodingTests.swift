@@ -59,3 +59,30 @@ struct RecordCodingTests {
         }
     }
 }
+
+@Suite("JSONValue coding of every scalar width")
+struct ScalarWidthCodingTests {
+    struct Widths: Codable, Equatable {
+        var size: Int64
+        var small: UInt8
+        var signed: Int32
+        var huge: UInt64
+        var ratio: Float
+        var labels: [String: String]
+    }
+
+    @Test("Int64, UInt8, Int32, UInt64 past Int.max and Float round-trip exactly (they used to recurse without end)")
+    func roundTrip() throws {
+        let widths = Widths(size: 120_000_000_000, small: 255, signed: -7, huge: UInt64.max, ratio: 0.5, labels: ["python3.14": "3.14.10-1"])
+        let encoded = try JSONValueEncoder().encode(widths)
+        #expect(encoded["size"] == .int(120_000_000_000))
+        #expect(encoded["huge"] == .bigInteger("18446744073709551615"))
+        #expect(try JSONValueDecoder().decode(Widths.self, from: encoded) == widths)
+    }
+
+    @Test("A value out of an integer type's range is a decoding error, not a wrapped number")
+    func outOfRange() {
+        struct Byte: Decodable { var value: UInt8 }
+        #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Byte.self, from: ["value": 300]) }
+    }
+}

@@ -128,6 +128,10 @@ private func encodeValue<T: Encodable>(_ value: T, into node: EncodingNode, codi
             throw EncodingError.invalidValue(double, .init(codingPath: codingPath, debugDescription: "JSON has no \(double)"))
         }
         node.kind = .single(.double(double))
+    // The other scalars must be caught here too: their own encode(to:) asks for a single-value
+    // container and encodes themselves again, which would never end.
+    case let integer as any BinaryInteger: node.kind = .single(Int(exactly: integer).map { .int($0) } ?? .bigInteger(String(integer)))
+    case let float as Float: try encodeValue(Double(float), into: node, codingPath: codingPath)
     default: try value.encode(to: ValueEncoder(node: node, codingPath: codingPath))
     }
 }
@@ -224,7 +228,23 @@ private func decodeValue<T: Decodable>(_ type: T.Type, from value: JSONValue, co
     case is Double.Type:
         guard let double = value.numberValue else { throw decoder.mismatch(of: type) }
         return double as! T
+    case is Float.Type:
+        guard let double = value.numberValue else { throw decoder.mismatch(of: type) }
+        return Float(double) as! T
+    // Other integer widths: read exactly (a value out of the type's range is a mismatch), never
+    // through their own init(from:), which would ask this decoder again without end.
+    case let integerType as any FixedWidthInteger.Type:
+        guard let integer = exactInteger(integerType, from: value) else { throw decoder.mismatch(of: type) }
+        return integer as! T
     default: return try T(from: decoder)
+    }
+}
+
+private func exactInteger<I: FixedWidthInteger>(_ type: I.Type, from value: JSONValue) -> I? {
+    switch value {
+    case .int(let int): return I(exactly: int)
+    case .bigInteger(let digits): return I(digits)
+    default: return nil
     }
 }
 

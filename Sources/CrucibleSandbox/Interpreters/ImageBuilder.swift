@@ -1,0 +1,172 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// Builds an interpreter image (`crucible python install VERSION`): checks, installs
+/// mmdebstrap when missing, builds the root in a folder beside its final place, records what
+/// it holds, and moves it into place whole, so a build that fails or is killed leaves the
+/// previous image (or none) and never half of one. Each step that fails says which it was
+/// and what to run.
+public struct ImageBuilder: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var step: String
+        public var detail: String
+        public var remedy: String
+        public var description: String { "\(step) failed: \(detail)\n\(remedy)" }
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case built(InterpreterImage)
+        case alreadyInstalled(InterpreterImage)
+    }
+
+    let progress: @Sendable (String) -> Void
+
+    public init(progress: @escaping @Sendable (String) -> Void) { self.progress = progress }
+
+    public func install(_ version: String, force: Bool = false) async throws -> Outcome {
+        guard let recipe = InterpreterRecipe.known[version] else {
+            throw Failure(step: "choosing the interpreter", detail: "no recipe for Python \(version)",
+                          remedy: "known versions: \(InterpreterRecipe.known.keys.sorted().joined(separator: ", ")) (the system's 3.11 needs no install)")
+        }
+        let root = InterpreterStore.root(of: version)
+        if !force, let existing = InterpreterStore.installed().first(where: { $0.version == version }), existing.isCurrent {
+            return .alreadyInstalled(existing)
+        }
+        guard geteuid() == 0 else {
+            throw Failure(step: "checking privileges", detail: "building a Debian root with mmdebstrap needs root here",
+                          remedy: "run `sudo crucible python install \(version)`")
+        }
+        let mmdebstrap = try await ensureMmdebstrap()
+        let store = InterpreterStore.directory
+        do {
+            try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
+        } catch {
+            throw Failure(step: "creating \(store)", detail: "\(error)", remedy: "make it writable, or set XDG_CACHE_HOME to a writable folder")
+        }
+        let building = store + "/.building-\(version)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: building)
+        defer { try? FileManager.default.removeItem(atPath: building) }
+        progress("python: building Python \(version) from Debian \(recipe.suite) (\(recipe.mirror)) into \(root)")
+        let started = ContinuousClock.now
+        let build = try await run(mmdebstrap, recipe.mmdebstrapArguments(into: building), showing: true)
+        guard build.status == 0 else {
+            throw Failure(step: "building the image (mmdebstrap)", detail: "exit \(build.status): \(build.tail)",
+                          remedy: "check that \(recipe.mirror) is reachable (set CRUCIBLE_DEBIAN_MIRROR for another mirror), then run `crucible python install \(version)` again")
+        }
+        progress("python: image built in \(started.duration(to: .now).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+        let image = try await record(recipe, in: building, finalRoot: root)
+        // Into place whole: the old image (an older recipe) goes aside first, then away.
+        let old = store + "/.old-\(version)-\(getpid())"
+        if FileManager.default.fileExists(atPath: root) { try? FileManager.default.moveItem(atPath: root, toPath: old) }
+        do {
+            try FileManager.default.moveItem(atPath: building, toPath: root)
+        } catch {
+            throw Failure(step: "moving the image into \(root)", detail: "\(error)", remedy: "free the folder and run the install again")
+        }
+        try? FileManager.default.removeItem(atPath: old)
+        return .built(image)
+    }
+
+    /// What the image holds, asked of the image itself (its interpreter and dpkg, in a chroot).
+    private func record(_ recipe: InterpreterRecipe, in building: String, finalRoot: String) async throws -> InterpreterImage {
+        let python = "/usr/bin/python\(recipe.version)"
+        let asked = try await run("/usr/sbin/chroot", [building, python, "-c", "import sys; print(sys.version.split()[0])"], showing: false)
+        guard asked.status == 0, case let version = asked.output.trimmingCharacters(in: .whitespacesAndNewlines),
+            version.hasPrefix(recipe.version + ".")
+        else {
+            throw Failure(step: "checking the image's interpreter", detail: "\(python) in the new root answered exit \(asked.status): \(asked.tail)",
+                          remedy: "run `crucible python install \(recipe.version) --force` to build it again")
+        }
+        let names = recipe.packages + ["libc6"]
+        let query = try await run("/usr/sbin/chroot", [building, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + names, showing: false)
+        var packages: [String: String] = [:]
+        for line in query.output.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2 { packages[String(parts[0])] = String(parts[1]) }
+        }
+        let image = InterpreterImage(
+            version: recipe.version, pythonVersion: version, root: finalRoot, recipeDigest: recipe.digest, suite: recipe.suite,
+            packages: packages, builtAt: ISO8601DateFormatter().string(from: Date()), sizeBytes: Self.size(of: building))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try encoder.encode(image).write(to: URL(fileURLWithPath: building + "/" + InterpreterImage.recordName))
+        } catch {
+            throw Failure(step: "recording the image", detail: "\(error)", remedy: "check the disk, then run the install again")
+        }
+        return image
+    }
+
+    /// mmdebstrap's path, installed with apt-get when missing.
+    private func ensureMmdebstrap() async throws -> String {
+        for candidate in ["/usr/bin/mmdebstrap", "/usr/local/bin/mmdebstrap"] where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        progress("python: installing mmdebstrap (apt-get install mmdebstrap)")
+        let installed = try await run(
+            "/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        guard installed.status == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap") else {
+            throw Failure(step: "installing mmdebstrap", detail: "apt-get exit \(installed.status): \(installed.tail)",
+                          remedy: "run `apt-get update && apt-get install mmdebstrap`, then the install again")
+        }
+        return "/usr/bin/mmdebstrap"
+    }
+
+    struct Run {
+        var status: Int32
+        var output: String
+        /// The last lines, for an error message.
+        var tail: String
+    }
+
+    /// Runs a program to its end; with `showing`, each line it prints goes to `progress` too.
+    private func run(_ executable: String, _ arguments: [String], showing: Bool, environment: [String: String] = [:]) async throws -> Run {
+        var variables: [Environment.Key: String?] = [:]
+        for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
+            environment: .inherit.updating(variables))
+        let progress = self.progress
+        do {
+            let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .combinedWithOutput) { execution in
+                var text = ""
+                var pending = ""
+                for try await buffer in execution.standardOutput {
+                    let chunk = buffer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                    text += chunk
+                    if showing {
+                        pending += chunk
+                        while let newline = pending.firstIndex(of: "\n") {
+                            let line = String(pending[..<newline])
+                            pending = String(pending[pending.index(after: newline)...])
+                            if !line.isEmpty { progress("python: " + line) }
+                        }
+                    }
+                }
+                return text
+            }
+            let status: Int32
+            switch result.terminationStatus {
+            case .exited(let code): status = code
+            case .signaled(let signal): status = 128 + signal
+            }
+            let lines = result.closureResult.split(separator: "\n").suffix(6).joined(separator: "\n")
+            return Run(status: status, output: result.closureResult, tail: lines.isEmpty ? "(no output)" : lines)
+        } catch {
+            throw Failure(step: "starting \(executable)", detail: "\(error)", remedy: "install it, or run the install where it exists")
+        }
+    }
+
+    private static func size(of directory: String) -> Int64 {
+        var total: Int64 = 0
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        while let name = walker.nextObject() as? String {
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name),
+                attributes[.type] as? FileAttributeType == .typeRegular {
+                total += (attributes[.size] as? Int64) ?? 0
+            }
+        }
+        return total
+    }
+}

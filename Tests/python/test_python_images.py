@@ -1,0 +1,79 @@
+"""`crucible python install/list`: interpreter images built from Debian packages with
+mmdebstrap, cached outside the checkout. (Running sandboxed code on them is the next step of
+the issue; these tests cover building, recording and listing.)"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
+MIRROR = "deb.debian.org"
+
+
+def crucible(*args, cache, env=None, timeout=900):
+    environment = dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {}))
+    return subprocess.run([CRUCIBLE, *args], capture_output=True, text=True, env=environment, timeout=timeout)
+
+
+def mirror_reachable():
+    try:
+        socket.create_connection((MIRROR, 80), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building a Debian root with mmdebstrap needs root")
+
+
+def test_an_unknown_version_is_a_usage_error_that_lists_the_known_ones(tmp_path):
+    result = crucible("python", "install", "3.99", cache=tmp_path)
+    assert result.returncode == 2
+    assert "no recipe for Python 3.99" in result.stderr and "3.14" in result.stderr
+
+
+def test_nothing_installed_is_listed_as_such(tmp_path):
+    result = crucible("python", "list", "--json", cache=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"store": str(tmp_path / "crucible" / "python"), "images": []}
+
+
+@needs_root
+@pytest.mark.skipif(not mirror_reachable(), reason=f"{MIRROR} is not reachable: mmdebstrap cannot even install")
+def test_an_unreachable_mirror_names_the_failed_step_and_leaves_nothing_behind(tmp_path):
+    result = crucible("python", "install", "3.14", cache=tmp_path, env={"CRUCIBLE_DEBIAN_MIRROR": "http://127.0.0.1:9/debian"})
+    assert result.returncode == 1
+    assert "building the image (mmdebstrap) failed" in result.stderr
+    assert "127.0.0.1:9" in result.stderr and "CRUCIBLE_DEBIAN_MIRROR" in result.stderr
+    assert "python: " in result.stderr  # progress went to stderr as it happened
+    store = tmp_path / "crucible" / "python"
+    assert not store.exists() or os.listdir(store) == []  # no half-built image, no leftover folder
+
+
+@needs_root
+@pytest.mark.skipif(not mirror_reachable(), reason=f"{MIRROR} is not reachable")
+def test_install_builds_a_real_3_14_image_once_and_records_what_it_holds(tmp_path):
+    built = crucible("python", "install", "3.14", "--json", cache=tmp_path)
+    assert built.returncode == 0, built.stderr[-3000:]
+    image = json.loads(built.stdout)
+    assert image["version"] == "3.14" and image["python_version"].startswith("3.14.")
+    assert image["root"] == str(tmp_path / "crucible" / "python" / "3.14")
+    assert image["packages"]["python3.14"].startswith(image["python_version"])
+    assert "libc6" in image["packages"]
+    listed = json.loads(crucible("python", "list", "--json", cache=tmp_path).stdout)["images"]
+    assert [(entry["version"], entry["current"], entry["runs_sandboxed_code"]) for entry in listed] == [("3.14", True, False)]
+    # The image's interpreter is real 3.14: it evaluates a t-string (PEP 750), inside its own root.
+    probe = subprocess.run(
+        [shutil.which("chroot") or "/usr/sbin/chroot", image["root"], "/usr/bin/python3.14", "-c",
+         "name = '<b>x</b>'; t = t'<p>{name}</p>'; print(type(t).__name__, t.strings, t.values)"],
+        capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "Template ('<p>', '</p>') ('<b>x</b>',)", probe.stderr
+    again = crucible("python", "install", "3.14", "--json", cache=tmp_path)
+    assert again.returncode == 0 and "already installed" in again.stderr
+    assert json.loads(again.stdout) == image
