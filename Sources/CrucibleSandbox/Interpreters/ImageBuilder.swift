@@ -104,8 +104,14 @@ public struct ImageBuilder: Sendable {
             return candidate
         }
         progress("python: installing mmdebstrap (apt-get install mmdebstrap)")
-        let installed = try await run(
-            "/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        let environment = ["DEBIAN_FRONTEND": "noninteractive"]
+        var installed = try await run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: environment)
+        if installed.status != 0 {
+            // A fresh machine may have no package lists yet.
+            progress("python: apt-get update, then installing mmdebstrap again")
+            _ = try await run("/usr/bin/apt-get", ["update", "-qq"], showing: false, environment: environment)
+            installed = try await run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: environment)
+        }
         guard installed.status == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap") else {
             throw Failure(step: "installing mmdebstrap", detail: "apt-get exit \(installed.status): \(installed.tail)",
                           remedy: "run `apt-get update && apt-get install mmdebstrap`, then the install again")
