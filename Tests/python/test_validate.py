@@ -66,6 +66,37 @@ def test_valid_t_strings_parse(tmp_path, code):
     assert json.loads(process.stdout) == [], (code, process.stdout)
 
 
+PEP_695_VIEW = """from tdom import Element, html
+from app.views import view
+
+type Pair[K, V = str] = dict[K, V]
+
+
+class Box[T: (int, str) = int]:
+    def __init__(self, item: T) -> None:
+        self.item = item
+
+
+def first[T, *Ts, **P](items: list[T]) -> T:
+    return items[0]
+
+
+@view
+def profile_view[T](name: T) -> Element:
+    return html(%s)
+"""
+
+
+@pytest.mark.parametrize("body, rules", [('t"<p>{name}</p>"', []), ('f"<p>{name}</p>"', ["VIEW006"])])
+def test_pep_695_and_696_code_is_analysed_like_any_other(tmp_path, body, rules):
+    # Type parameters on def, class and type (with bounds, defaults, *Ts and **P): every rule
+    # runs, and a real finding inside a generic view is reported at its own line, not SYNTAX.
+    source = tmp_path / "generic.py"
+    source.write_text(PEP_695_VIEW % body)
+    found = json.loads(validate("--format", "json", str(source)).stdout)
+    assert [(d["rule"], d["line"]) for d in found] == [(rule, 18) for rule in rules], found
+
+
 @pytest.mark.parametrize("code", ['t"a" "b"', '"a" t"b"', 't"a" f"b"', 't"a"\\\n    "b"'])
 def test_t_string_mixed_with_other_strings_is_an_error(tmp_path, code):
     source = tmp_path / "t.py"

@@ -30,6 +30,8 @@ import tokenize
 _CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
 # A PEP 695 `type X = ...` / `type X[T] = ...` statement (3.12+), which 3.11 cannot parse either.
 _TYPE_STATEMENT = re.compile(r"^[ \t]*type[ \t]+[A-Za-z_]\w*[ \t]*[\[=]", re.MULTILINE)
+# PEP 695/696 type parameters: `def f[T](...)`, `class Box[T: int = int]:`.
+_TYPE_PARAMETERS = re.compile(r"\b(?:def|class)[ \t]+[A-Za-z_]\w*[ \t]*\[")
 _T_PREFIXES = {"t", "T", "tr", "tR", "Tr", "TR", "rt", "rT", "Rt", "RT"}
 
 
@@ -57,7 +59,7 @@ def parse(text, filename="<code>"):
         return Parsed(ast.parse(text, filename), positions, problems, lines)
     except SyntaxError as first_error:
         error = first_error
-    if _has_candidate(text) or _TYPE_STATEMENT.search(text):
+    if _has_candidate(text) or _TYPE_STATEMENT.search(text) or _TYPE_PARAMETERS.search(text):
         try:
             source, positions, problems, aliases = _rewrite(text)
             return Parsed(ast.parse(source, filename), positions, problems, lines, aliases)
@@ -155,6 +157,15 @@ def _rewrite(text):
             name = tokens[index + 1]
             aliases[name.string] = name.start[0]
             edits.extend((token.end[0], col, "_") for col in range(token.end[1], name.start[1]))
+        if _opens_type_parameters(tokens, index):
+            # 3.11 has no type parameter lists: blank `[...]` out (same length, so positions
+            # hold); the parameters' names stay free names in the annotations, which no rule
+            # resolves. Only a list on one line: blanking a multi-line one would end the
+            # implicit line joining its brackets made.
+            close = _matching_bracket(tokens, index + 2)
+            if close is not None and tokens[close].end[0] == tokens[index + 2].start[0]:
+                row = tokens[index + 2].start[0]
+                edits.extend((row, col, " ") for col in range(tokens[index + 2].start[1], tokens[close].end[1]))
         if token.type == tokenize.STRING:
             group.append((False, token.start, token.end))
         elif token.type not in (tokenize.NL, tokenize.COMMENT) and group:
@@ -166,6 +177,31 @@ def _rewrite(text):
         line = rows[row - 1]
         rows[row - 1] = line[:col] + char + line[col + 1:]
     return "".join(rows), positions, problems, aliases
+
+
+def _opens_type_parameters(tokens, index):
+    """`def NAME [` or `class NAME [` or `type NAME [` (a type alias with parameters)."""
+    token = tokens[index]
+    if token.type != tokenize.NAME or token.string not in ("def", "class", "type") or index + 2 >= len(tokens):
+        return False
+    if token.string == "type" and not _is_type_statement(tokens, index):
+        return False
+    name, bracket = tokens[index + 1], tokens[index + 2]
+    return name.type == tokenize.NAME and bracket.type == tokenize.OP and bracket.string == "["
+
+
+def _matching_bracket(tokens, index):
+    """The index of the `]` that closes the `[` at `index`, or None."""
+    depth = 0
+    for position in range(index, len(tokens)):
+        token = tokens[position]
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+            if depth == 0:
+                return position
+    return None
 
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.NL,
