@@ -44,12 +44,15 @@ enum ExitCode32: Int32 {
     case success = 0, codeFailed = 1, usage = 2, sandboxUnavailable = 3
 }
 
-func makeSandbox(limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1, capacity: CapacityOptions? = nil) throws
-    -> Sandbox
-{
+func makeSandbox(
+    limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1, capacity: CapacityOptions? = nil,
+    packages: PackageEnvironment? = nil, preload: [String] = []
+) throws -> Sandbox {
     var configuration = SandboxConfiguration()
     configuration.defaultLimits = limits
     configuration.poolSize = poolSize
+    configuration.packages = packages
+    configuration.preloadModules += preload
     if let capacity {
         configuration.maxRunningExecutions = capacity.maxRunning
         configuration.maxQueuedExecutions = capacity.maxQueued

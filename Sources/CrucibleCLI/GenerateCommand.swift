@@ -43,6 +43,7 @@ struct GenerateCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var toolOptions: ToolOptions
+    @OptionGroup var packages: PackageOptions
 
     func validate() throws {
         guard (task == nil) != (tasks == nil) else { throw ValidationError("give exactly one of --task and --tasks") }
@@ -64,7 +65,9 @@ struct GenerateCommand: AsyncParsableCommand {
         guard !work.isEmpty else { throw ValidationError("\(tasks ?? "the tasks file") holds no tasks") }
         let chatModel = try modelOptions.makeModel(showStream: work.count == 1)!
 
-        let sandbox = try makeSandbox(limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1)
+        let (environment, preload) = try await packages.prepare(project: try toolOptions.loadProject())
+        let sandbox = try makeSandbox(
+            limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, packages: environment, preload: preload)
         defer { sandbox.shutdown() }
         let validator: Validator
         do { validator = try Validator() } catch {

@@ -23,6 +23,7 @@ struct McpCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var tools: ToolOptions
+    @OptionGroup var packages: PackageOptions
 
     @Option(name: .customLong("tools-from"),
             help: ArgumentHelp("Another MCP server's command line, quoted as for a shell; its tools become Python functions in the sandbox.",
@@ -70,7 +71,8 @@ struct McpCommand: AsyncParsableCommand {
         limits.stdoutBytes = outputLimit
         limits.stderrBytes = outputLimit
         DescriptorBudget.raiseOpenFileLimit()
-        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity)
+        let (environment, preload) = try await packages.prepare(project: try tools.loadProject())
+        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)
         defer { sandbox.shutdown() }
         try await serve(sandbox: sandbox, protocolOutput: protocolOutput)
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Crucible
 import Foundation
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a Python file (or - for stdin) in a fresh confined worker.",
@@ -10,10 +10,13 @@ struct RunCommand: ParsableCommand {
             Prints captured stdout and stderr, then the value of the last expression. \
             The code can call the standard tools of --workspace (files, git, ruff, ty, pytest) and \
             the project's configured tools, as in serve and mcp (`crucible tools --prompt` shows \
-            their Python API). Exits 0 when the code ran to the end, 1 when it failed in any way.
+            their Python API), and import the packages of --with (installed on the host, read-only in \
+            the sandbox). Exits 0 when the code ran to the end, 1 when it failed in any way (or a \
+            package could not be installed).
             """)
 
     @OptionGroup var tools: ToolOptions
+    @OptionGroup var packages: PackageOptions
 
     @Argument(help: "The Python file to run, or - to read the code from stdin.")
     var file: String
@@ -42,7 +45,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let code: String
         if file == "-" {
             code = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
@@ -67,11 +70,13 @@ struct RunCommand: ParsableCommand {
         limits.memoryBytes = memory << 20
         limits.stdoutBytes = outputLimit
         limits.stderrBytes = outputLimit
-        let sandbox = try makeSandbox(limits: limits)
+        let project = try tools.loadProject()
+        let (environment, preload) = try await packages.prepare(project: project)
+        let sandbox = try makeSandbox(limits: limits, packages: environment, preload: preload)
         defer { sandbox.shutdown() }
-        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: tools.loadProject())
+        let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
-        let result = sandbox.execute(code, inputs: bound, tools: toolbox)
+        let result = await sandbox.run(code, inputs: bound, tools: toolbox)
         if json {
             print(result.jsonObject.jsonText)
         } else {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Crucible
 import Foundation
 
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the sandbox to an agent over JSON-RPC 2.0 on stdin/stdout.",
@@ -18,6 +18,7 @@ struct ServeCommand: ParsableCommand {
             """)
 
     @OptionGroup var tools: ToolOptions
+    @OptionGroup var packages: PackageOptions
 
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
@@ -34,19 +35,23 @@ struct ServeCommand: ParsableCommand {
         if let maxSessions { try SettingRange.sessions.validate(maxSessions, flag: "--max-sessions") }
     }
 
-    func run() throws {
+    func run() async throws {
         let protocolOutput = try takeStdoutForProtocol()
         DescriptorBudget.raiseOpenFileLimit()
-        let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity)
         let project = try tools.loadProject()
+        let (environment, preload) = try await packages.prepare(project: project)
+        let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)
         defer { sandbox.shutdown() }
         let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
-        ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
-                    maxSessions: maxSessions, kinds: project.kinds, makeValidator: { try Validator() }).run()
+        let server = ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
+                                 maxSessions: maxSessions, kinds: project.kinds, makeValidator: { try Validator() })
+        // The server's loop blocks on stdin: on a thread of its own, not one of the cooperative
+        // pool's few, which program-backed tools need.
+        await onOwnThread { server.run() }
     }
 }
 

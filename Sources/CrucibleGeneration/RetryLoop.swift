@@ -70,8 +70,12 @@ public final class RetryLoop: Sendable {
     }
 
     public func systemPrompt(for kind: ArtifactKind) -> String {
-        guard kind.toolsInPrompt, let toolAPI, !toolAPI.isEmpty else { return kind.prompt }
-        return kind.prompt + "\n\nTools (already in scope; `from tools import ...` also works):\n\n```python\n"
+        var prompt = kind.prompt
+        if let packages = sandbox.configuration.packages?.resolved, !packages.isEmpty {
+            prompt += "\n\n" + ToolPrompt.packagesSentence(packages).trimmingCharacters(in: .whitespaces)
+        }
+        guard kind.toolsInPrompt, let toolAPI, !toolAPI.isEmpty else { return prompt }
+        return prompt + "\n\nTools (already in scope; `from tools import ...` also works):\n\n```python\n"
             + toolAPI.trimmingCharacters(in: .newlines) + "\n```"
     }
 
@@ -97,6 +101,7 @@ public final class RetryLoop: Sendable {
             record.model = model.name
             record.messages = messages.map(\.json)
             record.startedAt = Timestamp.iso8601(startedAt)
+            record.extra["environment"] = sandbox.environmentRecord
             let reply: ModelReply
             do {
                 reply = try await model.complete(messages, parameters: settings.parameters)

@@ -312,7 +312,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
     private func describeTools(_ ready: Ready) -> CallTool.Result {
         let structured: JSONValue = [
             "python_api": .string(ready.pythonAPI),
-            "prompt": .string(ready.pythonAPI.isEmpty ? "" : ToolPrompt.render(api: ready.pythonAPI)),
+            "prompt": .string(ready.pythonAPI.isEmpty ? "" : ToolPrompt.render(api: ready.pythonAPI, packages: configuration.sandbox.configuration.packages?.resolved ?? [:])),
             "tools": .array(ready.toolbox.contracts.map {
                 ["name": .string($0.name), "description": .string($0.description)]
             }),
@@ -358,7 +358,8 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         let link = chains.link(key, task: task)
         recorder.recordLater(CallRecord.make(
             link, source: "mcp", code: code, passed: passed, diagnostics: diagnostics, runtime: runtime,
-            feedback: feedback, started: started, extra: ["mcp_tool": .string(key.tool)]))
+            feedback: feedback, started: started,
+            extra: ["mcp_tool": .string(key.tool), "environment": configuration.sandbox.environmentRecord]))
         chains.finished(key, passed: passed)
     }
 

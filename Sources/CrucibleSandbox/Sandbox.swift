@@ -92,6 +92,13 @@ public final class Sandbox: Sendable {
     /// What this machine's kernel let the zygote enforce.
     public var report: SandboxReport { SandboxReport(json: pool.report) }
 
+    /// What code ran with, as each corpus attempt records it: the interpreter's version and
+    /// the third-party packages installed (name -> version).
+    public var environmentRecord: JSONValue {
+        ["python": .string(report.pythonVersion),
+         "packages": .object((configuration.packages?.resolved ?? [:]).mapValues { .string($0) })]
+    }
+
     /// Confined workers forked and waiting right now.
     public var idleWorkers: Int { pool.idleCount }
 

@@ -66,6 +66,8 @@ public struct SandboxConfiguration: Sendable {
     public var readablePaths: [String] = []
     /// Extra `sys.path` entries (readable too), for modules such as pytest installed apart.
     public var importPaths: [String] = []
+    /// Third-party packages workers may import (read-only, on `sys.path` after `importPaths`).
+    public var packages: PackageEnvironment?
     /// Modules the zygote imports before forking, so each worker starts with them loaded.
     public var preloadModules: [String] = []
 

@@ -19,7 +19,7 @@ final class ZygoteProcess: @unchecked Sendable {
         if configuration.unconfinedZygoteForTesting { argv.append("--unconfined-for-testing") }
         if configuration.skipPathExposureForTesting { argv.append("--no-path-exposure-for-testing") }
         for path in configuration.readablePaths { argv += ["--read", path] }
-        for path in configuration.importPaths { argv += ["--import-path", path] }
+        for path in configuration.importPaths + [configuration.packages?.site].compactMap({ $0 }) { argv += ["--import-path", path] }
         for module in configuration.preloadModules { argv += ["--preload", module] }
         var cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }

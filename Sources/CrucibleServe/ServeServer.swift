@@ -290,7 +290,8 @@ public final class ServeServer: @unchecked Sendable {
     private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
                         runtime: JSONValue, feedback: String?, started: Date) {
         recorder?.recordLater(CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
-                                              runtime: runtime, feedback: feedback, started: started))
+                                              runtime: runtime, feedback: feedback, started: started,
+                                              extra: ["environment": sandbox.environmentRecord]))
     }
 
     private func describe(_ params: JSONValue) throws -> JSONValue {
@@ -300,7 +301,7 @@ public final class ServeServer: @unchecked Sendable {
         let toolbox = session?.toolbox ?? baseTools
         let api: String
         do { api = try sandbox.describe(toolbox) } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
-        let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(api: api))]
+        let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(api: api, packages: sandbox.configuration.packages?.resolved ?? [:]))]
         lock.withLock { describeCache[key] = described }
         return described
     }

@@ -1,6 +1,4 @@
 import Foundation
-import Subprocess
-import SystemPackage
 
 /// Builds an interpreter image (`crucible python install VERSION`): checks, installs
 /// mmdebstrap when missing, builds the root in a folder beside its final place, records what
@@ -25,6 +23,14 @@ public struct ImageBuilder: Sendable {
     public init(progress: @escaping @Sendable (String) -> Void) { self.progress = progress }
 
     public func install(_ version: String, force: Bool = false) async throws -> Outcome {
+        do {
+            return try await build(version, force: force)
+        } catch let cannot as HostProgram.CannotStart {
+            throw Failure(step: "starting \(cannot.executable)", detail: cannot.reason, remedy: "install it, or run the install where it exists")
+        }
+    }
+
+    private func build(_ version: String, force: Bool) async throws -> Outcome {
         guard let recipe = InterpreterRecipe.known[version] else {
             throw Failure(step: "choosing the interpreter", detail: "no recipe for Python \(version)",
                           remedy: "known versions: \(InterpreterRecipe.known.keys.sorted().joined(separator: ", ")) (the system's 3.11 needs no install)")
@@ -49,7 +55,7 @@ public struct ImageBuilder: Sendable {
         defer { try? FileManager.default.removeItem(atPath: building) }
         progress("python: building Python \(version) from Debian \(recipe.suite) (\(recipe.mirror)) into \(root)")
         let started = ContinuousClock.now
-        let build = try await run(mmdebstrap, recipe.mmdebstrapArguments(into: building), showing: true)
+        let build = try await HostProgram.run(mmdebstrap, recipe.mmdebstrapArguments(into: building), progress: progress)
         guard build.status == 0 else {
             throw Failure(step: "building the image (mmdebstrap)", detail: "exit \(build.status): \(build.tail)",
                           remedy: "check that \(recipe.mirror) is reachable (set CRUCIBLE_DEBIAN_MIRROR for another mirror), then run `crucible python install \(version)` again")
@@ -71,7 +77,7 @@ public struct ImageBuilder: Sendable {
     /// What the image holds, asked of the image itself (its interpreter and dpkg, in a chroot).
     private func record(_ recipe: InterpreterRecipe, in building: String, finalRoot: String) async throws -> InterpreterImage {
         let python = "/usr/bin/python\(recipe.version)"
-        let asked = try await run("/usr/sbin/chroot", [building, python, "-c", "import sys; print(sys.version.split()[0])"], showing: false)
+        let asked = try await HostProgram.run("/usr/sbin/chroot", [building, python, "-c", "import sys; print(sys.version.split()[0])"], progress: nil)
         guard asked.status == 0, case let version = asked.output.trimmingCharacters(in: .whitespacesAndNewlines),
             version.hasPrefix(recipe.version + ".")
         else {
@@ -79,7 +85,7 @@ public struct ImageBuilder: Sendable {
                           remedy: "run `crucible python install \(recipe.version) --force` to build it again")
         }
         let names = recipe.packages + ["libc6"]
-        let query = try await run("/usr/sbin/chroot", [building, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + names, showing: false)
+        let query = try await HostProgram.run("/usr/sbin/chroot", [building, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + names, progress: nil)
         var packages: [String: String] = [:]
         for line in query.output.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
@@ -105,63 +111,18 @@ public struct ImageBuilder: Sendable {
         }
         progress("python: installing mmdebstrap (apt-get install mmdebstrap)")
         let environment = ["DEBIAN_FRONTEND": "noninteractive"]
-        var installed = try await run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: environment)
+        var installed = try await HostProgram.run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], progress: nil, environment: environment)
         if installed.status != 0 {
             // A fresh machine may have no package lists yet.
             progress("python: apt-get update, then installing mmdebstrap again")
-            _ = try await run("/usr/bin/apt-get", ["update", "-qq"], showing: false, environment: environment)
-            installed = try await run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], showing: false, environment: environment)
+            _ = try await HostProgram.run("/usr/bin/apt-get", ["update", "-qq"], progress: nil, environment: environment)
+            installed = try await HostProgram.run("/usr/bin/apt-get", ["install", "-y", "-qq", "mmdebstrap"], progress: nil, environment: environment)
         }
         guard installed.status == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap") else {
             throw Failure(step: "installing mmdebstrap", detail: "apt-get exit \(installed.status): \(installed.tail)",
                           remedy: "run `apt-get update && apt-get install mmdebstrap`, then the install again")
         }
         return "/usr/bin/mmdebstrap"
-    }
-
-    struct Run {
-        var status: Int32
-        var output: String
-        /// The last lines, for an error message.
-        var tail: String
-    }
-
-    /// Runs a program to its end; with `showing`, each line it prints goes to `progress` too.
-    private func run(_ executable: String, _ arguments: [String], showing: Bool, environment: [String: String] = [:]) async throws -> Run {
-        var variables: [Environment.Key: String?] = [:]
-        for (key, value) in environment { variables[Environment.Key(stringLiteral: key)] = value }
-        let configuration = Configuration(
-            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
-            environment: .inherit.updating(variables))
-        let progress = self.progress
-        do {
-            let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .combinedWithOutput) { execution in
-                var text = ""
-                var pending = ""
-                for try await buffer in execution.standardOutput {
-                    let chunk = buffer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-                    text += chunk
-                    if showing {
-                        pending += chunk
-                        while let newline = pending.firstIndex(of: "\n") {
-                            let line = String(pending[..<newline])
-                            pending = String(pending[pending.index(after: newline)...])
-                            if !line.isEmpty { progress("python: " + line) }
-                        }
-                    }
-                }
-                return text
-            }
-            let status: Int32
-            switch result.terminationStatus {
-            case .exited(let code): status = code
-            case .signaled(let signal): status = 128 + signal
-            }
-            let lines = result.closureResult.split(separator: "\n").suffix(6).joined(separator: "\n")
-            return Run(status: status, output: result.closureResult, tail: lines.isEmpty ? "(no output)" : lines)
-        } catch {
-            throw Failure(step: "starting \(executable)", detail: "\(error)", remedy: "install it, or run the install where it exists")
-        }
     }
 
     private static func size(of directory: String) -> Int64 {

@@ -46,11 +46,15 @@ public struct InterpreterRecipe: Sendable, Equatable {
     /// FNV-1a of the recipe's text: a cache key that changes when the recipe does (not a
     /// security boundary; the image is built here, from signed Debian packages).
     public var digest: String {
-        let text = (["v1", version, suite, mirror] + packages + mmdebstrapArguments(into: "ROOT")).joined(separator: "\n")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
+        cacheKey(["v1", version, suite, mirror] + packages + mmdebstrapArguments(into: "ROOT"))
     }
+}
+
+/// FNV-1a of the parts, one per line, in hex: the name of a cached image or environment.
+func cacheKey(_ parts: [String]) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in parts.joined(separator: "\n").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return String(hash, radix: 16)
 }
 
 /// An image on disk, as `crucible-image.json` in its root records it.
