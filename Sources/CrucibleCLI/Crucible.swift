@@ -60,13 +60,28 @@ func makeSandbox(
     do {
         return try Sandbox(configuration: configuration)
     } catch {
-        // A missing part already says where it was looked for and what to run; doctor would
-        // only fail the same way.
-        var message = "crucible: \(error)\n"
-        if case SandboxError.notInstalled = error {} else { message += "Run `crucible doctor` to see which layer is missing.\n" }
-        FileHandle.standardError.write(Data(message.utf8))
-        throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
+        throw sandboxUnavailable(error)
     }
+}
+
+/// Checks that the sandbox's parts (zygote, Sandbox/) are where this binary looks, before a
+/// command spends time on the project or on packages: a lone copied binary exits 3 and names
+/// what it looked for, whatever else is missing too.
+func requireSandboxParts() throws {
+    do {
+        _ = try SandboxConfiguration().resolvedPaths()
+    } catch {
+        throw sandboxUnavailable(error)
+    }
+}
+
+private func sandboxUnavailable(_ error: Error) -> ExitCode {
+    // A missing part already says where it was looked for and what to run; doctor would
+    // only fail the same way.
+    var message = "crucible: \(error)\n"
+    if case SandboxError.notInstalled = error {} else { message += "Run `crucible doctor` to see which layer is missing.\n" }
+    FileHandle.standardError.write(Data(message.utf8))
+    return ExitCode(ExitCode32.sandboxUnavailable.rawValue)
 }
 
 /// A stdio protocol server's stdout: only protocol may reach it. Keeps a private copy of fd 1

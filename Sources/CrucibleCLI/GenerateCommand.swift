@@ -65,6 +65,7 @@ struct GenerateCommand: AsyncParsableCommand {
         guard !work.isEmpty else { throw ValidationError("\(tasks ?? "the tasks file") holds no tasks") }
         let chatModel = try modelOptions.makeModel(showStream: work.count == 1)!
 
+        try requireSandboxParts()
         let (environment, preload) = try await packages.prepare(project: try toolOptions.loadProject())
         let sandbox = try makeSandbox(
             limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, packages: environment, preload: preload)

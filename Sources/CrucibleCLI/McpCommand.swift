@@ -71,6 +71,7 @@ struct McpCommand: AsyncParsableCommand {
         limits.stdoutBytes = outputLimit
         limits.stderrBytes = outputLimit
         DescriptorBudget.raiseOpenFileLimit()
+        try requireSandboxParts()
         let (environment, preload) = try await packages.prepare(project: try tools.loadProject())
         let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)
         defer { sandbox.shutdown() }

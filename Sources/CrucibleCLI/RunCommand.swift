@@ -70,6 +70,7 @@ struct RunCommand: AsyncParsableCommand {
         limits.memoryBytes = memory << 20
         limits.stdoutBytes = outputLimit
         limits.stderrBytes = outputLimit
+        try requireSandboxParts()
         let project = try tools.loadProject()
         let (environment, preload) = try await packages.prepare(project: project)
         let sandbox = try makeSandbox(limits: limits, packages: environment, preload: preload)

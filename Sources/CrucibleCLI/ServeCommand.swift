@@ -38,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let protocolOutput = try takeStdoutForProtocol()
         DescriptorBudget.raiseOpenFileLimit()
+        try requireSandboxParts()
         let project = try tools.loadProject()
         let (environment, preload) = try await packages.prepare(project: project)
         let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)

@@ -33,7 +33,7 @@ public struct PackageEnvironment: Codable, Sendable, Equatable {
         _ requirements: [String], progress: @escaping @Sendable (String) -> Void
     ) async throws -> PackageEnvironment {
         let wanted = Array(Set(requirements.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })).sorted()
-        if let bad = wanted.first(where: { $0.hasPrefix("-") || $0.contains(" ") && !$0.contains(";") }) {
+        if let bad = wanted.first(where: { $0.hasPrefix("-") }) {
             throw Failure(description: "\(bad.debugDescription) is not a requirement (a name with an optional version, e.g. attrs==25.1.0)")
         }
         let version = try await interpreterVersion()
