@@ -42,6 +42,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Flag(help: "Print the outcome as one JSON object on stdout.")
     var json = false
 
+    @Option(help: "Python run after each artifact that ran, with its names in scope (kinds that run, e.g. script); an exception or failed assert is fed back to the model.")
+    var check: String?
+
     @OptionGroup var toolOptions: ToolOptions
     @OptionGroup var packages: PackageOptions
 
@@ -97,7 +100,13 @@ struct GenerateCommand: AsyncParsableCommand {
         }
         let corpusRecorder = recording.recorder(source: "generate")
         if let corpusRecorder { recorders.append(corpusRecorder) }
-        let settings = modelOptions.settings
+        var settings = modelOptions.settings
+        if let check {
+            guard let source = try? String(contentsOfFile: check, encoding: .utf8) else {
+                throw ValidationError("--check \(check): cannot read it (no such file, or not UTF-8 text)")
+            }
+            settings.check = RetryLoop.RuntimeCheck(name: URL(fileURLWithPath: check).lastPathComponent, source: source)
+        }
         let validatorConfiguration: Validator.Configuration
         do { validatorConfiguration = try Validator.Configuration(project: project) } catch { throw ValidationError("\(error)") }
         var runTest: (@Sendable (String) throws -> JSONValue)?

@@ -14,7 +14,21 @@ public final class RetryLoop: Sendable {
     public struct Settings: Sendable {
         public var maxRetries = 3
         public var parameters = SamplingParameters()
+        /// Python run after an artifact that ran cleanly, in the same worker session (so the
+        /// artifact's names are in scope): an exception or a failed assert fails the attempt
+        /// and becomes the model's feedback. Only for kinds that run in the sandbox.
+        public var check: RuntimeCheck?
         public init() {}
+    }
+
+    /// A check's file name (shown to the model) and its source.
+    public struct RuntimeCheck: Sendable {
+        public var name: String
+        public var source: String
+        public init(name: String, source: String) {
+            self.name = name
+            self.source = source
+        }
     }
 
     public struct Outcome: Sendable {
@@ -193,9 +207,12 @@ public final class RetryLoop: Sendable {
         }
         switch kind.runtime {
         case .staticOnly:
-            return Check(diagnostics: diagnostics,
-                         runtime: ["status": "skipped", "reason": .string(kind.staticReason ?? "static kind")],
-                         runtimeFailure: nil, passed: true)
+            var runtime: [String: JSONValue] = ["status": "skipped", "reason": .string(kind.staticReason ?? "static kind")]
+            if let check = settings.check {
+                runtime["check"] = ["name": .string(check.name), "outcome": "not_run",
+                                    "reason": .string("kind \(kind.name) does not run in the sandbox on this interpreter")]
+            }
+            return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: nil, passed: true)
         case .sandbox:
             let result = await sandbox.run(code, tools: tools)
             guard case .object(var runtime) = result.jsonObject else { preconditionFailure("an execution is an object") }
@@ -208,6 +225,13 @@ public final class RetryLoop: Sendable {
                 runtime["expectation"] = .string(unmet)
                 return Check(diagnostics: diagnostics, runtime: .object(runtime),
                              runtimeFailure: Feedback.describe(result, expectation: unmet), passed: false)
+            }
+            if let check = settings.check {
+                let checked = await runCheck(check, after: code)
+                runtime["check"] = checked.record
+                if let failure = checked.failure {
+                    return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: failure, passed: false)
+                }
             }
             return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: nil, passed: true)
         case .pytest:
@@ -227,6 +251,30 @@ public final class RetryLoop: Sendable {
                 return Check(diagnostics: diagnostics, runtime: ["status": "error", "reason": .string("\(error)")],
                              runtimeFailure: "the confined test run failed: \(error)", passed: false)
             }
+        }
+    }
+
+    /// Runs the artifact as cell 1 of a fresh worker session and the check as cell 2; the
+    /// failure text names both cells so the model finds the line in each.
+    private func runCheck(_ check: RuntimeCheck, after code: String) async -> (record: JSONValue, failure: String?) {
+        let sandbox = self.sandbox, tools = self.tools
+        do {
+            return try await onOwnThread {
+                let session = try sandbox.openSession(tools: tools)
+                defer { session.close() }
+                _ = try session.execute(code)
+                let result = try session.execute(check.source)
+                let record: JSONValue = ["name": .string(check.name), "outcome": .string(result.outcome.name),
+                                         "stdout": .string(result.stdout), "error": result.error.map { .string($0.traceback) } ?? .null]
+                guard result.outcome == .ok else {
+                    return (record, "The code ran, but the check \(check.name) failed on it (in the traceback, <cell 1> is your "
+                        + "code and <cell 2> is the check):\n" + Feedback.describe(result, expectation: nil))
+                }
+                return (record, nil)
+            }
+        } catch {
+            return (["name": .string(check.name), "outcome": "error", "error": .string("\(error)")],
+                    "the check \(check.name) could not run: \(error)")
         }
     }
 

@@ -223,6 +223,28 @@ def test_script_runs_with_the_tools_and_must_meet_the_expectation(tmp_path):
     assert summary["passed_within_budget"] == 1 and summary["attempts"] == 3
 
 
+def test_a_check_runs_after_the_artifact_and_its_failure_is_fed_back(tmp_path):
+    # The artifact runs cleanly both times; only the check (--check) tells the bug apart.
+    task = {"id": "slug", "task": "Write slugify(text): lower case, words joined by '-'."}
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(task) + "\n")
+    buggy = "```python\ndef slugify(text):\n    return text.lower().replace(' ', '_')\n```"
+    fixed = "```python\ndef slugify(text):\n    return '-'.join(text.lower().split())\n```"
+    write_script(tmp_path / "replies.jsonl", [(task["task"], [buggy, fixed])])
+    (tmp_path / "check_slug.py").write_text(
+        "assert slugify('Hello World') == 'hello-world', slugify('Hello World')\nassert slugify('  A  b ') == 'a-b'\n")
+    process = generate("--kind", "script", "--tasks", "tasks.jsonl", "--scripted", "replies.jsonl", "--check",
+                       "check_slug.py", "--no-standard-tools", "--records", "out.jsonl", "--json", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    first, second = records(tmp_path / "out.jsonl")
+    assert (first["passed"], second["passed"]) == (False, True)
+    assert first["runtime"]["outcome"] == "ok"  # the artifact itself ran fine
+    assert first["runtime"]["check"]["outcome"] == "exception"
+    feedback = second["messages"][-1]["content"]
+    assert "check_slug.py failed" in feedback and "AssertionError: hello_world" in feedback
+    assert "<cell 2>" in feedback and "line 1" in feedback  # the check's failing line
+    assert second["runtime"]["check"] == {"name": "check_slug.py", "outcome": "ok", "stdout": "", "error": None}
+
+
 def test_a_generated_test_runs_confined_against_the_workspace(world_readable_tmp):
     # The confined worker is an unmapped user in its own user namespace: the workspace must be
     # readable by "other" (pytest's own tmp_path is 0700).
