@@ -81,7 +81,8 @@ def test_a_package_that_cannot_be_installed_stops_before_anything_runs(cache):
     assert "Nothing ran" in result.stderr
 
 
-def test_pyproject_packages_and_serve_tell_the_model_and_record_the_versions(cache, tmp_path):
+def test_pyproject_packages_and_serve_tell_the_model_and_record_the_versions(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # the serve process below: this test's cache, not the user's
     (tmp_path / "pyproject.toml").write_text('[tool.crucible]\npackages = ["%s"]\n' % ATTRS)
     assert json.loads(run(USES_ATTRS, "--workspace", str(tmp_path), cache=cache).stdout)["value"] == ["25.1.0", 3]
     corpus = tmp_path / "corpus.sqlite"

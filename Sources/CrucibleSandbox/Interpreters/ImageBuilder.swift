@@ -1,3 +1,4 @@
+import CrucibleWire
 import Foundation
 
 /// Builds an interpreter image (`crucible python install VERSION`): checks, installs
@@ -93,7 +94,7 @@ public struct ImageBuilder: Sendable {
         }
         let image = InterpreterImage(
             version: recipe.version, pythonVersion: version, root: finalRoot, recipeDigest: recipe.digest, suite: recipe.suite,
-            packages: packages, builtAt: ISO8601DateFormatter().string(from: Date()), sizeBytes: Self.size(of: building))
+            packages: packages, builtAt: Timestamp.iso8601(), sizeBytes: Self.size(of: building))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
