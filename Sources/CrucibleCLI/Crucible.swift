@@ -46,13 +46,16 @@ enum ExitCode32: Int32 {
 
 func makeSandbox(
     limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1, capacity: CapacityOptions? = nil,
-    packages: PackageEnvironment? = nil, preload: [String] = []
+    python: PythonOptions.Prepared? = nil
 ) throws -> Sandbox {
     var configuration = SandboxConfiguration()
     configuration.defaultLimits = limits
     configuration.poolSize = poolSize
-    configuration.packages = packages
-    configuration.preloadModules += preload
+    if let python {
+        configuration.interpreter = python.interpreter
+        configuration.packages = python.packages
+        configuration.preloadModules += python.preload
+    }
     if let capacity {
         configuration.maxRunningExecutions = capacity.maxRunning
         configuration.maxQueuedExecutions = capacity.maxQueued

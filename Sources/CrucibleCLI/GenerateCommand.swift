@@ -46,7 +46,7 @@ struct GenerateCommand: AsyncParsableCommand {
     var check: String?
 
     @OptionGroup var toolOptions: ToolOptions
-    @OptionGroup var packages: PackageOptions
+    @OptionGroup var python: PythonOptions
 
     func validate() throws {
         guard (task == nil) != (tasks == nil) else { throw ValidationError("give exactly one of --task and --tasks") }
@@ -69,9 +69,9 @@ struct GenerateCommand: AsyncParsableCommand {
         let chatModel = try modelOptions.makeModel(showStream: work.count == 1)!
 
         try requireSandboxParts()
-        let (environment, preload) = try await packages.prepare(project: try toolOptions.loadProject())
+        let prepared = try await python.prepare(project: try toolOptions.loadProject())
         let sandbox = try makeSandbox(
-            limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, packages: environment, preload: preload)
+            limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, python: prepared)
         defer { sandbox.shutdown() }
         let validator: Validator
         do { validator = try Validator() } catch {

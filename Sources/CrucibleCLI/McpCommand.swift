@@ -23,7 +23,7 @@ struct McpCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var tools: ToolOptions
-    @OptionGroup var packages: PackageOptions
+    @OptionGroup var python: PythonOptions
 
     @Option(name: .customLong("tools-from"),
             help: ArgumentHelp("Another MCP server's command line, quoted as for a shell; its tools become Python functions in the sandbox.",
@@ -72,8 +72,8 @@ struct McpCommand: AsyncParsableCommand {
         limits.stderrBytes = outputLimit
         DescriptorBudget.raiseOpenFileLimit()
         try requireSandboxParts()
-        let (environment, preload) = try await packages.prepare(project: try tools.loadProject())
-        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)
+        let prepared = try await python.prepare(project: try tools.loadProject())
+        let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity, python: prepared)
         defer { sandbox.shutdown() }
         try await serve(sandbox: sandbox, protocolOutput: protocolOutput)
     }

@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var tools: ToolOptions
-    @OptionGroup var packages: PackageOptions
+    @OptionGroup var python: PythonOptions
 
     @Argument(help: "The Python file to run, or - to read the code from stdin.")
     var file: String
@@ -72,8 +72,8 @@ struct RunCommand: AsyncParsableCommand {
         limits.stderrBytes = outputLimit
         try requireSandboxParts()
         let project = try tools.loadProject()
-        let (environment, preload) = try await packages.prepare(project: project)
-        let sandbox = try makeSandbox(limits: limits, packages: environment, preload: preload)
+        let prepared = try await python.prepare(project: project)
+        let sandbox = try makeSandbox(limits: limits, python: prepared)
         defer { sandbox.shutdown() }
         let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }

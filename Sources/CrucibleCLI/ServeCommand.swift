@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var tools: ToolOptions
-    @OptionGroup var packages: PackageOptions
+    @OptionGroup var python: PythonOptions
 
     @Option(help: "Confined workers kept forked and waiting.")
     var poolSize: Int = 4
@@ -40,8 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
         DescriptorBudget.raiseOpenFileLimit()
         try requireSandboxParts()
         let project = try tools.loadProject()
-        let (environment, preload) = try await packages.prepare(project: project)
-        let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity, packages: environment, preload: preload)
+        let prepared = try await python.prepare(project: project)
+        let sandbox = try makeSandbox(poolSize: poolSize, capacity: capacity, python: prepared)
         defer { sandbox.shutdown() }
         let (toolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }

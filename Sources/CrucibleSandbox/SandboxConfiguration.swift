@@ -66,6 +66,9 @@ public struct SandboxConfiguration: Sendable {
     public var readablePaths: [String] = []
     /// Extra `sys.path` entries (readable too), for modules such as pytest installed apart.
     public var importPaths: [String] = []
+    /// The Python workers run: nil for the system's, which the default zygote embeds; an
+    /// installed image's (`PythonInterpreter.prepare`) runs its own zygote inside the image.
+    public var interpreter: PythonInterpreter?
     /// Third-party packages workers may import (read-only, on `sys.path` after `importPaths`).
     public var packages: PackageEnvironment?
     /// Modules the zygote imports before forking, so each worker starts with them loaded.

@@ -16,6 +16,10 @@ final class ZygoteProcess: @unchecked Sendable {
             throw SandboxError.zygoteFailed("socketpair: \(errnoText())")
         }
         var argv = [zygote, "--runtime", sandbox + "/python", "--policy", sandbox + "/sandbox.policy"]
+        if let image = configuration.interpreter?.image, let imageZygote = configuration.interpreter?.imageZygote {
+            // This zygote, built for the host, enters the image and execs the one built for its Python.
+            argv += ["--image", image.root, "--image-zygote", imageZygote]
+        }
         if configuration.unconfinedZygoteForTesting { argv.append("--unconfined-for-testing") }
         if configuration.skipPathExposureForTesting { argv.append("--no-path-exposure-for-testing") }
         for path in configuration.readablePaths { argv += ["--read", path] }

@@ -23,26 +23,50 @@ struct Arguments {
     var readablePaths: [String] = []
     var importPaths: [String] = []
     var preloadModules: [String] = []
+    /// An interpreter image to enter first, and the zygote built for its Python (`ImageRoot`).
+    var image: String?
+    var imageZygote: String?
+    /// The arguments without --image and --image-zygote: what the image's zygote is given.
+    var forImageZygote: [String] = []
 
     init(_ argv: [String]) {
         var rest = argv.dropFirst()
         while let flag = rest.popFirst() {
+            if flag == "--image" || flag == "--image-zygote" {
+                let value = rest.popFirst() ?? ""
+                if flag == "--image" { image = value } else { imageZygote = value }
+                continue
+            }
+            forImageZygote.append(flag)
             switch flag {
-            case "--runtime": runtimeDirectory = rest.popFirst() ?? ""
-            case "--policy": policyFile = rest.popFirst() ?? ""
+            case "--runtime": runtimeDirectory = value(&rest)
+            case "--policy": policyFile = value(&rest)
             case "--unconfined-for-testing": unconfinedForTesting = true
             case "--no-path-exposure-for-testing": noPathExposureForTesting = true
-            case "--read": readablePaths.append(rest.popFirst() ?? "")
-            case "--import-path": importPaths.append(rest.popFirst() ?? "")
-            case "--preload": preloadModules.append(rest.popFirst() ?? "")
+            case "--read": readablePaths.append(value(&rest))
+            case "--import-path": importPaths.append(value(&rest))
+            case "--preload": preloadModules.append(value(&rest))
             default: fatal("unknown argument \(flag); this program is started by the Crucible host")
             }
         }
         if runtimeDirectory.isEmpty || policyFile.isEmpty { fatal("--runtime and --policy are required") }
+        if (image == nil) != (imageZygote == nil) { fatal("--image and --image-zygote go together") }
+    }
+
+    private mutating func value(_ rest: inout ArraySlice<String>) -> String {
+        let value = rest.popFirst() ?? ""
+        forImageZygote.append(value)
+        return value
     }
 }
 
 let arguments = Arguments(CommandLine.arguments)
+if let image = arguments.image, let imageZygote = arguments.imageZygote {
+    ImageRoot.enterAndExec(
+        image: image, zygote: imageZygote,
+        hostPaths: [arguments.runtimeDirectory, arguments.policyFile] + arguments.importPaths + arguments.readablePaths,
+        innerArguments: arguments.forImageZygote)
+}
 // At most two malloc arenas in every worker: glibc gives each new thread its own 64 MiB arena
 // reservation, and RLIMIT_AS counts reservations, so a few threads would use up a worker's
 // memory limit without touching a page of it.

@@ -1,6 +1,8 @@
 import Foundation
 
 /// How an interpreter image is built: a Debian root made by mmdebstrap from binary packages.
+/// It holds the interpreter, its headers and shared library (the zygote for it is compiled
+/// against them, `ZygoteBuilder`), and the libraries that zygote loads (libseccomp, libstdc++).
 /// Only bookworm's 3.11 is in this machine's release; newer interpreters come from a newer
 /// suite, whose libraries need its own glibc, so the interpreter runs inside its own root
 /// rather than beside the host's libraries. The recipe's digest names the build: an image
@@ -14,8 +16,8 @@ public struct InterpreterRecipe: Sendable, Equatable {
     /// The versions `crucible python install` knows. sid serves python3.14 today; a suite
     /// moves, which is why each image records what it was built with.
     public static let known: [String: InterpreterRecipe] = [
-        "3.14": InterpreterRecipe(version: "3.14", suite: "sid", packages: ["python3.14", "libpython3.14", "libstdc++6"]),
-        "3.13": InterpreterRecipe(version: "3.13", suite: "trixie", packages: ["python3.13", "libpython3.13", "libstdc++6"]),
+        "3.14": InterpreterRecipe(version: "3.14", suite: "sid", packages: ["python3.14", "libpython3.14-dev", "libseccomp2", "libstdc++6"]),
+        "3.13": InterpreterRecipe(version: "3.13", suite: "trixie", packages: ["python3.13", "libpython3.13-dev", "libseccomp2", "libstdc++6"]),
     ]
 
     public init(version: String, suite: String, packages: [String], mirror: String? = nil) {
