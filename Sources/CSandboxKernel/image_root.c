@@ -44,7 +44,7 @@ static int make_mount_point(const char *path, int directory) {
     return 0;
 }
 
-int crucible_enter_image(const char *image, const char *const *host_paths, int count, const char *zygote,
+int crucible_enter_image(const char *image, const char *const *host_paths, int count, int writable_from, const char *zygote,
                          const char *zygote_inside, char *error, size_t error_len) {
     if (image[0] != '/' || zygote[0] != '/' || zygote_inside[0] != '/' || count < 0 || count > IMAGE_MAX_PATHS) {
         errno = EINVAL;
@@ -90,7 +90,8 @@ int crucible_enter_image(const char *image, const char *const *host_paths, int c
         return image_fail(error, error_len, "mount overlay on", "root");
     }
 
-    // 3. Each clone at its own path (the zygote at its place inside), read-only but /proc.
+    // 3. Each clone at its own path (the zygote at its place inside), read-only but /proc and
+    //    the paths from `writable_from` on (test-only folders).
     if (chdir("root") != 0) return image_fail(error, error_len, "chdir", "root");
     for (int i = 0; i < total; i++) {
         const char *relative = targets[i] + 1;  // "usr/lib/..." beneath the new root
@@ -100,7 +101,7 @@ int crucible_enter_image(const char *image, const char *const *host_paths, int c
             return image_fail(error, error_len, "move_mount onto", targets[i]);
         }
         close(clones[i]);
-        if (!is_proc && mount(NULL, relative, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) {
+        if (!is_proc && i < writable_from && mount(NULL, relative, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) {
             return image_fail(error, error_len, "remount read-only", targets[i]);
         }
     }

@@ -2,57 +2,101 @@ import ArgumentParser
 import Crucible
 import Foundation
 
-struct DoctorCommand: ParsableCommand {
+struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Report which confinement layers this machine enforces.",
+        abstract: "Report which confinement layers this machine enforces, for each interpreter.",
         discussion: """
-            Starts the sandbox, runs a probe in a worker, and lists seccomp, Landlock, namespaces, \
-            privilege drop, whether workers can read Crucible's own files, and the Python version. \
-            Exits 0 when the sandbox works with seccomp on, 3 when it cannot be built or workers \
-            cannot read Crucible's files.
+            Starts the sandbox on the system's Python and on each installed interpreter image \
+            (`crucible python list`), runs probes in a worker of each, and lists seccomp, Landlock, \
+            namespaces, privilege drop, threads, whether workers can read Crucible's own files, and \
+            the Python version. --python checks one interpreter only. Exits 0 when every interpreter \
+            checked works with seccomp on, 3 when one cannot be built or its workers cannot read \
+            Crucible's files.
             """)
 
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    func run() throws {
-        let sandbox = try makeSandbox()
-        defer { sandbox.shutdown() }
+    @Option(help: "Check only this interpreter (e.g. 3.14; the system's by default when given as its version).")
+    var python: String?
+
+    func run() async throws {
+        try requireSandboxParts()
+        let sandboxDirectory = try SandboxConfiguration().resolvedPaths().sandbox
+        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
+        var interpreters: [PythonInterpreter] = []
+        do {
+            if let python {
+                interpreters = [try await PythonInterpreter.prepare(python, sandboxDirectory: sandboxDirectory, progress: progress)]
+            } else {
+                interpreters = [try await PythonInterpreter.system()]
+                for image in InterpreterStore.installed() where image.isCurrent {
+                    interpreters.append(try await PythonInterpreter.prepare(image.version, sandboxDirectory: sandboxDirectory, progress: progress))
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("crucible: \(error)\n".utf8))
+            throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
+        }
+        var allWork = true
+        var reports: [String] = []
+        for (index, interpreter) in interpreters.enumerated() {
+            let sandbox = try makeSandbox(python: PythonOptions.Prepared(interpreter: interpreter, packages: nil, preload: []))
+            defer { sandbox.shutdown() }
+            if !json && index > 0 { print("") }
+            let (works, report) = check(sandbox, interpreter: interpreter)
+            allWork = allWork && works
+            reports.append(report)
+        }
+        if json {
+            // The first interpreter's report at the top (as before images existed), every one under "interpreters".
+            let first = reports[0].dropLast()
+            print(first + ",\"interpreters\":[" + reports.joined(separator: ",") + "]}")
+        } else {
+            let stale = InterpreterStore.installed().filter { !$0.isCurrent }
+            for image in stale where python == nil {
+                print("\nPython \(image.pythonVersion) in \(image.root): its recipe changed; `crucible python install \(image.version)` rebuilds it")
+            }
+        }
+        if !allWork { throw ExitCode(ExitCode32.sandboxUnavailable.rawValue) }
+    }
+
+    /// Probes one interpreter's sandbox; prints its lines unless --json, returns its JSON report.
+    private func check(_ sandbox: Sandbox, interpreter: PythonInterpreter) -> (Bool, String) {
         let report = sandbox.report
         // A worker must run, and a forbidden call must be refused, for the sandbox to count as working.
         let probe = sandbox.execute("1 + 1")
         let blocked = sandbox.execute("import ctypes; ctypes.CDLL(None).syscall(101, 0, 0, 0, 0)")  // ptrace
         let files = OwnFilesProbe(sandbox.execute(OwnFilesProbe.code), report: report)
         let works = probe.outcome == .ok && blocked.outcome == .killedBySeccomp(syscall: "ptrace") && files.readable
-        if json {
-            print("{\"works\":\(works),\"probe\":\"\(probe.outcome.name)\",\"ptrace\":\"\(blocked.outcome.name)\",\"own_files\":\(files.json.jsonText),\"report\":\(report.json)}")
-        } else {
-            func line(_ name: String, _ ok: Bool, _ detail: String) {
-                print("\(ok ? "[ok]  " : "[off] ") \(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(detail)")
-            }
-            line("python", true, report.pythonVersion + " (embedded, isolated config)")
-            let images = InterpreterStore.installed()
-            line("images", true, images.isEmpty ? "none (`crucible python install 3.14` builds one)"
-                : images.map { "Python \($0.pythonVersion) (\($0.isCurrent ? "current" : "recipe changed"), not yet used by the sandbox)" }.joined(separator: ", "))
-            line("seccomp", blocked.outcome == .killedBySeccomp(syscall: "ptrace"),
-                 "\(report.seccompRules) rules, \(report.seccompInstructions) BPF instructions; ptrace probe: \(blocked.outcome)")
-            line("landlock", report.landlockABI != nil,
-                 report.landlockABI.map { "ABI \($0), \(report.landlockReadablePaths.count) read-only paths" }
-                    ?? (report.landlockError ?? "not available in this kernel"))
-            line("namespaces", !report.namespaces.isEmpty,
-                 report.namespaces.isEmpty ? (report.namespaceError ?? "none") : report.namespaces.joined(separator: ", "))
-            line("threads", report.maxThreads != nil && report.threadsPerWorker,
-                 report.maxThreads.map { report.threadsPerWorker ? "up to \($0) per worker (RLIMIT_NPROC in a user namespace per worker)" : "refused: workers cannot enter a user namespace here, so the bound could not be per worker" }
-                    ?? "unbounded: the policy has no `threads` line")
-            line("privilege drop", report.privilegesDropped || getuid() != 0,
-                 report.privilegesDropped ? "root -> nobody (65534)" : (getuid() == 0 ? "failed" : "not needed (not root)"))
-            line("rlimits", true, "CPU, address space, file size, open files, no core")
-            line("worker", probe.outcome == .ok, "probe: \(probe.outcome)")
-            line("own files", files.readable, files.detail)
-            print(works ? "The sandbox works on this machine." : "The sandbox is NOT working on this machine.")
+        let where_ = interpreter.image.map { "image \($0.root), Debian \($0.suite)" } ?? "the system's"
+        let text = "{\"python\":\"\(interpreter.version)\",\"interpreter\":\(JSONValue.string(where_).jsonText),\"works\":\(works),"
+            + "\"probe\":\"\(probe.outcome.name)\",\"ptrace\":\"\(blocked.outcome.name)\",\"own_files\":\(files.json.jsonText),\"report\":\(report.json)}"
+        if json { return (works, text) }
+        func line(_ name: String, _ ok: Bool, _ detail: String) {
+            print("\(ok ? "[ok]  " : "[off] ") \(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(detail)")
         }
-        if !works { throw ExitCode(ExitCode32.sandboxUnavailable.rawValue) }
+        print("Python \(interpreter.version) (\(where_))")
+        line("python", probe.outcome == .ok, report.pythonVersion + " (embedded, isolated config"
+            + (interpreter.image == nil ? ")" : "; the image is the worker's read-only root)"))
+        line("seccomp", blocked.outcome == .killedBySeccomp(syscall: "ptrace"),
+             "\(report.seccompRules) rules, \(report.seccompInstructions) BPF instructions; ptrace probe: \(blocked.outcome)")
+        line("landlock", report.landlockABI != nil,
+             report.landlockABI.map { "ABI \($0), \(report.landlockReadablePaths.count) read-only paths" }
+                ?? (report.landlockError ?? "not available in this kernel"))
+        line("namespaces", !report.namespaces.isEmpty,
+             report.namespaces.isEmpty ? (report.namespaceError ?? "none") : report.namespaces.joined(separator: ", "))
+        line("threads", report.maxThreads != nil && report.threadsPerWorker,
+             report.maxThreads.map { report.threadsPerWorker ? "up to \($0) per worker (RLIMIT_NPROC in a user namespace per worker)" : "refused: workers cannot enter a user namespace here, so the bound could not be per worker" }
+                ?? "unbounded: the policy has no `threads` line")
+        line("privilege drop", report.privilegesDropped || getuid() != 0,
+             report.privilegesDropped ? "root -> nobody (65534)" : (getuid() == 0 ? "failed" : "not needed (not root)"))
+        line("rlimits", true, "CPU, address space, file size, open files, no core")
+        line("worker", probe.outcome == .ok, "probe: \(probe.outcome)")
+        line("own files", files.readable, files.detail)
+        print(works ? "The sandbox works on this machine." : "The sandbox is NOT working on this machine.")
+        return (works, text)
     }
 }
 

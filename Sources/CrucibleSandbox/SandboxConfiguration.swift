@@ -82,6 +82,9 @@ public struct SandboxConfiguration: Sendable {
     /// Test-only: the zygote leaves paths under a private (0700) parent folder unreachable
     /// for its unprivileged workers, as it did before it exposed them.
     package var skipPathExposureForTesting = false
+    /// Test-only: a host folder an interpreter image shows writable at its own path (the
+    /// attack suites' scratch folder, which control runs must be able to write to).
+    package var imageWritableFolderForTesting: String?
 
     public init() {}
 

@@ -19,6 +19,7 @@ final class ZygoteProcess: @unchecked Sendable {
         if let image = configuration.interpreter?.image, let imageZygote = configuration.interpreter?.imageZygote {
             // This zygote, built for the host, enters the image and execs the one built for its Python.
             argv += ["--image", image.root, "--image-zygote", imageZygote]
+            if let folder = configuration.imageWritableFolderForTesting { argv += ["--image-writable-for-testing", folder] }
         }
         if configuration.unconfinedZygoteForTesting { argv.append("--unconfined-for-testing") }
         if configuration.skipPathExposureForTesting { argv.append("--no-path-exposure-for-testing") }

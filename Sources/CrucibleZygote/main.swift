@@ -26,15 +26,21 @@ struct Arguments {
     /// An interpreter image to enter first, and the zygote built for its Python (`ImageRoot`).
     var image: String?
     var imageZygote: String?
+    /// Test-only: a host folder the image shows writable, so control runs can leave marks.
+    var imageWritableForTesting: String?
     /// The arguments without --image and --image-zygote: what the image's zygote is given.
     var forImageZygote: [String] = []
 
     init(_ argv: [String]) {
         var rest = argv.dropFirst()
         while let flag = rest.popFirst() {
-            if flag == "--image" || flag == "--image-zygote" {
+            if flag == "--image" || flag == "--image-zygote" || flag == "--image-writable-for-testing" {
                 let value = rest.popFirst() ?? ""
-                if flag == "--image" { image = value } else { imageZygote = value }
+                switch flag {
+                case "--image": image = value
+                case "--image-zygote": imageZygote = value
+                default: imageWritableForTesting = value
+                }
                 continue
             }
             forImageZygote.append(flag)
@@ -65,6 +71,7 @@ if let image = arguments.image, let imageZygote = arguments.imageZygote {
     ImageRoot.enterAndExec(
         image: image, zygote: imageZygote,
         hostPaths: [arguments.runtimeDirectory, arguments.policyFile] + arguments.importPaths + arguments.readablePaths,
+        writableForTesting: arguments.imageWritableForTesting,
         innerArguments: arguments.forImageZygote)
 }
 // At most two malloc arenas in every worker: glibc gives each new thread its own 64 MiB arena

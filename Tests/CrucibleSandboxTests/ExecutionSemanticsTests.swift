@@ -68,7 +68,10 @@ struct ExecutionSemanticsTests {
             """
         let result = sandbox.execute(code, inputs: ["cases": .array(cases.map { .string($0) })])
         #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
-        #expect(result.json == .array([.array([]), .string("builtin_function_or_method")]))
+        // An image's zygote links the shared libpython, which does not export the parser's C
+        // entry points: there the worker compiles through `ast` (the same code, compared above).
+        let compiler = TestSandboxes.interpreter?.image == nil ? "builtin_function_or_method" : "function"
+        #expect(result.json == .array([.array([]), .string(compiler)]))
     }
 
     @Test("stdout and stderr are captured separately")

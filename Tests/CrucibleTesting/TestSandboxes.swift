@@ -5,9 +5,54 @@ import Foundation
 /// Sandboxes shared by the suites: starting a zygote costs tens of milliseconds, so each
 /// configuration is built once per test process.
 package enum TestSandboxes {
+    /// The interpreter the suites run on: the system's, or the one `CRUCIBLE_TEST_PYTHON`
+    /// names (e.g. 3.14; installed on first use), so that CI runs the same attacks and checks
+    /// on every interpreter.
+    package static let interpreter: PythonInterpreter? = {
+        guard let version = ProcessInfo.processInfo.environment["CRUCIBLE_TEST_PYTHON"], !version.isEmpty else { return nil }
+        // Prepared once, before any test runs a sandbox (the semaphore orders the write and the read).
+        final class Outcome: @unchecked Sendable { var result: Result<PythonInterpreter, Error>? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                let sandbox = try SandboxConfiguration().resolvedPaths().sandbox
+                outcome.result = .success(try await PythonInterpreter.prepare(version, sandboxDirectory: sandbox) { print("test setup: \($0)") })
+            } catch {
+                outcome.result = .failure(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        return try! outcome.result!.get()
+    }()
+
+    /// "3.11", "3.14": the version of `interpreter` (the system's when it is nil).
+    package static var pythonVersion: String { interpreter?.version ?? systemPythonVersion }
+    private static let systemPythonVersion: String = {
+        confined.report.pythonVersion.split(separator: ".").prefix(2).joined(separator: ".")
+    }()
+
+    /// A configuration on the suites' interpreter.
+    package static func configuration() -> SandboxConfiguration {
+        var configuration = SandboxConfiguration()
+        configuration.interpreter = interpreter
+        configuration.imageWritableFolderForTesting = scratchRoot
+        return configuration
+    }
+
+    /// Where every `Scratch` folder is made: an image shows it to its workers (writable, for
+    /// control runs; Landlock still refuses confined ones).
+    package static let scratchRoot: String = {
+        let path = NSTemporaryDirectory() + "crucible-tests-\(getpid())"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o777)
+        return path
+    }()
+
     /// The default, fully confined sandbox.
     package static let confined: Sandbox = {
-        var configuration = SandboxConfiguration()
+        var configuration = TestSandboxes.configuration()
         configuration.poolSize = 4
         return try! Sandbox(configuration: configuration)
     }()
@@ -15,7 +60,7 @@ package enum TestSandboxes {
     /// Control: every worker layer off and no zygote isolation, so an attack that the
     /// confined sandbox blocks can be shown to succeed. Test-only (`package` switches).
     package static let unconfined: Sandbox = {
-        var configuration = SandboxConfiguration()
+        var configuration = TestSandboxes.configuration()
         configuration.poolSize = 2
         configuration.disabledLayersForTesting = .all
         configuration.unconfinedZygoteForTesting = true
@@ -24,7 +69,7 @@ package enum TestSandboxes {
 
     /// A sandbox of its own, for tests that kill the zygote or count resources.
     package static func isolated(poolSize: Int = 2, limits: ExecutionLimits = ExecutionLimits()) throws -> Sandbox {
-        var configuration = SandboxConfiguration()
+        var configuration = TestSandboxes.configuration()
         configuration.poolSize = poolSize
         configuration.defaultLimits = limits
         return try Sandbox(configuration: configuration)
@@ -36,7 +81,7 @@ package struct Scratch {
     package let path: String
 
     package init() {
-        path = NSTemporaryDirectory() + "crucible-test-" + UUID().uuidString
+        path = TestSandboxes.scratchRoot + "/" + UUID().uuidString
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         // World-writable, so a control worker running as any uid can leave its mark.
         chmod(path, 0o777)

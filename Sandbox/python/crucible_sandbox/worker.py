@@ -27,9 +27,13 @@ from . import tools, wire_json
 
 # Modules workers may use, imported in the zygote: faster first use, and extension
 # modules are mapped before seccomp forbids new executable mappings of anything else.
+# ctypes among them: where libffi makes callbacks from static trampolines (libffi 3.5, in
+# the 3.14 image) it maps their table from a memfd when _ctypes loads, and workers may not
+# create a memfd (writable memory that could be mapped executable); without the table,
+# libffi falls back to a writable+executable mapping, which seccomp kills.
 PRELOAD = (
     "abc array base64 binascii bisect calendar cmath collections collections.abc "
-    "contextlib copy csv dataclasses datetime decimal difflib enum fractions functools "
+    "contextlib copy csv ctypes dataclasses datetime decimal difflib enum fractions functools "
     "hashlib heapq html inspect itertools math operator pprint random re signal statistics string "
     "textwrap time typing unicodedata uuid zlib urllib.parse"
 ).split()

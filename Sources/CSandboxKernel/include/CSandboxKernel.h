@@ -104,9 +104,10 @@ int crucible_expose_beneath(const char *ancestor, const char *const *paths, int 
 /// read-only overlay (a tmpfs layer above it takes only mount points, so the cached image is
 /// never written), each of `host_paths` bind-mounted read-only at its own path, `zygote`
 /// (a file on the host) at `zygote_inside`, the host's /proc at /proc; then pivot_root into
-/// it and the host's tree is detached. Needs CAP_SYS_ADMIN. Returns 0, or -1 with `error`
-/// naming the failed step and path; the caller then execs `zygote_inside`.
-int crucible_enter_image(const char *image, const char *const *host_paths, int count, const char *zygote,
+/// it and the host's tree is detached. Paths from index `writable_from` on stay writable (a
+/// test's scratch folder; pass `count` for none). Needs CAP_SYS_ADMIN. Returns 0, or -1 with
+/// `error` naming the failed step and path; the caller then execs `zygote_inside`.
+int crucible_enter_image(const char *image, const char *const *host_paths, int count, int writable_from, const char *zygote,
                          const char *zygote_inside, char *error, size_t error_len);
 
 #endif

@@ -47,7 +47,8 @@ public struct PackageEnvironment: Codable, Sendable, Equatable {
         let building = storeDirectory + "/.building-\(getpid())-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: building) }
         progress("packages: installing \(wanted.joined(separator: " ")) for Python \(version) (pip, wheels only)")
-        let quiet = ["--disable-pip-version-check", "--no-input", "--quiet", "--root-user-action=ignore"]
+        let quiet = ["--disable-pip-version-check", "--no-input", "--quiet"]
+        let asRoot = ["--root-user-action=ignore"]  // `install` only
         func failed(_ run: HostProgram.Run) -> Failure {
             Failure(description: "installing \(wanted.joined(separator: " ")) for Python \(version) failed (pip exit \(run.status)):\n\(run.tail)\n"
                 + "Nothing ran. Check the names and versions; only packages with wheels for Python \(version) can be used.")
@@ -67,14 +68,14 @@ public struct PackageEnvironment: Codable, Sendable, Equatable {
             let install = try await HostProgram.run(
                 systemInterpreter,
                 ["-m", "pip", "install", "--target", building + "/site", "--no-deps", "--no-index", "--ignore-requires-python", "--no-compile"]
-                    + target + quiet + wheels,
+                    + target + quiet + asRoot + wheels,
                 progress: nil, environment: ["PIP_NO_COLOR": "1"])
             guard install.status == 0 else { throw failed(install) }
             try? FileManager.default.removeItem(atPath: building + "/wheels")
         } else {
             let pip = try await HostProgram.run(
                 systemInterpreter,
-                ["-m", "pip", "install", "--target", building + "/site", "--only-binary=:all:", "--no-compile"] + quiet + ["--"] + wanted,
+                ["-m", "pip", "install", "--target", building + "/site", "--only-binary=:all:", "--no-compile"] + quiet + asRoot + ["--"] + wanted,
                 progress: nil, environment: ["PIP_NO_COLOR": "1"])
             guard pip.status == 0 else { throw failed(pip) }
         }
