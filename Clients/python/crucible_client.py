@@ -126,11 +126,14 @@ class Crucible:
                 params[key] = value
         return self.request("validate", params)
 
-    def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None):
+    def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None, python=None):
         """Opens a session whose code may call `tools` (Tool objects) besides the server's own.
-        With persistent=True, variables survive from one execute to the next."""
+        With persistent=True, variables survive from one execute to the next. `python` ("3.14")
+        runs the session's code on another interpreter than the server's."""
         tools = [t if isinstance(t, Tool) else Tool(t) for t in tools]
         params = {"tools": [t.definition() for t in tools], "persistent": persistent}
+        if python is not None:
+            params["python"] = python
         if idle_timeout is not None:
             params["idle_timeout"] = idle_timeout
         if label is not None:

@@ -74,7 +74,7 @@ struct GenerateCommand: AsyncParsableCommand {
             limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, python: prepared)
         defer { sandbox.shutdown() }
         let validator: Validator
-        do { validator = try Validator() } catch {
+        do { validator = try Validator(sandbox: prepared.validatorSandbox) } catch {
             FileHandle.standardError.write(Data("crucible: the validators cannot start: \(error)\n".utf8))
             throw ExitCode(ExitCode32.sandboxUnavailable.rawValue)
         }

@@ -75,16 +75,16 @@ struct McpCommand: AsyncParsableCommand {
         let prepared = try await python.prepare(project: try tools.loadProject())
         let sandbox = try makeSandbox(limits: limits, poolSize: poolSize, capacity: capacity, python: prepared)
         defer { sandbox.shutdown() }
-        try await serve(sandbox: sandbox, protocolOutput: protocolOutput)
+        try await serve(sandbox: sandbox, validatorSandbox: prepared.validatorSandbox, protocolOutput: protocolOutput)
     }
 
-    private func serve(sandbox: Sandbox, protocolOutput: Int32) async throws {
+    private func serve(sandbox: Sandbox, validatorSandbox: SandboxConfiguration, protocolOutput: Int32) async throws {
         let project = try tools.loadProject()
         let (baseToolbox, standard) = try tools.makeToolbox(sandbox: sandbox, project: project)
         defer { standard?.shutdown() }
         let root = tools.root
         let kinds = project.kinds
-        let validator = LazyValidator(kinds: kinds)
+        let validator = LazyValidator(kinds: kinds) { try Validator(sandbox: validatorSandbox) }
         defer { validator.shutdown() }
         let recorder = recording.recorder(source: "mcp")
         let sources = ToolSources()

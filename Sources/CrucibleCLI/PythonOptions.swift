@@ -20,28 +20,84 @@ struct PythonOptions: ParsableArguments {
         var interpreter: PythonInterpreter
         var packages: PackageEnvironment?
         var preload: [String]
+
+        /// The validators run on the same interpreter (on 3.14 they parse natively).
+        var validatorSandbox: SandboxConfiguration {
+            var configuration = SandboxConfiguration()
+            configuration.interpreter = interpreter
+            return configuration
+        }
     }
 
     /// The interpreter (installed first when it is not), then the packages for it (installed or
     /// found in the cache), with progress on stderr. A failure exits 1 (3 without the sandbox's
     /// parts) before anything runs.
     func prepare(project: ProjectConfiguration?) async throws -> Prepared {
-        func strings(_ key: String) -> [String] { project?.settings[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-        let wanted = strings("packages") + requirements
-        let modules = strings("preload") + preload
-        let version = python ?? project?.settings["python"]?.stringValue
-        if wanted.isEmpty, !modules.isEmpty {
+        if requirements.isEmpty, strings("packages", project).isEmpty, !(strings("preload", project) + preload).isEmpty {
             throw ValidationError("--preload needs packages (--with) or preloads a module of the standard library only")
         }
-        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
         do {
-            let sandbox = try SandboxConfiguration().resolvedPaths().sandbox
-            let interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: sandbox, progress: progress)
-            let environment = wanted.isEmpty ? nil : try await PackageEnvironment.prepare(wanted, for: interpreter, progress: progress)
-            return Prepared(interpreter: interpreter, packages: environment, preload: wanted.isEmpty ? [] : modules)
+            return try await prepare(project: project, python: python ?? project?.settings["python"]?.stringValue)
         } catch {
             FileHandle.standardError.write(Data("crucible: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }
+
+    /// The same packages and preloads for the interpreter `version` names (nil: the system's);
+    /// failures are thrown as they are.
+    func prepare(project: ProjectConfiguration?, python version: String?) async throws -> Prepared {
+        let wanted = strings("packages", project) + requirements
+        let modules = strings("preload", project) + preload
+        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
+        let sandbox = try SandboxConfiguration().resolvedPaths().sandbox
+        let interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: sandbox, progress: progress)
+        let environment = wanted.isEmpty ? nil : try await PackageEnvironment.prepare(wanted, for: interpreter, progress: progress)
+        return Prepared(interpreter: interpreter, packages: environment, preload: wanted.isEmpty ? [] : modules)
+    }
+
+    private func strings(_ key: String, _ project: ProjectConfiguration?) -> [String] {
+        project?.settings[key]?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+}
+
+/// The sandboxes of other interpreters that `crucible serve` sessions ask for
+/// (`open_session {python: "3.14"}`): each prepared with the server's packages and preloads
+/// (the image installed first when needed) and started on the first session that asks, then
+/// kept for the server's life.
+final class InterpreterSandboxes: Sendable {
+    private let options: PythonOptions
+    private let project: ProjectConfiguration?
+    private let make: @Sendable (PythonOptions.Prepared) throws -> Sandbox
+    /// Held while one is prepared, so two sessions asking at once start one sandbox.
+    private let started = Locked<[String: Sandbox]>([:])
+    private let preparing = NSLock()
+
+    init(options: PythonOptions, project: ProjectConfiguration?, make: @escaping @Sendable (PythonOptions.Prepared) throws -> Sandbox) {
+        self.options = options
+        self.project = project
+        self.make = make
+    }
+
+    func sandbox(for version: String) throws -> Sandbox {
+        preparing.lock()
+        defer { preparing.unlock() }
+        if let existing = started.withLock({ $0[version] }) { return existing }
+        // Called from a request's thread, never the cooperative pool: waiting here cannot starve it.
+        final class Outcome: @unchecked Sendable { var result: Result<PythonOptions.Prepared, Error>? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached { [options, project] in
+            do { outcome.result = .success(try await options.prepare(project: project, python: version)) } catch {
+                outcome.result = .failure(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        let sandbox = try make(try outcome.result!.get())
+        started.withLock { $0[version] = sandbox }
+        return sandbox
+    }
+
+    func shutdown() { started.withLock { $0.values.forEach { $0.shutdown() } } }
 }

@@ -48,8 +48,14 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
+        let others = InterpreterSandboxes(options: python, project: project) { [poolSize, capacity] prepared in
+            try makeSandbox(poolSize: poolSize, capacity: capacity, python: prepared)
+        }
+        defer { others.shutdown() }
         let server = ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
-                                 maxSessions: maxSessions, kinds: project.kinds, makeValidator: { try Validator() })
+                                 maxSessions: maxSessions, kinds: project.kinds,
+                                 makeValidator: { [validatorSandbox = prepared.validatorSandbox] in try Validator(sandbox: validatorSandbox) },
+                                 interpreterSandboxes: { try others.sandbox(for: $0) })
         // The server's loop blocks on stdin: on a thread of its own, not one of the cooperative
         // pool's few, which program-backed tools need.
         await onOwnThread { server.run() }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Crucible
 import Foundation
 
-struct ValidateCommand: ParsableCommand {
+struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check Python files against Crucible's domain rules (views, t-strings, …).",
@@ -11,8 +11,11 @@ struct ValidateCommand: ParsableCommand {
             folders skipped). Settings come from [tool.crucible] in ./pyproject.toml (rulesets, \
             select, ignore, per_file_ignores, rule_modules, view_decorator, view_suffix); flags add to \
             them. Suppress one finding \
-            with `# crucible: ignore[ID]` on its line. Exit codes: 0 no findings, 1 findings, \
-            2 usage or internal error.
+            with `# crucible: ignore[ID]` on its line. The validators run on the system's Python \
+            unless --python (or [tool.crucible] python) names another: on 3.14 files are parsed by \
+            Python's own parser (t-strings, PEP 695/696); an older one reads t-strings by rewriting \
+            them and reports PY314 for a file only 3.14 can parse. Exit codes: 0 no findings, 1 \
+            findings, 2 usage or internal error.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -40,13 +43,16 @@ struct ValidateCommand: ParsableCommand {
     @Flag(help: "List every rule with its doc and examples (as JSON with --format json).")
     var listRules = false
 
+    @Option(help: "The Python the validators run on, e.g. 3.14 (the system's by default; installed on first use).")
+    var python: String?
+
     func validate() throws {
         if paths.isEmpty && !listRules { throw ValidationError("give at least one file or folder to check") }
     }
 
-    func run() throws {
+    func run() async throws {
         do {
-            try execute()
+            try await execute()
         } catch let exit as ExitCode {
             throw exit
         } catch let unknown as Validator.UnknownRulesets {
@@ -57,12 +63,18 @@ struct ValidateCommand: ParsableCommand {
         }
     }
 
-    private func execute() throws {
-        let validator = try Validator()
-        defer { validator.shutdown() }
+    private func execute() async throws {
         let directory = FileManager.default.currentDirectoryPath
-        var configuration = try Validator.Configuration(
-            project: ProjectConfiguration.load(from: directory, kindsDirectory: nil))
+        let project = try ProjectConfiguration.load(from: directory, kindsDirectory: nil)
+        var sandbox = SandboxConfiguration()
+        if let version = python ?? project.settings["python"]?.stringValue {
+            sandbox.interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: try sandbox.resolvedPaths().sandbox) {
+                FileHandle.standardError.write(Data("crucible: \($0)\n".utf8))
+            }
+        }
+        let validator = try Validator(sandbox: sandbox)
+        defer { validator.shutdown() }
+        var configuration = try Validator.Configuration(project: project)
         if listRules {
             let rules = try validator.rules(configuration: configuration)
             if format == .json { print(JSONValue.array(rules).jsonText); return }

@@ -31,13 +31,21 @@ public final class ServeServer: @unchecked Sendable {
         let label: String?
         let toolbox: Toolbox
         let persistent: SandboxSession?
-        init(id: String, label: String?, toolbox: Toolbox, persistent: SandboxSession?) {
+        /// The sandbox of the session's interpreter (`open_session {python}`).
+        let sandbox: Sandbox
+        init(id: String, label: String?, toolbox: Toolbox, persistent: SandboxSession?, sandbox: Sandbox) {
             self.id = id
             self.label = label
             self.toolbox = toolbox
             self.persistent = persistent
+            self.sandbox = sandbox
         }
     }
+
+    /// The sandbox for another interpreter than the server's (a version such as "3.14"),
+    /// started on the first session that asks for it; throws when it cannot be had.
+    public typealias InterpreterSandboxes = @Sendable (_ version: String) throws -> Sandbox
+    private let interpreterSandboxes: InterpreterSandboxes?
 
     /// Sessions open at once (each persistent one holds a worker and two descriptors); one
     /// more is refused with error -32004 until one closes.
@@ -45,8 +53,9 @@ public final class ServeServer: @unchecked Sendable {
 
     public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32, recorder: CorpusRecorder? = nil,
                 maxSessions: Int? = nil, kinds: [String: ArtifactKind] = [:],
-                makeValidator: (@Sendable () throws -> Validator)? = nil) {
+                makeValidator: (@Sendable () throws -> Validator)? = nil, interpreterSandboxes: InterpreterSandboxes? = nil) {
         self.sandbox = sandbox
+        self.interpreterSandboxes = interpreterSandboxes
         self.baseTools = baseTools
         let configuration = sandbox.configuration
         self.maxSessions = maxSessions
@@ -158,6 +167,7 @@ public final class ServeServer: @unchecked Sendable {
                 }
             }
         } catch let range as SettingRange.OutOfRange { throw JSONRPCError.invalidParams(range.description) }
+        let sessionSandbox = try sandbox(forPython: params["python"])
         var persistent: SandboxSession?
         if let flag = params["persistent"], flag.boolValue == nil {
             throw JSONRPCError.invalidParams("\"persistent\" must be true or false")
@@ -171,15 +181,32 @@ public final class ServeServer: @unchecked Sendable {
             }
             let sessionLimits = try limits(params)
             do {
-                persistent = try sandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
+                persistent = try sessionSandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
             } catch {
                 throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)")
             }
         }
-        let session = ServeSession(id: id, label: params["label"]?.stringValue, toolbox: toolbox, persistent: persistent)
+        let session = ServeSession(id: id, label: params["label"]?.stringValue, toolbox: toolbox, persistent: persistent,
+                                   sandbox: sessionSandbox)
         lock.withLock { sessions[id] = session }
         return ["session": .string(id), "tools": .array(toolbox.contracts.map { .string($0.name) }),
-                "persistent": .bool(persistent != nil)]
+                "persistent": .bool(persistent != nil), "python": .string(sessionSandbox.report.pythonVersion)]
+    }
+
+    /// The server's sandbox, or the one for the interpreter `python` names ("3.14").
+    private func sandbox(forPython python: JSONValue?) throws -> Sandbox {
+        guard let python else { return sandbox }
+        guard let version = python.stringValue, !version.isEmpty else {
+            throw JSONRPCError.invalidParams("\"python\" must be a version such as \"3.14\"")
+        }
+        let running = sandbox.report.pythonVersion
+        if running == version || running.hasPrefix(version + ".") { return sandbox }
+        guard let interpreterSandboxes else {
+            throw JSONRPCError.invalidParams("this server runs Python \(running) only")
+        }
+        do { return try interpreterSandboxes(version) } catch {
+            throw JSONRPCError.invalidParams("Python \(version): \(error)")
+        }
     }
 
     private func limits(_ params: JSONValue, base: ExecutionLimits? = nil) throws -> ExecutionLimits {
@@ -202,6 +229,7 @@ public final class ServeServer: @unchecked Sendable {
         let result = try executeUnrecorded(params, code: code)
         if let link {
             record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
+                   environment: (try? session(params, required: false))??.sandbox.environmentRecord,
                    feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
         }
         return result.jsonObject
@@ -229,7 +257,7 @@ public final class ServeServer: @unchecked Sendable {
             }
         }
         let limits = try limits(params)
-        let result = sandbox.execute(code, inputs: inputs, limits: limits, tools: session?.toolbox ?? baseTools)
+        let result = (session?.sandbox ?? sandbox).execute(code, inputs: inputs, limits: limits, tools: session?.toolbox ?? baseTools)
         if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
             throw JSONRPCError.invalidParams(detail)
         }
@@ -288,10 +316,10 @@ public final class ServeServer: @unchecked Sendable {
     }
 
     private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
-                        runtime: JSONValue, feedback: String?, started: Date) {
+                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: Date) {
         recorder?.recordLater(CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
                                               runtime: runtime, feedback: feedback, started: started,
-                                              extra: ["environment": sandbox.environmentRecord]))
+                                              extra: ["environment": environment ?? sandbox.environmentRecord]))
     }
 
     private func describe(_ params: JSONValue) throws -> JSONValue {

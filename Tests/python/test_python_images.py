@@ -1,6 +1,6 @@
 """`crucible python install/list`: interpreter images built from Debian packages with
-mmdebstrap, cached outside the checkout. (Running sandboxed code on them is the next step of
-the issue; these tests cover building, recording and listing.)"""
+mmdebstrap, cached outside the checkout, each with a zygote compiled for its Python.
+(Running code on them: test_python_314.py.)"""
 
 import json
 import os
@@ -67,7 +67,10 @@ def test_install_builds_a_real_3_14_image_once_and_records_what_it_holds(tmp_pat
     assert image["packages"]["python3.14"].startswith(image["python_version"])
     assert "libc6" in image["packages"]
     listed = json.loads(crucible("python", "list", "--json", cache=tmp_path).stdout)["images"]
-    assert [(entry["version"], entry["current"], entry["runs_sandboxed_code"]) for entry in listed] == [("3.14", True, False)]
+    assert [(entry["version"], entry["current"], entry["runs_sandboxed_code"]) for entry in listed] == [("3.14", True, True)]
+    # Its zygote was compiled for it, into the same store.
+    assert image["zygote"].startswith(str(tmp_path / "crucible" / "python" / "zygotes" / "3.14-"))
+    assert os.access(image["zygote"], os.X_OK)
     # The image's interpreter is real 3.14: it evaluates a t-string (PEP 750), inside its own root.
     probe = subprocess.run(
         [shutil.which("chroot") or "/usr/sbin/chroot", image["root"], "/usr/bin/python3.14", "-c",

@@ -145,6 +145,13 @@ RULES["TSTR001"] = Rule(
     "make every part a t-string (t\"a\" t\"b\") or join them into one t-string",
     "Python 3.14 rejects implicit concatenation of a t-string with a str or f-string.",
     "html(t'<p>{x}</p>' '<hr/>')", "html(t'<p>{x}</p>' t'<hr/>')", None)
+RULES["PY314"] = Rule(
+    "PY314", "core", "error", "this file needs Python 3.14 to be parsed",
+    "validate it on Python 3.14: `crucible validate --python 3.14` (`crucible python install 3.14` installs it)",
+    "Validators running on an older Python read t-strings by rewriting them as f-strings; a t-string that "
+    "this cannot carry (one reusing its own quotes inside {...}, PEP 701) is not a syntax error in 3.14, "
+    "so it is reported as unparsed here instead of as SYNTAX. On 3.14 the file is parsed natively.",
+    "t\"<p>{d[\"k\"]}</p>\"  # on 3.11", "crucible validate --python 3.14 app/", None)
 RULES["CRU001"] = Rule(
     "CRU001", "core", "warning", "unused suppression", "remove the suppression",
     "A `# crucible: ignore[ID]` comment on a line where ID does not fire hides nothing and rots.",
@@ -217,7 +224,7 @@ def validate(text, path, config=None, facts=None, parsed=None):
         diagnostics = _apply_suppressions(diagnostics, lines, path, wanted, skip=later)
     if facts is not None and file_facts:
         facts[path] = file_facts
-    diagnostics = [d for d in diagnostics if d["rule"] == "SYNTAX" or _wanted(d["rule"], config, path)]
+    diagnostics = [d for d in diagnostics if d["rule"] in ("SYNTAX", "PY314") or _wanted(d["rule"], config, path)]
     diagnostics.sort(key=lambda d: (d["line"], d["column"], d["rule"]))
     return diagnostics
 

@@ -1,4 +1,9 @@
-"""Parsing Python 3.14 t-strings (PEP 750) with the 3.11 interpreter's own parser.
+"""Parsing Python 3.14 t-strings (PEP 750), natively on 3.14 and with 3.11's own parser.
+
+On Python 3.14 (`crucible validate --python 3.14`) files are parsed by `ast` itself, and each
+`TemplateStr` becomes the `JoinedStr` the rules already read (interpolations as
+`FormattedValue`s, positions kept), its position recorded as a t-string. Valid 3.14 code
+never yields SYNTAX there. The rest of this docstring is the 3.11 path.
 
 Why this approach: the validators must run inside the embedded 3.11 interpreter, whose `ast`
 rejects `t"..."`. libcst parses t-strings but is ~8x slower than `ast` and misses `tr`
@@ -24,7 +29,11 @@ inside an interpolation (`t"{d["k"]}"`, valid in 3.14) is reported as a syntax e
 import ast
 import io
 import re
+import sys
 import tokenize
+
+# Python's own parser knows t-strings (PEP 750) and PEP 695/696 from 3.14 on.
+NATIVE = sys.version_info >= (3, 14)
 
 # A t-prefix where an expression can start (not inside a word, not right after a quote).
 _CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
@@ -49,10 +58,53 @@ class Parsed:
         return isinstance(node, ast.JoinedStr) and (node.lineno, node.col_offset) in self.template_positions
 
 
+class _TemplatesAsJoinedStr(ast.NodeTransformer):
+    """3.14's TemplateStr/Interpolation nodes as the JoinedStr/FormattedValue nodes the rules
+    read, each recorded by position as a t-string (what the 3.11 path records)."""
+
+    def __init__(self):
+        self.positions = set()
+
+    def visit_TemplateStr(self, node):
+        self.generic_visit(node)  # nested t-strings first
+        values = []
+        for value in node.values:
+            if type(value).__name__ == "Interpolation":
+                value = ast.copy_location(
+                    ast.FormattedValue(value=value.value, conversion=value.conversion, format_spec=value.format_spec), value)
+            values.append(value)
+        self.positions.add((node.lineno, node.col_offset))
+        return ast.copy_location(ast.JoinedStr(values=values), node)
+
+
+def _parse_native(text, filename):
+    tree = ast.parse(text, filename)
+    converter = _TemplatesAsJoinedStr()
+    tree = converter.visit(tree)
+    aliases = {node.name.id: node.lineno for node in ast.walk(tree)
+               if type(node).__name__ == "TypeAlias" and isinstance(node.name, ast.Name)}
+    return Parsed(tree, converter.positions, [], None, aliases)
+
+
 def parse(text, filename="<code>"):
     lines = None  # split on demand only
     problems = []
     positions = set()
+    if NATIVE:
+        try:
+            return _parse_native(text, filename)
+        except SyntaxError as native_error:
+            error = native_error
+        # A t-string joined to a plain string is a syntax error to 3.14 too. Rewritten as
+        # f-strings (same length), the file parses, the join is reported as TSTR001, and every
+        # other rule still runs, as on the 3.11 path.
+        if "cannot mix t-string literals" in str(error.msg):
+            try:
+                source, positions, problems = _rewrite_native(text)
+                return Parsed(ast.parse(source, filename), positions, problems, lines)
+            except (SyntaxError, tokenize.TokenError):
+                pass
+        return Parsed(None, set(), [_syntax_problem(error, native=True)], lines)
     # A t-string is always a syntax error to 3.11's parser, so a file that parses has none:
     # the tokenize pass runs only for files that fail and contain a t-prefix candidate.
     try:
@@ -67,14 +119,35 @@ def parse(text, filename="<code>"):
             error = rewrite_error if isinstance(rewrite_error, SyntaxError) else error
         except SyntaxError as rewritten_error:
             error = rewritten_error
+    # The rewritten t-strings are f-strings to this parser: an error it reports inside one may
+    # be valid 3.14 (PEP 701 quotes); any other error is a syntax error in every Python.
+    newer = _has_candidate(text) and str(getattr(error, "msg", "")).startswith("f-string")
+    problems.append(_syntax_problem(error, native=False, newer_syntax=newer))
+    return Parsed(None, positions, problems, lines)
+
+
+def _position(error):
     line = error.lineno or 1
     col = (error.offset or 1) - 1
     end_line = getattr(error, "end_lineno", None) or line
     end_col = (getattr(error, "end_offset", None) or (col + 2)) - 1
-    problems.append(("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, max(end_col, col + 1),
-                     "fix the syntax; t-strings must follow Python 3.11's f-string rules here"
-                     " (no reuse of the enclosing quote inside {...})"))
-    return Parsed(None, positions, problems, lines)
+    return line, col, end_line, max(end_col, col + 1)
+
+
+def _syntax_problem(error, native, newer_syntax=False):
+    line, col, end_line, end_col = _position(error)
+    here = "Python %d.%d" % sys.version_info[:2]
+    if native:
+        return ("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, end_col, "fix the syntax")
+    if newer_syntax:
+        # A file with t-strings that this parser could not read even rewritten: it may well be
+        # valid 3.14 (a t-string reusing its own quotes inside {...}, PEP 701). Not claimed as
+        # a syntax error; the way to a real answer is named instead.
+        return ("PY314", "%s cannot parse this file, which uses Python 3.14 syntax (%s)" % (here, error.msg),
+                line, col, end_line, end_col,
+                "validate it on Python 3.14: `crucible validate --python 3.14` (`crucible python install 3.14` installs it)")
+    return ("SYNTAX", "syntax error: %s" % error.msg, line, col, end_line, end_col,
+            "fix the syntax (%s parsed this file; if it is valid in a newer Python, validate with --python 3.14)" % here)
 
 
 _NESTED = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])(?=['\"])")
@@ -112,6 +185,54 @@ def _nested_prefixes(token):
     return found
 
 
+def _tstr001(group, problems):
+    """A TSTR001 problem when one implicit concatenation mixes t-strings and other strings."""
+    if len(group) > 1 and any(t for t, _, _ in group) and not all(t for t, _, _ in group):
+        (_, start, _), (_, _, end) = group[0], group[-1]
+        problems.append(("TSTR001", "a t-string is concatenated with a string that is not a t-string",
+                         start[0], start[1], end[0], end[1],
+                         "make every part a t-string (t\"a\" t\"b\") or join them into one t-string"))
+    group.clear()
+
+
+def _rewrite_native(text):
+    """On 3.14: every t-prefix turned into an f-prefix (same length), the positions of the
+    t-strings, and a TSTR001 problem for each concatenation that mixes them with other strings."""
+    edits, positions, problems, group = [], set(), [], []
+    depth = 0
+    unit_start, unit_template = None, False
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        kind = token.type
+        if kind in (tokenize.FSTRING_START, tokenize.TSTRING_START):
+            template = kind == tokenize.TSTRING_START
+            if template:
+                edits.extend((token.start[0], token.start[1] + offset, "f")
+                             for offset, char in enumerate(token.string) if char in "tT")
+                if depth:
+                    positions.add(token.start)
+            if not depth:
+                unit_start, unit_template = token.start, template
+            depth += 1
+        elif kind in (tokenize.FSTRING_END, tokenize.TSTRING_END):
+            depth -= 1
+            if not depth:
+                if unit_template and not group:
+                    positions.add(unit_start)
+                group.append((unit_template, unit_start, token.end))
+        elif depth:
+            continue
+        elif kind == tokenize.STRING:
+            group.append((False, token.start, token.end))
+        elif kind not in (tokenize.NL, tokenize.COMMENT) and group:
+            _tstr001(group, problems)
+    _tstr001(group, problems)
+    rows = text.splitlines(keepends=True)
+    for row, col, char in edits:
+        line = rows[row - 1]
+        rows[row - 1] = line[:col] + char + line[col + 1:]
+    return "".join(rows), positions, problems
+
+
 def _has_candidate(text):
     # Only files that failed to parse get here; the regex decides.
     return _CANDIDATE.search(text) is not None
@@ -130,12 +251,7 @@ def _rewrite(text):
     group = []  # the STRING tokens of one implicit concatenation: (is_template, start, end)
 
     def close_group():
-        if len(group) > 1 and any(t for t, _, _ in group) and not all(t for t, _, _ in group):
-            (_, start, _), (_, _, end) = group[0], group[-1]
-            problems.append(("TSTR001", "a t-string is concatenated with a string that is not a t-string",
-                             start[0], start[1], end[0], end[1],
-                             "make every part a t-string (t\"a\" t\"b\") or join them into one t-string"))
-        group.clear()
+        _tstr001(group, problems)
 
     index = 0
     while index < len(tokens):
