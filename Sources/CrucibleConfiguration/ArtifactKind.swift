@@ -24,6 +24,16 @@ public struct ArtifactKind: Sendable, Equatable {
     public var staticReason: String?
     /// Whether the system prompt carries the tools' Python API.
     public var toolsInPrompt: Bool
+    /// Python run after the artifact, in the same worker session (its names in scope): an
+    /// exception or a failed assert fails the attempt (`check`, or `check_file` relative to the
+    /// kind's file, in the TOML; `--check` overrides).
+    public var check: String?
+    /// Python run before the artifact in that session: stand-ins for names the kind's
+    /// convention takes from the user's app (the artifact's own imports replace them).
+    public var checkPrelude: String?
+    /// The oldest Python the artifact runs on ("3.14" for t-strings): a static kind is run and
+    /// checked when the sandbox's interpreter is at least this, and stays static below it.
+    public var checkPython: String?
     /// Where it was declared.
     public var source: String
 
@@ -45,7 +55,21 @@ public struct ArtifactKind: Sendable, Equatable {
         self.runtime = runtime
         self.staticReason = table["static_reason"]?.stringValue
         self.toolsInPrompt = table["tools_in_prompt"]?.boolValue ?? (runtime != .staticOnly)
+        self.check = table["check"]?.stringValue
+        self.checkPrelude = table["check_prelude"]?.stringValue
+        if let file = table["check_file"]?.stringValue {
+            let path = file.hasPrefix("/") ? file
+                : URL(fileURLWithPath: source).deletingLastPathComponent().appendingPathComponent(file).path
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw fail("check_file \(file.debugDescription): cannot read \(path)")
+            }
+            self.check = text
+        }
+        self.checkPython = table["check_python"]?.stringValue
         self.source = source
+        if let checkPython, PythonVersion(checkPython) == nil {
+            throw fail("check_python must be a version such as \"3.14\", not \(checkPython.debugDescription)")
+        }
         if runtime == .staticOnly && staticReason == nil {
             throw fail("a static kind needs `static_reason` (recorded with every attempt)")
         }
@@ -79,4 +103,17 @@ public struct ArtifactKind: Sendable, Equatable {
     public static func locateDirectory(_ configuration: SandboxConfiguration) throws -> String {
         try InstallLayout.part("Corpus/kinds", marker: "", configuration: configuration)
     }
+}
+
+/// "3.14" as comparable numbers (major, minor).
+public struct PythonVersion: Comparable, Sendable {
+    public let major: Int, minor: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".").prefix(2).compactMap { Int($0) }
+        guard parts.count == 2 else { return nil }
+        (major, minor) = (parts[0], parts[1])
+    }
+
+    public static func < (a: PythonVersion, b: PythonVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }

@@ -16,7 +16,7 @@ public final class RetryLoop: Sendable {
         public var parameters = SamplingParameters()
         /// Python run after an artifact that ran cleanly, in the same worker session (so the
         /// artifact's names are in scope): an exception or a failed assert fails the attempt
-        /// and becomes the model's feedback. Only for kinds that run in the sandbox.
+        /// and becomes the model's feedback. Overrides the kind's own `check`.
         public var check: RuntimeCheck?
         public init() {}
     }
@@ -25,9 +25,12 @@ public final class RetryLoop: Sendable {
     public struct RuntimeCheck: Sendable {
         public var name: String
         public var source: String
-        public init(name: String, source: String) {
+        /// Run before the artifact (the kind's stand-ins for names its convention imports).
+        public var prelude: String?
+        public init(name: String, source: String, prelude: String? = nil) {
             self.name = name
             self.source = source
+            self.prelude = prelude
         }
     }
 
@@ -205,12 +208,26 @@ public final class RetryLoop: Sendable {
             return Check(diagnostics: diagnostics, runtime: ["status": "not_run", "reason": "the static checks failed"],
                          runtimeFailure: nil, passed: false)
         }
+        let check = settings.check ?? kind.check.map {
+            RuntimeCheck(name: "the \(kind.name) check (\(kind.source))", source: $0, prelude: kind.checkPrelude)
+        }
         switch kind.runtime {
         case .staticOnly:
+            // A static kind whose code this interpreter can run (t-strings on 3.14) is run and
+            // checked too: a static pass that fails at runtime is not a pass.
+            if let check, let oldest = kind.checkPython.flatMap(PythonVersion.init),
+                let running = PythonVersion(sandbox.report.pythonVersion), running >= oldest {
+                var runtime: [String: JSONValue] = ["status": "checked", "python": .string(sandbox.report.pythonVersion)]
+                let checked = await runCheck(check, after: code)
+                runtime["check"] = checked.record
+                return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: checked.failure,
+                             passed: checked.failure == nil)
+            }
             var runtime: [String: JSONValue] = ["status": "skipped", "reason": .string(kind.staticReason ?? "static kind")]
-            if let check = settings.check {
-                runtime["check"] = ["name": .string(check.name), "outcome": "not_run",
-                                    "reason": .string("kind \(kind.name) does not run in the sandbox on this interpreter")]
+            if let check {
+                let reason = kind.checkPython.map { "kind \(kind.name) runs on Python \($0) or later; the sandbox runs \(sandbox.report.pythonVersion) (--python \($0))" }
+                    ?? "kind \(kind.name) does not run in the sandbox"
+                runtime["check"] = ["name": .string(check.name), "outcome": "not_run", "reason": .string(reason)]
             }
             return Check(diagnostics: diagnostics, runtime: .object(runtime), runtimeFailure: nil, passed: true)
         case .sandbox:
@@ -226,7 +243,7 @@ public final class RetryLoop: Sendable {
                 return Check(diagnostics: diagnostics, runtime: .object(runtime),
                              runtimeFailure: Feedback.describe(result, expectation: unmet), passed: false)
             }
-            if let check = settings.check {
+            if let check {
                 let checked = await runCheck(check, after: code)
                 runtime["check"] = checked.record
                 if let failure = checked.failure {
@@ -262,10 +279,26 @@ public final class RetryLoop: Sendable {
             return try await onOwnThread {
                 let session = try sandbox.openSession(tools: tools)
                 defer { session.close() }
-                _ = try session.execute(code)
+                if let prelude = check.prelude {
+                    let ran = try session.execute(prelude)
+                    guard ran.outcome == .ok else {
+                        return (["name": .string(check.name), "outcome": "error", "error": .string("the prelude failed: \(ran.outcome)")],
+                                "the check \(check.name) could not run: its prelude failed (\(ran.outcome))")
+                    }
+                }
+                // The artifact first: an error there is its own, not the check's.
+                let artifact = try session.execute(code)
+                guard artifact.outcome == .ok else {
+                    let record: JSONValue = ["name": .string(check.name), "outcome": "not_run",
+                                             "artifact": .string(artifact.outcome.name),
+                                             "error": artifact.error.map { .string($0.traceback) } ?? .null]
+                    return (record, "The code failed when it ran on Python \(sandbox.report.pythonVersion), before the check \(check.name):\n"
+                        + Feedback.describe(artifact, expectation: nil))
+                }
                 let result = try session.execute(check.source)
                 let record: JSONValue = ["name": .string(check.name), "outcome": .string(result.outcome.name),
-                                         "stdout": .string(result.stdout), "error": result.error.map { .string($0.traceback) } ?? .null]
+                                         "stdout": .string(result.stdout), "value": result.value?.json ?? .null,
+                                         "error": result.error.map { .string($0.traceback) } ?? .null]
                 guard result.outcome == .ok else {
                     return (record, "The code ran, but the check \(check.name) failed on it (in the traceback, <cell 1> is your "
                         + "code and <cell 2> is the check):\n" + Feedback.describe(result, expectation: nil))

@@ -242,7 +242,7 @@ def test_a_check_runs_after_the_artifact_and_its_failure_is_fed_back(tmp_path):
     feedback = second["messages"][-1]["content"]
     assert "check_slug.py failed" in feedback and "AssertionError: hello_world" in feedback
     assert "<cell 2>" in feedback and "line 1" in feedback  # the check's failing line
-    assert second["runtime"]["check"] == {"name": "check_slug.py", "outcome": "ok", "stdout": "", "error": None}
+    assert second["runtime"]["check"] == {"name": "check_slug.py", "outcome": "ok", "stdout": "", "value": None, "error": None}
 
 
 def test_a_generated_test_runs_confined_against_the_workspace(world_readable_tmp):

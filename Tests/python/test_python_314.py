@@ -227,3 +227,53 @@ def test_a_serve_session_can_run_on_3_14_beside_the_servers_own_python(tmp_path)
         with pytest.raises(crucible_client.CrucibleError) as unknown:
             client.open_session(python="3.99")
         assert unknown.value.code == -32602 and "no recipe for Python 3.99" in str(unknown.value)
+
+
+COMPONENT_TASK = "Write a Card component with a title and the default badge."
+# Passes every static rule (the badge is looked up at runtime), but tdom refuses to call the
+# badge without its required `label`.
+BROKEN_COMPONENT = '''```python
+from string.templatelib import Template
+
+
+def Badge(*, label: str) -> Template:
+    return t"<span class='badge'>{label}</span>"
+
+
+BADGES = {"default": Badge}
+
+
+def Card(*, title: str) -> Template:
+    badge = BADGES["default"]
+    return t"<div><h2>{title}</h2><{badge} /></div>"
+```'''
+FIXED_COMPONENT = BROKEN_COMPONENT.replace("<{badge} />", "<{badge} label='new' />")
+
+
+def write_script(path, task, replies):
+    path.write_text(json.dumps({"task": task, "replies": replies}) + "\n")
+
+
+@needs_index
+def test_a_component_that_passes_the_static_rules_but_fails_in_tdom_is_fed_back_on_3_14(tmp_path):
+    write_script(tmp_path / "replies.jsonl", COMPONENT_TASK, [BROKEN_COMPONENT, FIXED_COMPONENT])
+    process = crucible("generate", "--kind", "component", "--task", COMPONENT_TASK, "--scripted", "replies.jsonl",
+                       "--python", "3.14", "--with", "tdom==0.1.20", "--records", "out.jsonl", cwd=tmp_path)
+    assert process.returncode == 0, process.stdout + process.stderr
+    first, second = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert first["diagnostics"] == []  # a static pass...
+    assert (first["passed"], second["passed"]) == (False, True)  # ...that failed at runtime is not recorded as one
+    assert first["runtime"]["status"] == "checked" and first["runtime"]["check"]["outcome"] == "exception"
+    feedback = second["messages"][-1]["content"]
+    assert "Missing required parameters for component: label" in feedback  # tdom's own words
+    assert second["runtime"]["check"]["value"] == {"rendered": ["Badge", "Card"], "skipped": []}
+
+
+def test_on_the_system_python_the_component_stays_static_and_says_why(tmp_path):
+    write_script(tmp_path / "replies.jsonl", COMPONENT_TASK, [BROKEN_COMPONENT])
+    process = crucible("generate", "--kind", "component", "--task", COMPONENT_TASK, "--scripted", "replies.jsonl",
+                       "--records", "out.jsonl", cwd=tmp_path)
+    assert process.returncode == 0, process.stdout + process.stderr
+    (only,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert only["passed"] and only["runtime"]["status"] == "skipped"
+    assert only["runtime"]["check"]["outcome"] == "not_run" and "--python 3.14" in only["runtime"]["check"]["reason"]
