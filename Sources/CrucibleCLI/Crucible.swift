@@ -46,9 +46,11 @@ enum ExitCode32: Int32 {
 
 func makeSandbox(
     limits: ExecutionLimits = ExecutionLimits(), poolSize: Int = 1, capacity: CapacityOptions? = nil,
-    python: PythonOptions.Prepared? = nil
+    python: PythonOptions.Prepared? = nil, importPaths: [String] = []
 ) throws -> Sandbox {
     var configuration = SandboxConfiguration()
+    // Read-only on sys.path (Landlock allows reading, nothing allows writing).
+    configuration.importPaths += importPaths
     configuration.defaultLimits = limits
     configuration.poolSize = poolSize
     if let python {

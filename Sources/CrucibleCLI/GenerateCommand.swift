@@ -71,7 +71,9 @@ struct GenerateCommand: AsyncParsableCommand {
         try requireSandboxParts()
         let prepared = try await python.prepare(project: try toolOptions.loadProject())
         let sandbox = try makeSandbox(
-            limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, python: prepared)
+            limits: ExecutionLimits(), poolSize: min(concurrency, 4) + 1, python: prepared,
+            // The artifact may import the project it is written for (`from app.services import ...`).
+            importPaths: toolOptions.workspace.map { [URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? [])
         defer { sandbox.shutdown() }
         let validator: Validator
         do { validator = try Validator(sandbox: prepared.validatorSandbox) } catch {

@@ -277,3 +277,22 @@ def test_on_the_system_python_the_component_stays_static_and_says_why(tmp_path):
     (only,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert only["passed"] and only["runtime"]["status"] == "skipped"
     assert only["runtime"]["check"]["outcome"] == "not_run" and "--python 3.14" in only["runtime"]["check"]["reason"]
+
+
+@needs_index
+def test_the_runtime_check_imports_the_workspace_read_only(tmp_path):
+    workspace = tmp_path / "project"
+    (workspace / "app").mkdir(parents=True)
+    (workspace / "app" / "__init__.py").write_text("")
+    (workspace / "app" / "labels.py").write_text("DEFAULT_LABEL = 'new'\n")
+    os.chmod(tmp_path, 0o755)  # workers run as nobody: the workspace must be reachable
+    component = FIXED_COMPONENT.replace("label='new'", "label={DEFAULT_LABEL}").replace(
+        "from string.templatelib import Template\n", "from string.templatelib import Template\n\nfrom app.labels import DEFAULT_LABEL\n")
+    write_script(tmp_path / "replies.jsonl", COMPONENT_TASK, [component])
+    process = crucible("generate", "--kind", "component", "--task", COMPONENT_TASK, "--scripted", "replies.jsonl",
+                       "--python", "3.14", "--with", "tdom==0.1.20", "--workspace", str(workspace),
+                       "--records", "out.jsonl", cwd=tmp_path)
+    assert process.returncode == 0, process.stdout + process.stderr
+    (only,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert only["passed"] and only["runtime"]["check"]["outcome"] == "ok", only["runtime"]
+    assert sorted(os.listdir(workspace / "app")) == ["__init__.py", "labels.py"]  # nothing written (no __pycache__)
