@@ -47,6 +47,10 @@ public enum CallRecord {
     public static func runtime(of result: ExecutionResult) -> JSONValue {
         guard case .object(var members) = result.jsonObject else { return result.jsonObject }
         members["status"] = "ran"
+        // The corpus keeps what was written, not the bytes.
+        if !result.files.isEmpty {
+            members["files"] = result.files.summary
+        }
         return .object(members)
     }
 }

@@ -234,6 +234,7 @@ public final class RetryLoop: Sendable {
             let result = await sandbox.run(code, tools: tools)
             guard case .object(var runtime) = result.jsonObject else { preconditionFailure("an execution is an object") }
             runtime["status"] = "ran"
+            if !result.files.isEmpty { runtime["files"] = result.files.summary }  // the record keeps no bytes
             guard result.outcome == .ok else {
                 return Check(diagnostics: diagnostics, runtime: .object(runtime),
                              runtimeFailure: Feedback.describe(result, expectation: nil), passed: false)

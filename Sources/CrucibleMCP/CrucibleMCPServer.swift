@@ -233,7 +233,27 @@ public final class CrucibleMCPServer: @unchecked Sendable {
             // text (pydantic-ai does) would otherwise send it escaped JSON instead of a traceback.
             return Self.modelError(feedback + Self.outputTail(result) + Self.sessionNote(handle, session))
         }
-        return Self.result(Self.runPythonResult(result, session: handle, trace: wantsTrace), isError: false)
+        let answer = Self.result(Self.runPythonResult(result, session: handle, trace: wantsTrace), isError: false)
+        return CallTool.Result(content: answer.content + Self.fileContents(result.files),
+                               structuredContent: answer.structuredContent, isError: nil, _meta: nil)
+    }
+
+    /// What the code wrote under /output, as MCP content: images (PNG, JPEG, GIF, SVG) as
+    /// image content a client can show, everything else as an embedded resource.
+    static func fileContents(_ files: [OutputFile]) -> [MCP.Tool.Content] {
+        files.map { file in
+            switch file.mediaType {
+            case "image/png", "image/jpeg", "image/gif", "image/svg+xml":
+                return .image(data: Data(file.data).base64EncodedString(), mimeType: file.mediaType, annotations: nil, _meta: nil)
+            default:
+                let path = file.name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? file.name
+                let uri = "file:///output/" + path
+                if file.mediaType.hasPrefix("text/") || file.mediaType == "application/json" {
+                    return .resource(resource: .text(String(decoding: file.data, as: UTF8.self), uri: uri, mimeType: file.mediaType))
+                }
+                return .resource(resource: .binary(Data(file.data), uri: uri, mimeType: file.mediaType))
+            }
+        }
     }
 
     /// What a successful run returns: the value and output, the session handle, how many tool
@@ -245,6 +265,10 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         members["tool_calls"] = .int(result.trace.toolCalls.count)
         members.removeValue(forKey: "outcome_detail")
         if !trace { members.removeValue(forKey: "trace") }
+        // The bytes travel as content blocks; the structured result lists the files.
+        if !result.files.isEmpty {
+            members["files"] = result.files.summary
+        }
         return .object(members)
     }
 

@@ -120,6 +120,15 @@ enum MCPToolCatalog {
             ],
             "session": ["type": ["string", "null"], "description": "The session's handle, to pass on the next call."],
             "duration_ms": ["type": "number"],
+            "files": [
+                "type": "array",
+                "description": "Files the code wrote under /output; their bytes follow as image or resource content.",
+                "items": [
+                    "type": "object",
+                    "properties": ["name": ["type": "string"], "type": ["type": "string"], "size": ["type": "integer"]].asJSON,
+                    "required": ["name", "type", "size"],
+                ].asJSON,
+            ],
         ].asJSON,
         "required": ["ok", "outcome", "stdout", "stderr", "session", "tool_calls"],
     ]

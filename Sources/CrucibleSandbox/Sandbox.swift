@@ -39,9 +39,10 @@ public final class Sandbox: Sendable {
             return Self.failed(.sandboxFailure("\(SandboxError.invalidInput("\(name.debugDescription) is not a Python identifier"))"))
         }
         let tools = tools.flatMap { $0.isEmpty ? nil : $0 }
-        let job = WorkerJob(
+        var job = WorkerJob(
             code: code, filename: "<code>", inputs: inputs, keepAlive: false, stdoutLimit: limits.stdoutBytes,
             stderrLimit: limits.stderrBytes, valueLimit: limits.valueBytes, tools: tools?.definitions ?? [])
+        job.filesLimit = limits.outputFileBytes
         do {
             guard try admission.enter() else { return Self.failed(.sandboxFailure("the sandbox was shut down")) }
         } catch { return Self.failed(.busy(error.description)) }

@@ -18,6 +18,9 @@ public struct ExecutionLimits: Equatable, Hashable, Sendable {
     public var valueBytes: Int = 1 << 20
     /// RLIMIT_NOFILE.
     public var openFiles: Int = 64
+    /// Bytes the files the code writes under /output may hold in all (they come back with
+    /// the result); a write past it raises OSError (EFBIG) in the code.
+    public var outputFileBytes: Int = WorkerJob.defaultFilesLimit
 
     public init() {}
 

@@ -68,11 +68,12 @@ public final class SandboxSession: @unchecked Sendable {
         }
         var cellLimits = limits
         if let timeout { cellLimits.wallClock = timeout }
-        let job = WorkerJob(
+        var job = WorkerJob(
             code: code, filename: "<cell \(cell)>", inputs: inputs, keepAlive: true, stdoutLimit: cellLimits.stdoutBytes,
             stderrLimit: cellLimits.stderrBytes, valueLimit: cellLimits.valueBytes,
             // The worker keeps the tool functions it built in cell 1 (in scope and in `tools`).
             tools: cell == 1 ? tools?.definitions ?? [] : [], cell: cell)
+        job.filesLimit = cellLimits.outputFileBytes
         let (result, alive) = WorkerExecution(
             worker: cellWorker, pool: pool, limits: cellLimits, tools: cellDispatcher, spinForReplies: true,
             firstJob: cell == 1, cancellation: cancellation

@@ -49,11 +49,13 @@ struct WorkerExecution {
         var phase: Phase = firstJob ? .starting : .running
 
         func finish(_ outcome: ExecutionOutcome, error: PythonError? = nil, value: PythonValue? = nil,
-                    cpu: Duration? = nil, alive: Bool = false, reads: [(call: Int, path: String)] = []) -> (ExecutionResult, alive: Bool) {
+                    cpu: Duration? = nil, alive: Bool = false, reads: [(call: Int, path: String)] = [],
+                    files: [OutputFile] = []) -> (ExecutionResult, alive: Bool) {
             var result = ExecutionResult(
                 outcome: outcome, value: value, stdout: stdout.text, stderr: stderr.text,
                 stdoutTruncatedBytes: stdout.dropped, stderrTruncatedBytes: stderr.dropped, error: error,
                 duration: ContinuousClock.now - started, cpuTime: cpu)
+            result.files = files
             if let tools { result.trace = tools.trace(reads: reads) }
             return (result, alive)
         }
@@ -137,8 +139,8 @@ struct WorkerExecution {
                     // The runtime sends nothing after its result; bytes already here came from the code.
                     guard reader.bufferedBytes == 0 else { return violation("frames after the result frame") }
                     let wire: WireResult
-                    do { wire = try WireResult.decode(json) } catch { return violation(error.description) }
-                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads)
+                    do { wire = try WireResult.decode(json, filesLimit: job.filesLimit) } catch { return violation(error.description) }
+                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads, files: wire.files)
                 case (.running, .toolCall(let json)):
                     let answer: [UInt8]
                     do {
@@ -165,14 +167,16 @@ struct WorkerExecution {
             }
         }
         if killedAtDeadline { return finish(.timeout) }
-        return finishFromExit(phase: phase, finish: finish)
+        return finishFromExit(phase: phase) { finish($0, error: $1, value: $2, cpu: $3, alive: $4, reads: $5) }
     }
 
     /// The largest frame a worker may send for these limits: a result holds the value (JSON
     /// escapes can make a character up to six bytes) plus its error and field reads.
     static func maxFrame(_ limits: ExecutionLimits) -> Int {
         let value = min(limits.valueBytes, 256 << 20)
-        return 6 * value + (1 << 20)
+        let files = min(limits.outputFileBytes, 256 << 20)
+        // Files come as base64 (4 bytes per 3) in JSON, with their names.
+        return 6 * value + files / 3 * 4 + 4 + OutputFile.maxCount * 1024 + (1 << 20)
     }
 
     /// How long the host polls without blocking after it sends the worker something.

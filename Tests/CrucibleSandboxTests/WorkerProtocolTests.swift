@@ -122,6 +122,36 @@ struct WorkerProtocolTests {
         #expect(own.json == .int(7))
     }
 
+    @Test("Files in a forged result frame are checked: unsafe names, bad base64, too many bytes, duplicates",
+          arguments: [
+              (#"[{"name": "../escape", "base64": ""}]"#, "safe relative path"),
+              (#"[{"name": "/etc/passwd", "base64": ""}]"#, "safe relative path"),
+              (#"[{"name": "a\u0000b", "base64": ""}]"#, "safe relative path"),
+              (#"[{"name": "x.png", "base64": "not base64!"}]"#, "not base64"),
+              (#"[{"name": "x", "base64": ""}, {"name": "x", "base64": ""}]"#, "twice"),
+              (#"[{"name": "big", "base64": "\#(String(repeating: "A", count: 12 << 20))"}]"#, "limit"),
+          ])
+    func forgedFiles(files: String, expected: String) {
+        let frame = #"frame("R", struct.pack("<Q", token()) + b'{"status":"ok","files":"# + files + #"}')"#
+        let result = sandbox.execute(Self.frameWriter + frame + "\nimport time\ntime.sleep(1)")
+        guard case .protocolViolation(let detail) = result.outcome else {
+            Issue.record("expected a protocol violation, got \(result.outcome)")
+            return
+        }
+        #expect(detail.contains(expected), "\(detail)")
+        #expect(result.files.isEmpty)
+    }
+
+    @Test("A file's type comes from its bytes, not its name")
+    func fileTypesFromBytes() {
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]
+        #expect(OutputFile(name: "notes.txt", data: png).mediaType == "image/png")
+        #expect(OutputFile(name: "figure.png", data: Array("just text".utf8)).mediaType == "text/plain")
+        #expect(OutputFile(name: "plot", data: Array("<?xml version='1.0'?>\n<svg xmlns='x'></svg>".utf8)).mediaType == "image/svg+xml")
+        #expect(OutputFile(name: "table.csv", data: [0xFF, 0xFE, 0x00, 0x81]).mediaType == "application/octet-stream")
+        #expect(OutputFile(name: "data.json", data: Array("{}".utf8)).mediaType == "application/json")
+    }
+
     @Test("A result left over from an earlier cell is not taken as the next cell's")
     func staleResultAcrossCells() throws {
         let session = try sandbox.openSession()

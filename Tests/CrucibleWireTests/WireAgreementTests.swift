@@ -32,7 +32,7 @@ struct WireAgreementTests {
     func constants() throws {
         let python = try JSONValue(parsing: try python("""
             print(json.dumps({"kinds": wire.KINDS, "frame": wire.FRAME.size, "job": wire.JOB_HEADER.size,
-                              "maxReads": wire.MAX_READS}))
+                              "maxReads": wire.MAX_READS, "filesLimit": wire.DEFAULT_FILES_LIMIT}))
             """))
         var swiftKinds: [String: JSONValue] = [:]
         for kind in WorkerFrameKind.allCases { swiftKinds["\(kind)"] = .int(Int(kind.rawValue)) }
@@ -46,6 +46,7 @@ struct WireAgreementTests {
         #expect(python["frame"] == .int(WorkerFrame.headerSize + 1))
         #expect(python["job"] == .int(WorkerJob.headerSize))
         #expect(python["maxReads"] == .int(WireResult.maxReads))
+        #expect(python["filesLimit"] == .int(WorkerJob.defaultFilesLimit))
     }
 
     @Test("a job the host encodes is the job the worker decodes")

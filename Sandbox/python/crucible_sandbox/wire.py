@@ -40,6 +40,10 @@ KEEP_ALIVE = 1
 # Field reads reported per job; the host keeps no more than this either.
 MAX_READS = 10000
 
+# Bytes the files written under /output may hold per job, unless the job's extras give
+# `files_limit` (the host sends it only when it differs).
+DEFAULT_FILES_LIMIT = 8 << 20
+
 
 def decode_job(payload):
     """The job dictionary from a "J" frame's payload."""

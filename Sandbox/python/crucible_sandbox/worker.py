@@ -23,7 +23,9 @@ import sys
 import time
 import traceback
 
-from . import tools, wire_json
+from . import output_files, tools, wire_json
+
+output_files.install()
 
 # Modules workers may use, imported in the zygote: faster first use, and extension
 # modules are mapped before seccomp forbids new executable mappings of anything else.
@@ -46,7 +48,7 @@ for _name in PRELOAD:
 # The wire protocol's names, bound here as globals of this module (the hot paths read them).
 from .wire import DROPPED as _DROP, FRAME as _HEADER, JOB as _JOB, RESULT as _RESULT, STDERR as _STDERR
 from .wire import OUTPUT_DROPPED as _DROPPED, STDOUT as _STDOUT, TOKEN as _TOKEN, WARM as _WARM
-from .wire import decode_job, encode_job
+from .wire import DEFAULT_FILES_LIMIT, decode_job, encode_job
 _CHUNK = 64 * 1024
 
 
@@ -284,6 +286,7 @@ def run_job(job, namespace, channel, user_files, streams=None):
 
     streams = streams or Streams(channel)
     streams.install(job)
+    output_files.begin_cell(job.get("files_limit", DEFAULT_FILES_LIMIT))
     result = {"status": "ok"}
     try:
         body, last = compile_cell(source, filename)
@@ -301,7 +304,11 @@ def run_job(job, namespace, channel, user_files, streams=None):
     reads = tools.take_reads()
     if reads:
         result["reads"] = reads
+    files = output_files.take()
+    if files:
+        result["files"] = files
     return result
+
 
 
 _CO_COROUTINE = inspect.CO_COROUTINE

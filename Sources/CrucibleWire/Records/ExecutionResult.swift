@@ -135,6 +135,8 @@ public struct ExecutionResult: Sendable {
     public var cpuTime: Duration?
     /// The tool calls the code made and the result fields it read.
     public var trace = ExecutionTrace()
+    /// What the code wrote under /output (empty when it wrote nothing there).
+    public var files: [OutputFile] = []
 
     public var succeeded: Bool { outcome == .ok }
 
@@ -169,7 +171,7 @@ extension ExecutionResult: Encodable {
         case outcome, outcomeDetail = "outcome_detail", stdout, stderr
         case stdoutTruncatedBytes = "stdout_truncated_bytes", stderrTruncatedBytes = "stderr_truncated_bytes"
         case durationMS = "duration_ms", trace, syscall, signal, value, valueRepr = "value_repr", valueType = "value_type"
-        case valueTruncatedChars = "value_truncated_chars", error
+        case valueTruncatedChars = "value_truncated_chars", error, files
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -195,6 +197,7 @@ extension ExecutionResult: Encodable {
         case nil: break
         }
         try container.encodeIfPresent(error, forKey: .error)
+        if !files.isEmpty { try container.encode(files, forKey: .files) }
     }
 
     /// The result in its JSON shape.

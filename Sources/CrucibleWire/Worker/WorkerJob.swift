@@ -24,6 +24,10 @@ package struct WorkerJob {
     package var cell = 1
     /// Set per job by the host; the worker's result frame must carry it.
     package var token: UInt64 = 0
+    /// Bytes the files written under /output may hold (sent only when not the default, which
+    /// the worker knows: a fresh worker then parses no JSON for it).
+    package var filesLimit = WorkerJob.defaultFilesLimit
+    package static let defaultFilesLimit = 8 << 20
 
     package init(
         code: String, filename: String, inputs: [String: JSONValue], keepAlive: Bool, stdoutLimit: Int, stderrLimit: Int,
@@ -42,10 +46,11 @@ package struct WorkerJob {
 
     package func encoded() -> [UInt8] {
         var extras: [UInt8] = []
-        if !inputs.isEmpty || !tools.isEmpty {
+        if !inputs.isEmpty || !tools.isEmpty || filesLimit != Self.defaultFilesLimit {
             var object: [String: JSONValue] = [:]
             if !inputs.isEmpty { object["inputs"] = .object(inputs) }
             if !tools.isEmpty { object["tools"] = .array(tools) }
+            if filesLimit != Self.defaultFilesLimit { object["files_limit"] = .int(filesLimit) }
             JSONValue.object(object).write(to: &extras)
         }
         let name = Array(filename.utf8.prefix(Int(UInt16.max)))
@@ -85,14 +90,36 @@ package struct WireResult {
     package var value: PythonValue?
     package var error: PythonError?
     package var reads: [(call: Int, path: String)] = []
+    package var files: [OutputFile] = []
 
     /// Field reads kept per execution (the worker's runtime stops recording at the same number).
     package static let maxReads = 10_000
 
-    package static func decode(_ payload: ArraySlice<UInt8>) throws(WorkerProtocolViolation) -> WireResult {
+    /// `filesLimit`: the bytes the job allowed under /output; the runtime never sends more.
+    package static func decode(_ payload: ArraySlice<UInt8>, filesLimit: Int = WorkerJob.defaultFilesLimit)
+        throws(WorkerProtocolViolation) -> WireResult
+    {
         func bad(_ what: String) -> WorkerProtocolViolation { WorkerProtocolViolation("the result frame \(what)") }
         guard let object = try? JSONValue(parsing: payload), case .object = object else { throw bad("is not a JSON object") }
         var result = WireResult(outcome: .ok)
+        if let files = object["files"] {
+            guard let list = files.arrayValue, list.count <= OutputFile.maxCount else {
+                throw bad("has files that are not a list of at most \(OutputFile.maxCount)")
+            }
+            var total = 0
+            for file in list {
+                guard let name = file["name"]?.stringValue, OutputFile.isSafeName(name) else {
+                    throw bad("has a file whose name is not a safe relative path")
+                }
+                guard let text = file["base64"]?.stringValue, let data = Data(base64Encoded: text) else {
+                    throw bad("has a file \(name.debugDescription) whose bytes are not base64")
+                }
+                total += data.count
+                guard total <= filesLimit else { throw bad("has files over the \(filesLimit)-byte limit") }
+                guard !result.files.contains(where: { $0.name == name }) else { throw bad("names the file \(name.debugDescription) twice") }
+                result.files.append(OutputFile(name: name, data: Array(data)))
+            }
+        }
         if let reads = object["reads"] {
             guard let list = reads.arrayValue else { throw bad("has reads that are not a list") }
             for read in list.prefix(maxReads) {

@@ -1,0 +1,115 @@
+"""Files out: what code writes under /output comes back to the caller with the result.
+
+Workers cannot write to any file: seccomp refuses opening for writing everywhere, and only
+Landlock could tell one folder from another, which not every kernel has. So /output is not a
+folder on disk. `open()` (builtins and io, which is how Python libraries write files:
+matplotlib's savefig, PIL's save, csv, json) is wrapped: a path under /output opens an
+in-memory file, kept when it is closed and sent with the cell's result. Everything else goes
+to the real `open`, unchanged. Writers that call the C library directly are not caught.
+
+The host trusts none of it: it checks names, counts and sizes again and decides each file's
+type from its bytes (CrucibleWire's `OutputFiles`).
+"""
+
+import base64
+import builtins
+import io
+import os
+
+PREFIX = "/output"
+_real_open = builtins.open
+_real_makedirs = os.makedirs
+_real_mkdir = os.mkdir
+
+
+class _Store:
+    files = {}  # name -> bytes, this cell's
+    limit = 8 << 20  # total bytes, from the job
+    used = 0
+
+
+def _name(path):
+    """The name under /output, or None for any other path."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        return None
+    normal = os.path.normpath(path)
+    if normal == PREFIX:
+        return ""
+    if not normal.startswith(PREFIX + "/"):
+        return None
+    return normal[len(PREFIX) + 1:]
+
+
+class _OutputBuffer(io.BytesIO):
+    def __init__(self, name, initial=b""):
+        super().__init__(initial)
+        self._output_name = name
+        if initial:
+            self.seek(0, io.SEEK_END)
+
+    def write(self, data):
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if _Store.used + self.tell() + size - len(_Store.files.get(self._output_name, b"")) > _Store.limit:
+            raise OSError(27, "File too large: the files under /output may hold %d bytes in all" % _Store.limit)
+        return super().write(data)
+
+    def close(self):
+        if not self.closed:
+            data = self.getvalue()
+            _Store.used += len(data) - len(_Store.files.get(self._output_name, b""))
+            _Store.files[self._output_name] = data
+        super().close()
+
+
+def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
+    name = _name(file)
+    if name is None:
+        return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+    if not name:
+        raise IsADirectoryError(21, "Is a directory", file)
+    if any(flag in mode for flag in "wax+"):
+        if "x" in mode and name in _Store.files:
+            raise FileExistsError(17, "File exists", file)
+        initial = _Store.files.get(name, b"") if ("a" in mode or ("+" in mode and "w" not in mode)) else b""
+        raw = _OutputBuffer(name, initial)
+    elif name in _Store.files:
+        raw = io.BytesIO(_Store.files[name])
+    else:
+        raise FileNotFoundError(2, "No such file or directory", file)
+    if "b" in mode:
+        return raw
+    return io.TextIOWrapper(raw, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=True)
+
+
+def _makedirs(name, mode=0o777, exist_ok=False):
+    if _name(name) is not None:
+        return None  # /output and folders below it exist for the code
+    return _real_makedirs(name, mode, exist_ok)
+
+
+def _mkdir(path, mode=0o777, *, dir_fd=None):
+    if _name(path) is not None:
+        return None
+    return _real_mkdir(path, mode, dir_fd=dir_fd)
+
+
+def install():
+    """Wraps open (once, in the zygote: every worker inherits it)."""
+    builtins.open = io.open = _open
+    os.makedirs, os.mkdir = _makedirs, _mkdir
+
+
+def begin_cell(limit):
+    _Store.files = {}
+    _Store.used = 0
+    _Store.limit = max(0, int(limit))
+
+
+def take():
+    """This cell's files as [{"name", "base64"}], in the order they were first closed."""
+    files = [{"name": name, "base64": base64.b64encode(data).decode("ascii")} for name, data in _Store.files.items()]
+    _Store.files = {}
+    _Store.used = 0
+    return files

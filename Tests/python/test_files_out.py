@@ -1,0 +1,112 @@
+"""Files out: what code writes under /output comes back with the result (run --json and
+serve: name, type, base64; MCP: image content for pictures, an embedded resource otherwise),
+within a size cap, while every other write stays refused."""
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
+sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
+
+import crucible_client  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
+WRITES = (
+    "import csv, json, os\n"
+    "os.makedirs('/output/data', exist_ok=True)\n"
+    "with open('/output/data/table.csv', 'w', newline='') as f:\n    csv.writer(f).writerows([['a', 'b'], [1, 2]])\n"
+    "with open('/output/result.json', 'w') as f:\n    json.dump({'ok': True}, f)\n"
+    "with open('/output/picture.png', 'wb') as f:\n    f.write(%r)\n"
+    "json.load(open('/output/result.json'))\n" % PNG
+)
+
+
+def run(code, *args):
+    result = subprocess.run([CRUCIBLE, "run", "-", "--json", *args], input=code, capture_output=True, text=True, timeout=300)
+    return json.loads(result.stdout)
+
+
+def test_files_written_under_output_come_back_with_their_types_and_bytes():
+    result = run(WRITES)
+    assert result["outcome"] == "ok" and result["value"] == {"ok": True}  # the code read its own file back
+    files = {f["name"]: f for f in result["files"]}
+    assert {name: (f["type"], f["size"]) for name, f in files.items()} == {
+        "data/table.csv": ("text/csv", 10), "result.json": ("application/json", 12), "picture.png": ("image/png", len(PNG))}
+    assert base64.b64decode(files["picture.png"]["base64"]) == PNG
+    assert base64.b64decode(files["data/table.csv"]["base64"]) == b"a,b\r\n1,2\r\n"
+
+
+@pytest.mark.parametrize("path", ["/tmp/crucible-files-escape", "/output/../tmp/crucible-files-escape"])
+def test_every_other_write_is_still_refused(path):
+    result = run("open(%r, 'w').write('x')" % path)
+    assert result["outcome"] == "exception" and result["error"]["type"] == "PermissionError", result
+    assert not os.path.exists("/tmp/crucible-files-escape")
+    assert "files" not in result
+
+
+def test_the_size_cap_is_an_error_in_the_code_and_what_fit_still_comes_back():
+    code = ("open('/output/small.txt', 'w').write('kept')\n"
+            "try:\n    open('/output/huge.bin', 'wb').write(bytes(9 << 20))\n"
+            "except OSError as error:\n    caught = [error.errno, str(error)]\ncaught")
+    result = run(code)
+    assert result["outcome"] == "ok"
+    assert result["value"][0] == 27 and "8388608 bytes" in result["value"][1]  # EFBIG, naming the cap
+    # As on a disk: the file was created, the write that would pass the cap was refused.
+    assert [(f["name"], f["size"]) for f in result["files"]] == [("small.txt", 4), ("huge.bin", 0)]
+
+
+def test_serve_returns_each_cells_files_and_a_session_starts_each_cell_empty(tmp_path):
+    with crucible_client.Crucible(stderr=subprocess.DEVNULL, cwd=tmp_path) as client:
+        session = client.open_session(persistent=True)
+        first = client.execute("open('/output/a.txt', 'w').write('one')", session=session)
+        assert [(f["name"], base64.b64decode(f["base64"])) for f in first["files"]] == [("a.txt", b"one")]
+        second = client.execute("import os\nx = 1", session=session)
+        assert "files" not in second
+        third = client.execute("open('/output/a.txt').read()", session=session)
+        assert third["outcome"] == "exception" and third["error"]["type"] == "FileNotFoundError"
+
+
+def index_reachable():
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not index_reachable(), reason="pypi.org is not reachable: matplotlib cannot be installed")
+def test_a_matplotlib_figure_reaches_an_mcp_client_as_image_content(tmp_path):
+    code = ("import matplotlib.pyplot as plt\n"
+            "plt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('/output/figure.png')\n"
+            "open('/output/points.csv', 'w').write('x,y\\n1,1\\n2,4\\n3,9\\n')\n'plotted'")
+
+    async def scenario():
+        env = dict(os.environ, MPLBACKEND="Agg")
+        params = StdioServerParameters(
+            command=CRUCIBLE, env=env, cwd=str(tmp_path),
+            # matplotlib wants a writable config folder when it is imported: preloaded, the zygote
+            # imports it before confinement.
+            args=["mcp", "--with", "matplotlib==3.10.3", "--preload", "matplotlib.pyplot"])
+        async with Client(params) as client:
+            result = await client.call_tool("run_python", {"code": code, "timeout": 60})
+            assert not result.is_error, result.content[0].text
+            assert result.structured_content["value"] == "plotted"
+            assert [(f["name"], f["type"]) for f in result.structured_content["files"]] == [
+                ("figure.png", "image/png"), ("points.csv", "text/csv")]
+            kinds = [content.type for content in result.content]
+            assert kinds == ["text", "image", "resource"]
+            image, resource = result.content[1], result.content[2]
+            assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
+            assert str(resource.resource.uri) == "file:///output/points.csv" and resource.resource.text.startswith("x,y")
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=600))
