@@ -172,6 +172,11 @@ struct GenerateCommand: AsyncParsableCommand {
                 let detail = runtime["reason"]?.stringValue ?? runtime["expectation"]?.stringValue
                     ?? runtime["outcome_detail"]?.stringValue ?? ""
                 print("   runtime: \(status)\(detail.isEmpty ? "" : " (\(detail))")")
+                if let check = runtime["check"], let outcome = check["outcome"]?.stringValue {
+                    let last = check["error"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+                        .split(separator: "\n").last.map(String.init)
+                    print("   check: \(outcome)\(last.map { " (\($0))" } ?? "")")
+                }
             }
             let usage = attempt.usage.flatMap { $0 == .null ? nil : $0["total_tokens"]?.intValue }
             print("   recorded: \(attempt.messages?.count ?? 0) messages sent, the reply, the code, "
@@ -179,7 +184,11 @@ struct GenerateCommand: AsyncParsableCommand {
                   + "\(attempt.model ?? "?"), parameters \(attempt.parameters?.jsonText ?? "{}"), "
                   + "latency \(String(format: "%.1f", attempt.latencyMS ?? 0)) ms, "
                   + "tokens \(usage.map(String.init) ?? "not reported")")
-            if attempt.feedback != nil { print("   feedback for the next attempt: the findings above, with the offending lines and hints") }
+            if attempt.feedback != nil {
+                print(attempt.diagnostics.isEmpty
+                      ? "   feedback for the next attempt: the runtime failure above, with its traceback"
+                      : "   feedback for the next attempt: the findings above, with the offending lines and hints")
+            }
         }
         if let error = outcome.finalError { print("final: \(error)") }
     }
