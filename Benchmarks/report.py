@@ -86,6 +86,34 @@ if corpus:
 
 
 mcp = d.get("mcp")
+python314 = d.get("python314")
+python314_section = ""
+if python314:
+    p = python314
+    cells314 = list(p["cli"].items()) + list(p["cells"].items())
+    fresh = {v: p["cells"]["serve fresh worker, Python %s" % v]["median_us"] for v in ("3.11", "3.14")}
+    python314_section = "\n".join(
+        ["", "## Python 3.14 beside 3.11", "",
+         "Run: %s, release build, Python %s from the image (`Benchmarks/peers/python314_bench.py`,"
+         " also run by `Benchmarks/run`; %d runs per cell, one interleaving)." % (p["date"], p["python"], p["runs"]), "",
+         "| first use | seconds |", "|---|---:|",
+         "| `crucible python install 3.14` into an empty cache: image, then its zygote compiled | %.1f |" % p["provision_s"]]
+        + (["| &nbsp;&nbsp;of which the image (mmdebstrap, Debian sid) | %.1f |" % p["image_s"]] if p.get("image_s") else [])
+        + ["", "| cell | n | median µs | p99 µs |", "|---|---:|---:|---:|"]
+        + ["| %s | %d | %.1f | %.1f |" % (name, v["n"], v["median_us"], v["p99_us"]) for name, v in cells314]
+        + ["", "A fresh execution through serve on 3.14 / on 3.11: %.2fx. Workers on 3.14 run the image's"
+           " zygote, which links the shared libpython3.14 (Debian's static one lacks objects) and, for"
+           " want of the parser's exported entry points, compiles cells through `ast`." % (fresh["3.14"] / fresh["3.11"]),
+           "", "| fresh `html(t'<p>{1}</p>')` on 3.14, tdom 0.1.20 | n | median µs | p99 µs |", "|---|---:|---:|---:|"]
+        + ["| %s | %d | %.1f | %.1f |" % (name, v["n"], v["median_us"], v["p99_us"]) for name, v in p["preload_tdom"].items()]
+        + ["", "`--preload tdom` takes %.1f ms off each fresh execution that uses tdom (its import, with"
+           " `unittest.mock` and markupsafe, is paid once in the zygote instead of in every worker)."
+           % ((p["preload_tdom"]["without --preload"]["median_us"] - p["preload_tdom"]["with --preload tdom"]["median_us"]) / 1000)]
+        + ["", "Fresh executions per second through `crucible serve` (4 client threads, 2 cores, 10 s): "
+           + ", ".join("%s %.0f/s" % item for item in sorted(p["throughput_per_s"].items()))
+           + ". The 1,000/s target is not met on either interpreter: see the Throughput note under \"What the numbers say\";"
+           " the serve path adds JSON-RPC and the client's own CPU on the same 2 cores."])
+
 mcp_section = ""
 if mcp:
     def row(label, key):
@@ -187,6 +215,7 @@ Python process. {serve.get('note', '')}.
 {generate_section}
 {corpus_section}
 {mcp_section}
+{python314_section}
 {changes_section}
 
 ## Against the bars, this run
