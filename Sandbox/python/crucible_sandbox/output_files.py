@@ -64,6 +64,10 @@ class _OutputBuffer(io.BytesIO):
 
 
 def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
+    # An error of the real open() belongs to the caller's line: pytest (and tools that honour
+    # the convention) leave this frame out of tracebacks and crash locations. Crucible's own
+    # tracebacks show only the code's files anyway.
+    __tracebackhide__ = True
     name = _name(file)
     if name is None:
         return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
@@ -84,12 +88,14 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
 
 
 def _makedirs(name, mode=0o777, exist_ok=False):
+    __tracebackhide__ = True
     if _name(name) is not None:
         return None  # /output and folders below it exist for the code
     return _real_makedirs(name, mode, exist_ok)
 
 
 def _mkdir(path, mode=0o777, *, dir_fd=None):
+    __tracebackhide__ = True
     if _name(path) is not None:
         return None
     return _real_mkdir(path, mode, dir_fd=dir_fd)
