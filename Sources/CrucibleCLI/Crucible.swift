@@ -80,6 +80,9 @@ func requireSandboxParts() throws {
     }
 }
 
+/// For commands that start a sandbox themselves: the same message and exit 3.
+func sandboxUnavailableError(_ error: Error) -> ExitCode { sandboxUnavailable(error) }
+
 private func sandboxUnavailable(_ error: Error) -> ExitCode {
     // A missing part already says where it was looked for and what to run; doctor would
     // only fail the same way.

@@ -10,9 +10,10 @@ struct DoctorCommand: AsyncParsableCommand {
             Starts the sandbox on the system's Python and on each installed interpreter image \
             (`crucible python list`), runs probes in a worker of each, and lists seccomp, Landlock, \
             namespaces, privilege drop, threads, whether workers can read Crucible's own files, and \
-            the Python version. --python checks one interpreter only. Exits 0 when every interpreter \
-            checked works with seccomp on, 3 when one cannot be built or its workers cannot read \
-            Crucible's files.
+            the Python version. --python checks one interpreter only. Exits 0 when the system's \
+            Python and every image that could be started work with seccomp on, 3 when one of them \
+            does not or its workers cannot read Crucible's files (an installed image this crucible \
+            cannot start is listed with the reason, and fails the check only when named by --python).
             """)
 
     @Flag(help: "Print the report as JSON.")
@@ -26,13 +27,20 @@ struct DoctorCommand: AsyncParsableCommand {
         let sandboxDirectory = try SandboxConfiguration().resolvedPaths().sandbox
         let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
         var interpreters: [PythonInterpreter] = []
+        // Installed images this crucible cannot start (its zygote cannot be built here): listed
+        // with the reason; they fail the check only when asked for with --python.
+        var unavailable: [(String, String)] = []
         do {
             if let python {
                 interpreters = [try await PythonInterpreter.prepare(python, sandboxDirectory: sandboxDirectory, progress: progress)]
             } else {
                 interpreters = [try await PythonInterpreter.system()]
                 for image in InterpreterStore.installed() where image.isCurrent {
-                    interpreters.append(try await PythonInterpreter.prepare(image.version, sandboxDirectory: sandboxDirectory, progress: progress))
+                    do {
+                        interpreters.append(try await PythonInterpreter.prepare(image.version, sandboxDirectory: sandboxDirectory, progress: progress))
+                    } catch {
+                        unavailable.append((image.version, "\(error)"))
+                    }
                 }
             }
         } catch {
@@ -42,9 +50,22 @@ struct DoctorCommand: AsyncParsableCommand {
         var allWork = true
         var reports: [String] = []
         for (index, interpreter) in interpreters.enumerated() {
-            let sandbox = try makeSandbox(python: PythonOptions.Prepared(interpreter: interpreter, packages: nil, preload: []))
-            defer { sandbox.shutdown() }
             if !json && index > 0 { print("") }
+            let sandbox: Sandbox
+            do {
+                var configuration = SandboxConfiguration()
+                configuration.interpreter = interpreter
+                configuration.poolSize = 1
+                sandbox = try Sandbox(configuration: configuration)
+            } catch {
+                // The system's sandbox not starting is this command's answer; an image's is one line of it.
+                if interpreter.isSystem { throw sandboxUnavailableError(error) }
+                allWork = false
+                if !json { print("Python \(interpreter.version): [off] the sandbox cannot start: \(error)") }
+                reports.append("{\"python\":\(JSONValue.string(interpreter.version).jsonText),\"works\":false,\"error\":\(JSONValue.string("\(error)").jsonText)}")
+                continue
+            }
+            defer { sandbox.shutdown() }
             let (works, report) = check(sandbox, interpreter: interpreter)
             allWork = allWork && works
             reports.append(report)
@@ -52,8 +73,12 @@ struct DoctorCommand: AsyncParsableCommand {
         if json {
             // The first interpreter's report at the top (as before images existed), every one under "interpreters".
             let first = reports[0].dropLast()
-            print(first + ",\"interpreters\":[" + reports.joined(separator: ",") + "]}")
+            let cannot = unavailable.map { "{\"python\":\(JSONValue.string($0.0).jsonText),\"works\":false,\"error\":\(JSONValue.string($0.1).jsonText)}" }
+            print(first + ",\"interpreters\":[" + (reports + cannot).joined(separator: ",") + "]}")
         } else {
+            for (version, error) in unavailable {
+                print("\nPython \(version): installed, but this crucible cannot start it: \(error)")
+            }
             let stale = InterpreterStore.installed().filter { !$0.isCurrent }
             for image in stale where python == nil {
                 print("\nPython \(image.pythonVersion) in \(image.root): its recipe changed; `crucible python install \(image.version)` rebuilds it")

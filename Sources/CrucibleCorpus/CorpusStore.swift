@@ -73,18 +73,10 @@ public final class CorpusStore: Sendable {
         }
     }
 
-    /// Runs `body` holding an exclusive `flock` on `<path>.setup-lock` (the same idea as
-    /// GRDB's advice to coordinate setup of a shared database; NSFileCoordinator does not
-    /// exist on Linux). The lock is a separate file because closing any descriptor of the
-    /// database itself would drop SQLite's own POSIX locks in this process. When the lock
-    /// file cannot be made (a read-only folder), setup goes on unlocked and the open
-    /// reports the real problem.
+    /// Runs `body` holding the lock on `<path>.setup-lock` (GRDB's advice: coordinate the setup
+    /// of a shared database), so processes creating the same corpus at once take turns.
     private static func whileHoldingSetupLock<T>(beside path: String, _ body: () throws -> T) throws -> T {
-        let descriptor = open(path + ".setup-lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { return try body() }
-        defer { close(descriptor) }  // closing releases the lock
-        while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
-        return try body()
+        try FileLock.whileHolding(path + ".setup-lock", body)
     }
 
     /// Turns a SQLite error into a sentence that says what happened and what to do.

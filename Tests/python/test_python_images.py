@@ -59,9 +59,18 @@ def test_an_unreachable_mirror_names_the_failed_step_and_leaves_nothing_behind(t
 @needs_root
 @pytest.mark.skipif(not mirror_reachable(), reason=f"{MIRROR} is not reachable")
 def test_install_builds_a_real_3_14_image_once_and_records_what_it_holds(tmp_path):
-    built = crucible("python", "install", "3.14", "--json", cache=tmp_path)
-    assert built.returncode == 0, built.stderr[-3000:]
-    image = json.loads(built.stdout)
+    # Two first uses at once (an agent starting several sandboxes) take turns: one builds,
+    # the other finds its image and zygote, and neither moves the other's work aside.
+    environment = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    both = [subprocess.Popen([CRUCIBLE, "python", "install", "3.14", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=environment) for _ in range(2)]
+    outputs = [process.communicate(timeout=900) for process in both]
+    assert [process.returncode for process in both] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sum("already installed" in err for _, err in outputs) == 1
+    assert sum("image built in" in err for _, err in outputs) == 1
+    assert json.loads(outputs[0][0]) == json.loads(outputs[1][0])
+    image = json.loads(outputs[0][0])
+    assert sorted(os.listdir(tmp_path / "crucible" / "python")) == [".install-3.14.lock", "3.14", "zygotes"]
     assert image["version"] == "3.14" and image["python_version"].startswith("3.14.")
     assert image["root"] == str(tmp_path / "crucible" / "python" / "3.14")
     assert image["packages"]["python3.14"].startswith(image["python_version"])

@@ -158,7 +158,7 @@ def test_rules_are_documented():
     process = validate("--list-rules", "--format", "json")
     rules = json.loads(process.stdout)
     assert [r["id"] for r in rules] == [
-        "CRU001", "DI001", "DI002", "MW001", "MW002", "MW003",
+        "CRU001", "DI001", "DI002", "MW001", "MW002", "MW003", "PY314",
         "SVCS001", "SVCS002", "SVCS003", "SVCS004", "SVCS005", "SVCS006",
         "TDOM001", "TDOM002", "TDOM003", "TDOM004", "TDOM005", "TDOM006", "TDOM007", "TDOM008", "TDOM009",
         "TSTR001", "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]

@@ -25,7 +25,12 @@ public struct ImageBuilder: Sendable {
 
     public func install(_ version: String, force: Bool = false) async throws -> Outcome {
         do {
-            return try await build(version, force: force)
+            // Processes provisioning the same version at once (a first use in parallel) take
+            // turns: the second finds the first's image instead of moving it aside mid-use.
+            try? FileManager.default.createDirectory(atPath: InterpreterStore.directory, withIntermediateDirectories: true)
+            return try await FileLock.whileHolding(InterpreterStore.directory + "/.install-\(version).lock") {
+                try await build(version, force: force)
+            }
         } catch let cannot as HostProgram.CannotStart {
             throw Failure(step: "starting \(cannot.executable)", detail: cannot.reason, remedy: "install it, or run the install where it exists")
         }

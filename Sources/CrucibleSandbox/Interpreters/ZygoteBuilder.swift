@@ -1,3 +1,4 @@
+import CrucibleWire
 import Foundation
 
 /// Builds the zygote for an image's interpreter. The Python C API differs between versions,
@@ -26,6 +27,15 @@ public struct ZygoteBuilder: Sendable {
         let folder = InterpreterStore.directory + "/zygotes/\(image.version)-" + cacheKey(digestParts)
         let zygote = folder + "/crucible-zygote"
         if FileManager.default.isExecutableFile(atPath: zygote) { return zygote }
+        // One build at a time per version: a second process waits for the first's zygote.
+        try FileManager.default.createDirectory(atPath: InterpreterStore.directory + "/zygotes", withIntermediateDirectories: true)
+        return try await FileLock.whileHolding(InterpreterStore.directory + "/zygotes/.build-\(image.version).lock") {
+            if FileManager.default.isExecutableFile(atPath: zygote) { return zygote }
+            return try await build(image: image, sources: sources, files: files, folder: folder, zygote: zygote)
+        }
+    }
+
+    private func build(image: InterpreterImage, sources: String, files: [String], folder: String, zygote: String) async throws -> String {
 
         let swiftc = try Self.tool("swiftc"), clang = try Self.tool("clang")
         let building = InterpreterStore.directory + "/zygotes/.building-\(getpid())-" + UUID().uuidString
@@ -68,7 +78,21 @@ public struct ZygoteBuilder: Sendable {
             throw ImageBuilder.Failure(step: "placing the zygote in \(folder)", detail: "the move failed", remedy: "free the folder and try again")
         }
         progress("python: zygote ready: \(zygote)")
+        Self.prune(version: image.version, keeping: folder)
         return zygote
+    }
+
+    /// Each source change builds another zygote (about 70 MB): keep the newest few per version,
+    /// which other checkouts of other commits may still use, and remove the rest.
+    static func prune(version: String, keeping current: String, newest: Int = 4) {
+        let directory = InterpreterStore.directory + "/zygotes"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(version + "-") }
+        func modified(_ name: String) -> Date {
+            ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name))?[.modificationDate] as? Date) ?? .distantPast
+        }
+        let old = names.map { directory + "/" + $0 }.filter { $0 != current }
+            .sorted { modified(URL(fileURLWithPath: $0).lastPathComponent) > modified(URL(fileURLWithPath: $1).lastPathComponent) }
+        for folder in old.dropFirst(newest - 1) { try? FileManager.default.removeItem(atPath: folder) }
     }
 
     private func step(_ name: String, _ program: String, _ arguments: [String]) async throws {
