@@ -296,3 +296,20 @@ def test_the_runtime_check_imports_the_workspace_read_only(tmp_path):
     (only,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert only["passed"] and only["runtime"]["check"]["outcome"] == "ok", only["runtime"]
     assert sorted(os.listdir(workspace / "app")) == ["__init__.py", "labels.py"]  # nothing written (no __pycache__)
+
+
+def test_mcp_runs_code_on_3_14_through_the_official_client(tmp_path):
+    import asyncio
+
+    from mcp import Client, StdioServerParameters
+
+    async def scenario():
+        params = StdioServerParameters(command=CRUCIBLE, args=["mcp", "--python", "3.14"], cwd=str(tmp_path))
+        async with Client(params) as client:
+            result = await client.call_tool("run_python", {"code": "import sys\nname = '<b>'\n[list(sys.version_info[:2]), t'{name}'.values]"})
+            assert not result.is_error, result.content[0].text
+            assert result.structured_content["value"] == [[3, 14], ["<b>"]]
+            validated = await client.call_tool("validate_code", {"code": "from tdom import html\ndef v(d):\n    return html(t\"<p>{d[\"k\"]}</p>\")\n", "rulesets": ["tdom"]})
+            assert validated.structured_content["passed"], validated.structured_content  # parsed natively: no PY314
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=300))
