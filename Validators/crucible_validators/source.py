@@ -154,8 +154,9 @@ _NESTED = re.compile(r"(?<![\w.])(?:[tT][rR]?|[rR][tT])(?=['\"])")
 
 
 def _nested_prefixes(token):
-    """t-prefixes of t-strings nested inside this string's {...} interpolations, as (row, col)."""
-    found = []
+    """t-strings nested inside this string's {...} interpolations: the (row, col) of each `t` of
+    their prefixes (to rewrite), and of each one's start (its node's position)."""
+    found, starts = [], []
     depth = 0
     row, col = token.start
     text = token.string
@@ -177,12 +178,13 @@ def _nested_prefixes(token):
         elif depth:
             match = _NESTED.match(text, index)
             if match and (index == 0 or not (text[index - 1].isalnum() or text[index - 1] in "_.")):
+                starts.append((row, col))
                 for offset, prefix_char in enumerate(match.group(0)):
                     if prefix_char in "tT":
                         found.append((row, col + offset))
         index += 1
         col += 1
-    return found
+    return found, starts
 
 
 def _tstr001(group, problems):
@@ -263,7 +265,9 @@ def _rewrite(text):
             for offset, char in enumerate(token.string):
                 if char in "tT":
                     edits.append((token.start[0], token.start[1] + offset, "f"))
-            edits.extend((row, col, "f") for row, col in _nested_prefixes(following))
+            nested, nested_starts = _nested_prefixes(following)
+            edits.extend((row, col, "f") for row, col in nested)
+            positions.update(nested_starts)  # nested t-strings are t-strings too, as 3.14 reports them
             if not group:
                 positions.add((token.start[0], token.start[1]))
             group.append((True, token.start, following.end))

@@ -121,13 +121,70 @@ def needs_template(context):
             yield Finding(argument, message="%s() is given a formatted str, not a t-string" % name)
 
 
+def _markup_units(context):
+    """(node, markup) for each piece of markup tdom sees whole: a t-string on its own, or a `+`
+    chain of t-strings and other values (fragments joined, t"<ul>" + items + t"</ul>", before
+    they reach html()) as one, reported at the chain."""
+    if "tdom_units" in context.memo:
+        return context.memo["tdom_units"]
+    additions = [n for n in context.nodes if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add)]
+    inner = {id(side) for n in additions for side in (n.left, n.right) if isinstance(side, ast.BinOp)}
+    joined, units, names_joined = set(), [], set()
+    for chain in additions:
+        if id(chain) in inner:
+            continue
+        leaves, pending = [], [chain]
+        while pending:  # left to right
+            node = pending.pop()
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+                pending.extend((node.right, node.left))
+            else:
+                leaves.append(node)
+        names_joined.update(leaf.id for leaf in leaves if isinstance(leaf, ast.Name))
+        templates = [leaf for leaf in leaves if context.is_template(leaf)]
+        if not templates or (len(templates) < 2 and not any(isinstance(leaf, ast.Name) for leaf in leaves)):
+            continue
+        joined.update(id(leaf) for leaf in templates)
+        if any(isinstance(leaf, ast.Name) for leaf in leaves):
+            continue  # a variable holds more fragments: whole only at run time
+        units.append((chain, "".join(_markup(leaf)[0] if context.is_template(leaf) else _SLOT + "0" + _SLOT for leaf in leaves)))
+    # Fragments built up in a variable (body = t"<ul>"; body += t"<li>...</li>"; body += t"</ul>")
+    # are only whole at run time: each piece is left unchecked rather than reported half-built.
+    for node in context.nodes:
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name):
+            names_joined.add(node.target.id)
+            joined.add(id(node.value))
+    for node in context.nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in names_joined:
+                    joined.add(id(node.value))
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    # prefix, suffix = t'<div data-range="', t'"></div>'
+                    for name, value in zip(target.elts, node.value.elts):
+                        if isinstance(name, ast.Name) and name.id in names_joined:
+                            joined.add(id(value))
+        # Pieces collected to be joined later (parts = [t"<select>"]; parts.append(t"</select>")):
+        # elements of list and tuple displays, and what is appended, extended or inserted.
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            joined.update(id(element) for element in node.elts)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("append", "extend", "insert")):
+            joined.update(id(argument) for argument in node.args)
+    units = [(node, _markup(node)[0]) for node in _templates(context) if id(node) not in joined] + units
+    context.memo["tdom_units"] = units
+    return units
+
+
 @rule("TDOM002", "tdom", message="the markup in this t-string is not well formed",
       hint="close every element in the order it was opened (void elements like <br> need no end tag)",
-      doc="tdom raises 'Mismatched closing tag', 'Unexpected closing tag' or 'unclosed tags remain' at render time.",
+      doc="tdom raises 'Mismatched closing tag', 'Unexpected closing tag' or 'unclosed tags remain' at render time."
+          " Fragments joined with + (t'<ul>' + rows + t'</ul>') are checked as one piece; pieces built up in a"
+          " variable (body += t'<li>...</li>') or collected in a list or tuple to be joined later are whole"
+          " only at run time and are left unchecked.",
       bad="html(t'<div><p>{text}</div>')", good="html(t'<div><p>{text}</p></div>')", gate=_has_templates)
 def well_formed(context):
-    for node in _templates(context):
-        text, _ = _markup(node)
+    for node, text in _markup_units(context):
         stack = []
         for kind, name, _, raw in _scan(text):
             if kind == "broken":
@@ -188,17 +245,52 @@ def children_attribute(context):
                 yield Finding(node)
 
 
-@rule("TDOM005", "tdom", message="no interpolation inside <script>, <style>, <title>, <textarea> or a comment",
-      hint="compute the text outside the template, or drop the interpolation",
-      doc="tdom cannot place a Template or an iterable in raw-text elements or comments.",
-      bad="html(t'<style>{css}</style>')", good="html(t'<link rel=stylesheet href={css_url}>')", gate=_has_templates)
+@rule("TDOM005", "tdom", message="a Template or an iterable inside <script>, <style>, <title>, <textarea> or a comment",
+      hint="render it to a str first (str(html(...)), ', '.join(...)), or move it out of the raw-text element",
+      doc="tdom writes a str or a number in raw-text elements and comments (escaped in <title> and <textarea>,"
+          " as it is in <script> and <style>), but refuses a Template or an iterable there: 'Recursive includes"
+          " are not supported within title'. Checked where the file shows the value is one: a t-string, a"
+          " list, tuple, set or comprehension, a name assigned only such values, or a call to a function of"
+          " this file that returns a t-string or is annotated -> Template.",
+      bad="html(t'<title>{t\"<b>{name}</b>\"}</title>')", good="html(t'<title>{name}</title>')", gate=_has_templates)
 def raw_text(context):
     for node in _templates(context):
-        text, _ = _markup(node)
+        text, expressions = _markup(node)
         for kind, name, _, body in _scan(text):
-            if kind in ("raw", "comment") and _SLOT in body:
-                where = "a comment" if kind == "comment" else "<%s>" % name
-                yield Finding(node, message="an interpolation inside %s" % where)
+            if kind not in ("raw", "comment") or _SLOT not in body:
+                continue
+            where = "a comment" if kind == "comment" else "<%s>" % name
+            for index in _SLOT_RE.findall(body):
+                what = _markup_value(expressions[int(index)], context)
+                if what:
+                    yield Finding(node, message="%s inside %s: tdom refuses it there" % (what, where))
+
+
+_ITERABLES = (ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.Dict, ast.DictComp)
+
+
+def _markup_value(expression, context, seen=()):
+    """"a Template" or "an iterable" when the file shows that is what `expression` is, else None."""
+    if isinstance(expression, ast.JoinedStr) and context.is_template(expression):
+        return "a Template"
+    if isinstance(expression, _ITERABLES):
+        return "an iterable"
+    if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name):
+        definition = context.definitions.get(expression.func.id)
+        if isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            returns = definition.returns
+            if isinstance(returns, (ast.Name, ast.Attribute)) and (getattr(returns, "id", None) or returns.attr) == "Template":
+                return "a Template"
+            values = [n.value for n in ast.walk(definition) if isinstance(n, ast.Return) and n.value is not None]
+            if values and all(isinstance(v, ast.JoinedStr) and context.is_template(v) for v in values):
+                return "a Template"
+    if isinstance(expression, ast.Name) and expression.id not in seen:
+        assigned = [n.value for n in context.nodes if isinstance(n, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == expression.id for t in n.targets)]
+        kinds = {_markup_value(value, context, seen + (expression.id,)) for value in assigned}
+        if assigned and None not in kinds:
+            return kinds.pop() if len(kinds) == 1 else "a Template or an iterable"
+    return None
 
 
 def _component_uses(context):
