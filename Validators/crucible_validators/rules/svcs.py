@@ -19,7 +19,15 @@ from ..python_names import full_name, import_aliases, scoped_nodes, span
 from ..signatures import dotted_name, last_name, of_class, of_function
 
 _REGISTER = {"register_factory": "factory", "register_value": "value",
-             "overwrite_factory": "factory", "overwrite_value": "value"}
+             "overwrite_factory": "factory", "overwrite_value": "value",
+             # svcs: a container's own registrations (for one request, one test)
+             "register_local_factory": "factory", "register_local_value": "value",
+             # svcs-di: HopscotchRegistry.register_implementation(service_type, implementation, ...):
+             # a class whose constructor svcs-di injects, one per resource or location, so none of
+             # the factory rules apply and several per type are the point.
+             "register_implementation": "implementation"}
+# The keyword of the registered target, where it is not the kind's name.
+_TARGET_KEYWORD = {"register_implementation": "implementation"}
 # Helpers that take the app (Flask, AIOHTTP) or config (Pyramid) before the service type.
 _APP_FIRST = ("svcs.flask.", "svcs.aiohttp.", "svcs.pyramid.")
 # Module-level request helpers: how many arguments come before the types.
@@ -178,13 +186,15 @@ def _registration(call, scope, aliases, facts):
     name = full_name(call.func, aliases)
     app_first = name.startswith(_APP_FIRST)
     key_node = _argument(call, 1 if app_first else 0, "svc_type")
-    target = _argument(call, 2 if app_first else 1, "factory" if _REGISTER[method] == "factory" else "value")
+    target = _argument(call, 2 if app_first else 1, _TARGET_KEYWORD.get(method, _REGISTER[method]))
+    if _REGISTER[method] == "implementation" and target is None:
+        return
     if key_node is None or not _looks_like_type(key_node):
         return
     receiver = dotted_name(call.args[0]) if app_first and call.args else (
         dotted_name(call.func.value) if isinstance(call.func, ast.Attribute) else "")
     entry = {"key": _key(key_node), "text": dotted_name(key_node) or _key(key_node), "kind": _REGISTER[method],
-             "overwrite": method.startswith("overwrite"), "span": span(call), "key_span": span(key_node),
+             "overwrite": method.startswith("overwrite"), "method": method, "span": span(call), "key_span": span(key_node),
              "receiver": receiver, "scope": getattr(scope, "name", "<module>") if scope else "<module>",
              "target": None, "target_text": ast.unparse(target) if target is not None else None,
              "target_span": span(target) if target is not None else None, "target_kind": None,
@@ -376,7 +386,7 @@ def duplicates(project):
     for path, facts in project.of("svcs"):
         seen = {}
         for entry in facts["registrations"]:
-            if entry["overwrite"]:
+            if entry["overwrite"] or entry["kind"] == "implementation":
                 continue
             place = (entry["receiver"], entry["scope"], entry["key"])
             first = seen.setdefault(place, entry)
