@@ -80,10 +80,8 @@ func requireSandboxParts() throws {
     }
 }
 
-/// For commands that start a sandbox themselves: the same message and exit 3.
-func sandboxUnavailableError(_ error: Error) -> ExitCode { sandboxUnavailable(error) }
-
-private func sandboxUnavailable(_ error: Error) -> ExitCode {
+/// The message for a sandbox that cannot start, on stderr, and exit code 3.
+func sandboxUnavailable(_ error: Error) -> ExitCode {
     // A missing part already says where it was looked for and what to run; doctor would
     // only fail the same way.
     var message = "crucible: \(error)\n"

@@ -59,7 +59,7 @@ struct DoctorCommand: AsyncParsableCommand {
                 sandbox = try Sandbox(configuration: configuration)
             } catch {
                 // The system's sandbox not starting is this command's answer; an image's is one line of it.
-                if interpreter.isSystem { throw sandboxUnavailableError(error) }
+                if interpreter.isSystem { throw sandboxUnavailable(error) }
                 allWork = false
                 if !json { print("Python \(interpreter.version): [off] the sandbox cannot start: \(error)") }
                 reports.append("{\"python\":\(JSONValue.string(interpreter.version).jsonText),\"works\":false,\"error\":\(JSONValue.string("\(error)").jsonText)}")

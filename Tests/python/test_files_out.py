@@ -6,12 +6,13 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 from mcp import Client, StdioServerParameters
+
+from network import reachable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -76,15 +77,7 @@ def test_serve_returns_each_cells_files_and_a_session_starts_each_cell_empty(tmp
         assert third["outcome"] == "exception" and third["error"]["type"] == "FileNotFoundError"
 
 
-def index_reachable():
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not index_reachable(), reason="pypi.org is not reachable: matplotlib cannot be installed")
+@pytest.mark.skipif(not reachable("pypi.org", 443), reason="pypi.org is not reachable: matplotlib cannot be installed")
 def test_a_matplotlib_figure_reaches_an_mcp_client_as_image_content(tmp_path):
     code = ("import matplotlib.pyplot as plt\n"
             "plt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('/output/figure.png')\n"

@@ -3,7 +3,6 @@
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,19 +15,12 @@ CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 
 import crucible_client  # noqa: E402
+from network import reachable  # noqa: E402
 
 ATTRS = "attrs==25.1.0"
 
 
-def index_reachable():
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-        return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not index_reachable(), reason="pypi.org is not reachable: pip cannot install packages")
+pytestmark = pytest.mark.skipif(not reachable("pypi.org", 443), reason="pypi.org is not reachable: pip cannot install packages")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ installs them first (`crucible python install 3.14`); run alone, the first test 
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,14 +19,7 @@ CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 
 import crucible_client  # noqa: E402
-
-
-def reachable(host, port):
-    try:
-        socket.create_connection((host, port), timeout=5).close()
-        return True
-    except OSError:
-        return False
+from network import reachable  # noqa: E402
 
 
 pytestmark = [
@@ -132,6 +124,11 @@ def test_tdom_renders_an_escaped_value_on_3_14_and_the_corpus_records_its_enviro
     result, payload = run(code, "--python", "3.14", "--with", "tdom==0.1.20", "--preload", "tdom")
     assert result.returncode == 0, result.stderr[-2000:]
     assert payload["value"] == '<div><p class="greeting">Hello &lt;script&gt;alert(1)&lt;/script&gt;</p></div>'
+    # Byte-compiled by the image's own 3.14 and found at the environment's final place.
+    result, payload = run("import os, tdom\nspec = tdom.__spec__\n"
+                          "['.building' in spec.origin, spec.cached.endswith('.cpython-314.pyc'), os.path.exists(spec.cached)]",
+                          "--python", "3.14", "--with", "tdom==0.1.20")
+    assert payload["value"] == [False, True, True], payload
     # serve on 3.14: the prompt names the packages, and each attempt records interpreter and versions.
     corpus = tmp_path / "corpus.sqlite"
     with crucible_client.Crucible(args=["--python", "3.14", "--with", "tdom==0.1.20", "--corpus", str(corpus)],

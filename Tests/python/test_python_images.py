@@ -5,10 +5,11 @@ mmdebstrap, cached outside the checkout, each with a zygote compiled for its Pyt
 import json
 import os
 import shutil
-import socket
 import subprocess
 
 import pytest
+
+from network import reachable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -19,14 +20,6 @@ MIRROR = "deb.debian.org"
 def crucible(*args, cache, env=None, timeout=900):
     environment = dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {}))
     return subprocess.run([CRUCIBLE, *args], capture_output=True, text=True, env=environment, timeout=timeout)
-
-
-def mirror_reachable():
-    try:
-        socket.create_connection((MIRROR, 80), timeout=5).close()
-        return True
-    except OSError:
-        return False
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building a Debian root with mmdebstrap needs root")
@@ -45,7 +38,7 @@ def test_nothing_installed_is_listed_as_such(tmp_path):
 
 
 @needs_root
-@pytest.mark.skipif(not mirror_reachable(), reason=f"{MIRROR} is not reachable: mmdebstrap cannot even install")
+@pytest.mark.skipif(not reachable(MIRROR, 80), reason=f"{MIRROR} is not reachable: mmdebstrap cannot even install")
 def test_an_unreachable_mirror_names_the_failed_step_and_leaves_nothing_behind(tmp_path):
     result = crucible("python", "install", "3.14", cache=tmp_path, env={"CRUCIBLE_DEBIAN_MIRROR": "http://127.0.0.1:9/debian"})
     assert result.returncode == 1
@@ -59,7 +52,7 @@ def test_an_unreachable_mirror_names_the_failed_step_and_leaves_nothing_behind(t
 
 
 @needs_root
-@pytest.mark.skipif(not mirror_reachable(), reason=f"{MIRROR} is not reachable")
+@pytest.mark.skipif(not reachable(MIRROR, 80), reason=f"{MIRROR} is not reachable")
 def test_install_builds_a_real_3_14_image_once_and_records_what_it_holds(tmp_path):
     # Two first uses at once (an agent starting several sandboxes) take turns: one builds,
     # the other finds its image and zygote, and neither moves the other's work aside.

@@ -118,20 +118,18 @@ public struct PackageEnvironment: Codable, Sendable, Equatable {
     /// compileall with the environment's interpreter; for an image, run inside it with the
     /// folder mounted at /mnt (a private mount namespace: nothing in the image changes).
     private static func compile(_ site: String, as finalSite: String, with interpreter: PythonInterpreter) async throws {
-        let run: HostProgram.Run
+        // Its exit status is not checked: packages may ship files for other Pythons (compileall
+        // reports and skips them), and whatever did not compile is compiled in memory on import.
         if let image = interpreter.image {
-            run = try await HostProgram.run(
+            _ = try await HostProgram.run(
                 "/usr/bin/unshare",
                 ["--mount", "--propagation", "private", "/bin/sh", "-c",
                  "mount --bind \"$1\" \"$2/mnt\" && exec chroot \"$2\" /usr/bin/python$3 -m compileall -q -s /mnt -p \"$4\" /mnt",
                  "sh", site, image.root, image.version, finalSite],
                 progress: nil)
         } else {
-            run = try await HostProgram.run(systemInterpreter, ["-m", "compileall", "-q", "-s", site, "-p", finalSite, site], progress: nil)
+            _ = try await HostProgram.run(systemInterpreter, ["-m", "compileall", "-q", "-s", site, "-p", finalSite, site], progress: nil)
         }
-        // A failure is not fatal: packages may ship files for other Pythons (compileall reports
-        // and skips them); whatever did not compile is compiled in memory on import.
-        _ = run
     }
 
     /// "3.11.2", asked of the interpreter itself.
