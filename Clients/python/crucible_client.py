@@ -126,6 +126,17 @@ class Crucible:
                 params[key] = value
         return self.request("validate", params)
 
+    def feedback(self, attempt, verdict, *, edited_code=None, note=None):
+        """The user's verdict on an attempt: `attempt` is the id an execute or validate result
+        carried (`result["attempt"]`); verdict "accepted", "edited" (with `edited_code`, kept as
+        the fix) or "rejected"."""
+        params = {"attempt": attempt, "verdict": verdict}
+        if edited_code is not None:
+            params["edited_code"] = edited_code
+        if note is not None:
+            params["note"] = note
+        return self.request("feedback", params)
+
     def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None, python=None):
         """Opens a session whose code may call `tools` (Tool objects) besides the server's own.
         With persistent=True, variables survive from one execute to the next. `python` ("3.14")

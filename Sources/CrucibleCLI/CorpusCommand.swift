@@ -222,7 +222,7 @@ struct CorpusExportCommand: ParsableCommand {
 struct CorpusStatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Sessions, attempts, pass at first attempt and within budget, mean attempts, failing rules, gate removals.")
+        abstract: "Sessions, attempts, pass at first attempt and within budget, mean attempts, failing rules, gate removals, tool analytics, feedback.")
 
     @OptionGroup var options: CorpusOptions
 
@@ -232,7 +232,7 @@ struct CorpusStatsCommand: ParsableCommand {
     func run() throws {
         let store = try options.open(create: false)
         let stats: CorpusStats
-        do { stats = CorpusStats(attempts: try store.attempts(), latestExport: try store.latestExport()) } catch {
+        do { stats = try store.stats() } catch {
             throw fail("\(error)")
         }
         if json {
@@ -262,7 +262,7 @@ struct CorpusReportCommand: ParsableCommand {
     func run() throws {
         let store = try options.open(create: false)
         let stats: CorpusStats
-        do { stats = CorpusStats(attempts: try store.attempts(), latestExport: try store.latestExport()) } catch {
+        do { stats = try store.stats() } catch {
             throw fail("\(error)")
         }
         let page = CorpusReport.html(stats, corpusPath: store.path, generatedAt: Timestamp.iso8601())

@@ -101,7 +101,10 @@ struct GenerateCommand: AsyncParsableCommand {
             recorders.append(log!)
         }
         let corpusRecorder = recording.recorder(source: "generate")
-        if let corpusRecorder { recorders.append(corpusRecorder) }
+        if let corpusRecorder {
+            if let workspace = toolOptions.workspace { corpusRecorder.describeWorkspace(at: workspace) }
+            recorders.append(corpusRecorder)
+        }
         var settings = modelOptions.settings
         if let check {
             guard let source = try? String(contentsOfFile: check, encoding: .utf8) else {

@@ -87,6 +87,7 @@ struct McpCommand: AsyncParsableCommand {
         let validator = LazyValidator(kinds: kinds) { try Validator(sandbox: validatorSandbox) }
         defer { validator.shutdown() }
         let recorder = recording.recorder(source: "mcp")
+        recorder?.describeWorkspace(at: tools.root)
         let sources = ToolSources()
 
         var configuration = CrucibleMCPServer.Configuration(

@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data(
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
+        recorder?.describeWorkspace(at: tools.root)
         let others = InterpreterSandboxes(options: python, project: project) { [poolSize, capacity] prepared in
             try makeSandbox(poolSize: poolSize, capacity: capacity, python: prepared)
         }

@@ -28,6 +28,7 @@ public enum CallRecord {
         feedback: String?, started: Date, extra: [String: JSONValue] = [:]
     ) -> AttemptRecord {
         var record = AttemptRecord(episodeID: link.episode, passed: passed)
+        record.attemptID = UUID().uuidString.lowercased()
         record.task = link.task
         record.kind = link.kind
         record.taskID = link.taskID
@@ -41,6 +42,13 @@ public enum CallRecord {
         record.source = source
         record.extra = extra
         return record
+    }
+
+    /// A call's result with the recorded attempt's id added as `attempt` (what `feedback` takes).
+    public static func withAttempt(_ result: JSONValue, _ attemptID: String?) -> JSONValue {
+        guard let attemptID, case .object(var members) = result else { return result }
+        members["attempt"] = .string(attemptID)
+        return .object(members)
     }
 
     /// An execution as the `runtime` of a record: the result, marked as run.

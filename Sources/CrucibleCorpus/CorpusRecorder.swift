@@ -18,6 +18,13 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     private var counts = Counts()
     /// The queue `recordLater` writes on (CallRecord.swift).
     let background = DispatchQueue(label: "crucible.corpus.recorder")
+    /// The git state of the folder attempts are made in, added to each record (`workspace`).
+    private var workspace: WorkspaceContext
+
+    /// The folder whose git state each record carries (default: the current directory).
+    public func describeWorkspace(at directory: String) {
+        lock.withLock { workspace = WorkspaceContext(directory: directory) }
+    }
 
     public struct Counts: Sendable, Equatable {
         public var stored = 0
@@ -38,6 +45,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
         self.path = path
         self.source = source
         self.report = report
+        workspace = WorkspaceContext(directory: FileManager.default.currentDirectoryPath)
         do {
             store = try CorpusStore(path: path)
         } catch {
@@ -54,12 +62,18 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
         self.source = source
         self.report = report
         self.store = store
+        workspace = WorkspaceContext(directory: FileManager.default.currentDirectoryPath)
     }
 
     /// Stores the record, or spills it; throws only when both failed (the record is lost,
     /// and the caller reports that too).
     @discardableResult
     public func record(_ record: AttemptRecord) throws -> CorpusStore.Stored? {
+        var record = record
+        // Imported records carry their own context (or none): the importer's folder is not theirs.
+        if source != "import", record.extra["workspace"] == nil {
+            record.extra["workspace"] = lock.withLock { workspace.current() }
+        }
         if let store {
             do {
                 let stored = try store.record(record, source: source)

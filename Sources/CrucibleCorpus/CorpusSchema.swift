@@ -69,6 +69,34 @@ enum CorpusSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v2: attempt ids, feedback, result fields, data flows") { db in
+            try db.execute(sql: """
+                ALTER TABLE attempts ADD COLUMN uid TEXT;           -- the id front ends hand out (execute/validate results)
+                ALTER TABLE attempts ADD COLUMN verdict TEXT;       -- the user's latest: accepted | edited | rejected
+                CREATE UNIQUE INDEX attempts_uid ON attempts(uid) WHERE uid IS NOT NULL;
+                ALTER TABLE tool_calls ADD COLUMN result_fields TEXT;  -- JSON {path: [occurrences, nulls]}
+                CREATE TABLE data_flows (
+                    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+                    from_call INTEGER NOT NULL,
+                    from_tool TEXT NOT NULL,
+                    from_path TEXT NOT NULL,
+                    to_call INTEGER NOT NULL,
+                    to_tool TEXT NOT NULL,
+                    argument TEXT NOT NULL
+                );
+                CREATE INDEX data_flows_attempt ON data_flows(attempt_id);
+                CREATE TABLE feedback (
+                    id INTEGER PRIMARY KEY,
+                    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+                    verdict TEXT NOT NULL,
+                    edited_code TEXT,
+                    note TEXT,
+                    fix_attempt_id INTEGER REFERENCES attempts(id),  -- the attempt an edit became
+                    created_at TEXT NOT NULL
+                );
+                CREATE INDEX feedback_attempt ON feedback(attempt_id);
+                """)
+        }
         return migrator
     }
 

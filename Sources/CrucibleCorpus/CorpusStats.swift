@@ -46,6 +46,10 @@ public struct CorpusStats: Sendable {
     /// Failing attempts per rule per day (`YYYY-MM-DD`), for "rules over time".
     public var rulesByDay: [String: [String: Int]] = [:]
     public var latestExport: (format: String, createdAt: String, report: JSONValue)?
+    /// Tool analytics (`CorpusStore.toolAnalytics`), when loaded.
+    public var tools: ToolAnalytics?
+    /// User feedback by verdict (accepted, edited, rejected).
+    public var feedback: [String: Int] = [:]
 
     public init(attempts: [CorpusAttempt], latestExport: (format: String, createdAt: String, report: JSONValue)? = nil) {
         self.latestExport = latestExport
@@ -58,7 +62,7 @@ public struct CorpusStats: Sendable {
             add(session, to: &kinds[session[0].kind, default: Figures()])
             for attempt in session where !attempt.passed {
                 let day = String(attempt.startedAt.prefix(10))
-                for rule in Set(attempt.failedRules.isEmpty ? ["runtime"] : attempt.failedRules) {
+                for rule in Set(attempt.failureLabels) {
                     rulesByDay[rule, default: [:]][day, default: 0] += 1
                 }
             }
@@ -87,7 +91,7 @@ public struct CorpusStats: Sendable {
                 figures.negatives += 1
                 failuresWaiting += 1
                 // A rule counts once per failing attempt; a failure with no finding failed when run.
-                for rule in Set(attempt.failedRules.isEmpty ? ["runtime"] : attempt.failedRules) {
+                for rule in Set(attempt.failureLabels) {
                     figures.failedRules[rule, default: 0] += 1
                 }
             }
@@ -98,6 +102,14 @@ public struct CorpusStats: Sendable {
         [
             "overall": overall.json,
             "kinds": .object(kinds.mapValues(\.json)),
+            "tools": tools?.json ?? .object([:]),
+            "tool_sequences": tools?.sequencesJSON ?? .array([]),
+            "data_flows": tools?.flowsJSON ?? .array([]),
+            "likely_tool_bugs": .array((tools?.likelyBugs ?? []).map {
+                ["tool": .string($0.tool), "field": .string($0.field.path), "calls": .int($0.field.calls),
+                 "null_rate": .double($0.field.nullRate)]
+            }),
+            "feedback": .object(Verdict.allCases.reduce(into: [String: JSONValue]()) { $0[$1.rawValue] = .int(feedback[$1.rawValue] ?? 0) }),
             "latest_export": latestExport.map {
                 ["format": .string($0.format), "created_at": .string($0.createdAt), "gates": $0.report["gates"] ?? .null]
             } ?? .null,
@@ -119,6 +131,10 @@ public struct CorpusStats: Sendable {
         lines.append("examples before gates: \(overall.positives) positives, \(overall.pairs) error-to-fix pairs, \(overall.negatives) failing attempts")
         let top = overall.topRules(5)
         if !top.isEmpty { lines.append("most failed rules: " + top.map { "\($0.rule) (\($0.count))" }.joined(separator: ", ")) }
+        if let tools { lines += tools.text }
+        if !feedback.isEmpty {
+            lines.append("feedback: " + Verdict.allCases.map { "\(feedback[$0.rawValue] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
+        }
         if let latestExport {
             let gates = (latestExport.report["gates"]?.arrayValue ?? []).map {
                 "\($0["gate"]?.stringValue ?? "?") -\($0["total"]?.intValue ?? 0)"
@@ -128,5 +144,16 @@ public struct CorpusStats: Sendable {
             lines.append("gates: no export yet (`crucible corpus export` reports what each gate removes)")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension CorpusStore {
+    /// Everything `crucible corpus stats` and `report` show: the attempts' figures, the tool
+    /// analytics and the feedback counts.
+    public func stats() throws -> CorpusStats {
+        var stats = CorpusStats(attempts: try attempts(), latestExport: try latestExport())
+        stats.tools = try toolAnalytics()
+        stats.feedback = try feedbackCounts()
+        return stats
     }
 }

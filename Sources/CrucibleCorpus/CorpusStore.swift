@@ -166,17 +166,22 @@ public final class CorpusStore: Sendable {
                 var result: [CorpusAttempt] = []
                 let attempts = try Row.fetchCursor(db, sql: """
                     SELECT a.id, a.session_id, a.attempt, a.passed, a.code, a.reply, a.feedback, a.started_at,
-                           s.source, s.task_id, s.task, s.kind, s.model, s.system_prompt, s.budget
+                           s.source, s.task_id, s.task, s.kind, s.model, s.system_prompt, s.budget, a.verdict
                     FROM attempts a JOIN sessions s ON s.id = a.session_id
                     ORDER BY s.rowid, a.attempt
                     """)
                 while let row = try attempts.next() {
                     let id: Int64 = row[0]
+                    let verdict = (row[15] as String?).flatMap(Verdict.init(rawValue:))
+                    // The user's verdict overrides the checks: a rejected or edited attempt is
+                    // no positive example, whatever the validators said (an edit follows it as its fix).
+                    let passed: Bool = row[3]
                     result.append(CorpusAttempt(
-                        id: id, episodeID: row[1], attempt: row[2], passed: row[3], code: row[4], reply: row[5],
+                        id: id, episodeID: row[1], attempt: row[2], passed: passed && (verdict == nil || verdict == .accepted),
+                        code: row[4], reply: row[5],
                         feedback: row[6], startedAt: row[7] ?? "", source: row[8], taskID: row[9] ?? "", task: row[10],
                         kind: row[11], model: row[12], systemPrompt: row[13], budget: row[14],
-                        findings: diagnostics[id] ?? []))
+                        findings: diagnostics[id] ?? [], verdict: verdict))
                 }
                 return result
             }
@@ -245,9 +250,20 @@ public struct CorpusAttempt: Sendable {
     public var systemPrompt: String?
     public var budget: Int?
     public var findings: [Finding]
+    /// What the user said of it (`feedback`), if anything.
+    public var verdict: Verdict? = nil
 
     /// The rules whose errors failed this attempt.
     public var failedRules: [String] { findings.filter { $0.severity == "error" }.map(\.rule) }
+
+    /// What a failing attempt failed on, for the stats: its rules; else the user's verdict
+    /// (`feedback:rejected`, `feedback:edited`) when the checks had passed it; else `runtime`.
+    public var failureLabels: [String] {
+        let rules = failedRules
+        if !rules.isEmpty { return rules }
+        if let verdict, verdict != .accepted { return ["feedback:" + verdict.rawValue] }
+        return ["runtime"]
+    }
 }
 
 /// A record taken apart for its rows before its transaction opens.
@@ -257,6 +273,7 @@ struct PreparedAttempt {
     var startedAt: String
     var toolCalls: [JSONValue]
     var fieldReads: [JSONValue]
+    var dataFlows: [JSONValue]
 
     var episodeID: String { record.episodeID }
     var attempt: Int? { record.attempt }
@@ -268,6 +285,7 @@ struct PreparedAttempt {
         startedAt = record.startedAt ?? CorpusStore.now()
         toolCalls = record.runtime?["trace"]?["tool_calls"]?.arrayValue ?? []
         fieldReads = record.runtime?["trace"]?["field_reads"]?.arrayValue ?? []
+        dataFlows = record.runtime?["trace"]?["data_flows"]?.arrayValue ?? []
         self.record = record
     }
 
@@ -293,11 +311,11 @@ struct PreparedAttempt {
         stored.attempt = number
         stored.startedAt = startedAt
         try db.cachedStatement(sql: """
-            INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, attempt) DO NOTHING
+            INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record, uid)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
             """).execute(arguments: [
                 episodeID, number, record.passed, record.code, record.reply?.content, record.feedback, record.model, startedAt,
-                record.latencyMS, stored.json.jsonText,
+                record.latencyMS, stored.json.jsonText, record.attemptID,
             ])
         guard db.changesCount > 0 else {
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
@@ -318,12 +336,22 @@ struct PreparedAttempt {
             let index = call["index"]?.intValue ?? position
             let read = fieldReads.filter { $0["call"]?.intValue == index }.compactMap { $0["path"] }
             try db.cachedStatement(sql: """
-                INSERT INTO tool_calls (attempt_id, position, tool, arguments, duration_ms, outcome, result_bytes, fields_read)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO tool_calls (attempt_id, position, tool, arguments, duration_ms, outcome, result_bytes, fields_read, result_fields)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
                     attemptID, position, call["tool"]?.stringValue ?? "?", (call["arguments"] ?? .null).jsonText,
                     call["duration_ms"]?.numberValue, call["outcome"]?.stringValue ?? "?", call["result_bytes"]?.intValue,
-                    JSONValue.array(read).jsonText,
+                    JSONValue.array(read).jsonText, call["result_fields"]?.jsonText,
+                ])
+        }
+        for flow in dataFlows {
+            guard let fromCall = flow["from_call"]?.intValue, let toCall = flow["to_call"]?.intValue else { continue }
+            try db.cachedStatement(sql: """
+                INSERT INTO data_flows (attempt_id, from_call, from_tool, from_path, to_call, to_tool, argument)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    attemptID, fromCall, flow["from_tool"]?.stringValue ?? "?", flow["from_path"]?.stringValue ?? "?",
+                    toCall, flow["to_tool"]?.stringValue ?? "?", flow["argument"]?.stringValue ?? "?",
                 ])
         }
         try db.cachedStatement(sql: """

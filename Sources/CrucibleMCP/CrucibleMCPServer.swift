@@ -72,6 +72,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         sessions = SessionHandles(limit: configuration.maxSessions)
         let sandbox = configuration.sandbox
         let (kinds, writesAllowed, idle) = (configuration.kinds, configuration.writesAllowed, configuration.sessionIdleTimeout)
+        let recordsCorpus = configuration.recorder != nil
         ready = Task {
             let offered = try await tools()
             let toolbox = offered.toolbox
@@ -80,7 +81,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                 pythonAPI: api, toolNames: toolbox.contracts.map(\.name), kinds: Array(kinds.values),
                 canGenerate: offered.generator != nil, writesAllowed: writesAllowed,
                 defaultTimeout: sandbox.configuration.defaultLimits.wallClock.seconds,
-                sessionIdleMinutes: Int(idle.seconds / 60)))
+                sessionIdleMinutes: Int(idle.seconds / 60), recordsCorpus: recordsCorpus))
             return Ready(toolbox: toolbox, generator: offered.generator, pythonAPI: api, catalog: catalog)
         }
     }
@@ -160,6 +161,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         case MCPToolCatalog.validateCode: return try await validateCode(given)
         case MCPToolCatalog.describeTools: return describeTools(ready)
         case MCPToolCatalog.generateArtifact: return try await generateArtifact(given, ready: ready)
+        case MCPToolCatalog.feedback: return try await feedback(given)
         default: throw MCPError.internalError("\(name) is listed but has no handler")
         }
     }
@@ -226,14 +228,15 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         }
 
         let feedback = Feedback.forToolCall(result, code: code, tool: MCPToolCatalog.runPython)
-        record(key, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-               feedback: feedback, started: started, task: nil)
+        let attemptID = record(key, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
+                               feedback: feedback, started: started, task: nil)
         if let feedback {
             // Plain text only: a client that turns structured content into the model's retry
             // text (pydantic-ai does) would otherwise send it escaped JSON instead of a traceback.
             return Self.modelError(feedback + Self.outputTail(result) + Self.sessionNote(handle, session))
         }
-        let answer = Self.result(Self.runPythonResult(result, session: handle, trace: wantsTrace), isError: false)
+        let answer = Self.result(
+            CallRecord.withAttempt(Self.runPythonResult(result, session: handle, trace: wantsTrace), attemptID), isError: false)
         return CallTool.Result(content: answer.content + Self.fileContents(result.files),
                                structuredContent: answer.structuredContent, isError: nil, _meta: nil)
     }
@@ -322,13 +325,13 @@ public final class CrucibleMCPServer: @unchecked Sendable {
             case .unavailable: throw MCPError.internalError("\(problem)")
             }
         }
-        record(key, code: code, passed: check.passed, diagnostics: check.diagnostics,
-               runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started,
-               task: nil)
+        let attemptID = record(key, code: code, passed: check.passed, diagnostics: check.diagnostics,
+                               runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback,
+                               started: started, task: nil)
         if let feedback = check.feedback, !check.passed { return Self.modelError(feedback) }
-        return Self.result([
+        return Self.result(CallRecord.withAttempt([
             "passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)), "feedback": .null,
-        ], isError: false)
+        ], attemptID), isError: false)
     }
 
     // MARK: describe_tools
@@ -376,15 +379,37 @@ public final class CrucibleMCPServer: @unchecked Sendable {
 
     // MARK: Results and records
 
+    /// Queues the call's record; returns its attempt id (a passing result carries it, for `feedback`).
+    @discardableResult
     private func record(_ key: AttemptChains.Key, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
-                        feedback: String?, started: Date, task: String?) {
-        guard let recorder = configuration.recorder else { return }
+                        feedback: String?, started: Date, task: String?) -> String? {
+        guard let recorder = configuration.recorder else { return nil }
         let link = chains.link(key, task: task)
-        recorder.recordLater(CallRecord.make(
+        let record = CallRecord.make(
             link, source: "mcp", code: code, passed: passed, diagnostics: diagnostics, runtime: runtime,
             feedback: feedback, started: started,
-            extra: ["mcp_tool": .string(key.tool), "environment": configuration.sandbox.environmentRecord]))
+            extra: ["mcp_tool": .string(key.tool), "environment": configuration.sandbox.environmentRecord])
+        recorder.recordLater(record)
         chains.finished(key, passed: passed)
+        return record.attemptID
+    }
+
+    // MARK: feedback
+
+    private func feedback(_ arguments: JSONValue) async throws -> CallTool.Result {
+        guard let recorder = configuration.recorder else {
+            return Self.modelError("feedback: this server records no corpus (started with --no-corpus), so it keeps no feedback.")
+        }
+        do {
+            let feedback = try AttemptFeedback(json: arguments)
+            let stored = try await onOwnThread { () throws(FeedbackError) -> CorpusStore.FeedbackStored in try recorder.feedback(feedback) }
+            var answer: [String: JSONValue] = ["attempt": .string(feedback.attempt), "verdict": .string(feedback.verdict.rawValue)]
+            answer["recorded_fix"] = .bool(stored.fixAttemptID != nil)
+            return Self.result(.object(answer), isError: false)
+        } catch let error as FeedbackError {
+            if case .store = error { throw MCPError.internalError("feedback: \(error)") }
+            return Self.modelError("feedback: \(error)")
+        }
     }
 
     /// A structured result. MCP asks for the JSON in a text block too, for clients that read only text.

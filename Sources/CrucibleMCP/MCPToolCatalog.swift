@@ -14,6 +14,7 @@ enum MCPToolCatalog {
     static let validateCode = "validate_code"
     static let describeTools = "describe_tools"
     static let generateArtifact = "generate_artifact"
+    static let feedback = "feedback"
 
     /// What the catalog describes: the tools the sandboxed code may call, the artifact kinds
     /// and whether a model is configured.
@@ -25,11 +26,49 @@ enum MCPToolCatalog {
         var writesAllowed: Bool
         var defaultTimeout: Double
         var sessionIdleMinutes: Int
+        /// Calls are recorded in a corpus, so results carry attempt ids and feedback is kept.
+        var recordsCorpus = false
     }
+
+    // MARK: feedback
+
+    static func feedbackTool() -> MCP.Tool {
+        MCP.Tool(
+            name: feedback,
+            description: """
+                Tell Crucible what the user thought of code a run_python or validate_code result named by its \
+                `attempt` id: accepted, edited (give the user's version in edited_code: it is recorded as the \
+                fix) or rejected. This trains future models; it changes nothing that already ran.
+                """,
+            inputSchema: schema([
+                "type": "object",
+                "properties": [
+                    "attempt": ["type": "string", "minLength": 1, "description": "The `attempt` of the result."],
+                    "verdict": ["type": "string", "enum": ["accepted", "edited", "rejected"]],
+                    "edited_code": ["type": "string", "description": "The user's version of the code (verdict edited)."],
+                    "note": ["type": "string", "description": "Why, in the user's words."],
+                ].asJSON,
+                "required": ["attempt", "verdict"],
+                "additionalProperties": false,
+            ]),
+            annotations: .init(title: "Record the user's verdict on an attempt", readOnlyHint: false, destructiveHint: false,
+                               idempotentHint: false, openWorldHint: false),
+            outputSchema: feedbackOutput.mcpValue)
+    }
+
+    static let feedbackOutput: JSONValue = [
+        "type": "object",
+        "properties": [
+            "attempt": ["type": "string"], "verdict": ["type": "string"],
+            "recorded_fix": ["type": "boolean", "description": "An edit was recorded as the attempt's fix."],
+        ].asJSON,
+        "required": ["attempt", "verdict", "recorded_fix"],
+    ]
 
     static func tools(_ context: Context) -> [MCP.Tool] {
         var tools = [runPythonTool(context), closeSessionTool(), validateCodeTool(context), describeToolsTool(context)]
         if context.canGenerate { tools.append(generateArtifactTool(context)) }
+        if context.recordsCorpus { tools.append(feedbackTool()) }
         return tools
     }
 
@@ -119,6 +158,7 @@ enum MCPToolCatalog {
                 "required": ["tool_calls", "field_reads"],
             ],
             "session": ["type": ["string", "null"], "description": "The session's handle, to pass on the next call."],
+            "attempt": ["type": "string", "description": "This call's id in the corpus, for the feedback tool."],
             "duration_ms": ["type": "number"],
             "files": [
                 "type": "array",
@@ -211,6 +251,7 @@ enum MCPToolCatalog {
             "passed": ["type": "boolean", "description": "No finding of severity error."],
             "diagnostics": ["type": "array", "items": diagnosticSchema],
             "feedback": ["type": ["string", "null"], "description": "The errors explained for a fix."],
+            "attempt": ["type": "string", "description": "This call's id in the corpus, for the feedback tool."],
         ].asJSON,
         "required": ["passed", "diagnostics", "feedback"],
     ]

@@ -18,6 +18,6 @@ public protocol ToolCallHandler: AnyObject {
     /// The answer frame's payload for one call frame's payload. Throws for a frame the
     /// worker's runtime never writes: the execution then ends as a protocol violation.
     func answer(to payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant) throws(WorkerProtocolViolation) -> [UInt8]
-    /// The calls since the last trace, with the field reads the worker reported for them.
-    func trace(reads: [(call: Int, path: String)]) -> ExecutionTrace
+    /// The calls since the last trace, with the field reads and data flows the worker reported for them.
+    func trace(reads: [(call: Int, path: String)], flows: [ReportedFlow]) -> ExecutionTrace
 }

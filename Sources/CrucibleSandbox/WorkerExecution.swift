@@ -50,13 +50,13 @@ struct WorkerExecution {
 
         func finish(_ outcome: ExecutionOutcome, error: PythonError? = nil, value: PythonValue? = nil,
                     cpu: Duration? = nil, alive: Bool = false, reads: [(call: Int, path: String)] = [],
-                    files: [OutputFile] = []) -> (ExecutionResult, alive: Bool) {
+                    flows: [ReportedFlow] = [], files: [OutputFile] = []) -> (ExecutionResult, alive: Bool) {
             var result = ExecutionResult(
                 outcome: outcome, value: value, stdout: stdout.text, stderr: stderr.text,
                 stdoutTruncatedBytes: stdout.dropped, stderrTruncatedBytes: stderr.dropped, error: error,
                 duration: ContinuousClock.now - started, cpuTime: cpu)
             result.files = files
-            if let tools { result.trace = tools.trace(reads: reads) }
+            if let tools { result.trace = tools.trace(reads: reads, flows: flows) }
             return (result, alive)
         }
         func violation(_ detail: String) -> (ExecutionResult, alive: Bool) {
@@ -140,7 +140,7 @@ struct WorkerExecution {
                     guard reader.bufferedBytes == 0 else { return violation("frames after the result frame") }
                     let wire: WireResult
                     do { wire = try WireResult.decode(json, filesLimit: job.filesLimit) } catch { return violation(error.description) }
-                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads, files: wire.files)
+                    return finish(wire.outcome, error: wire.error, value: wire.value, alive: true, reads: wire.reads, flows: wire.flows, files: wire.files)
                 case (.running, .toolCall(let json)):
                     let answer: [UInt8]
                     do {

@@ -88,7 +88,7 @@ public final class ServeServer: @unchecked Sendable {
         case "initialize":
             return [
                 "server": "crucible", "protocol_version": .int(Self.protocolVersion),
-                "methods": ["initialize", "open_session", "close_session", "execute", "validate", "list_tools", "describe_tools"],
+                "methods": ["initialize", "open_session", "close_session", "execute", "validate", "feedback", "list_tools", "describe_tools"],
                 "server_requests": ["call_tool"],
                 "python": .string(sandbox.report.pythonVersion),
                 "corpus": recorder.map { .string($0.path) } ?? .null,
@@ -104,6 +104,7 @@ public final class ServeServer: @unchecked Sendable {
             return ["closed": true]
         case "execute": return try execute(params)
         case "validate": return try validate(params)
+        case "feedback": return try feedback(params)
         case "list_tools":
             let toolbox = try session(params, required: false)?.toolbox ?? baseTools
             return ["tools": .array(toolbox.contracts.map(\.mcpDefinition))]
@@ -227,12 +228,13 @@ public final class ServeServer: @unchecked Sendable {
         let link = try corpusLink(params)
         let started = Date()
         let result = try executeUnrecorded(params, code: code)
+        var attemptID: String?
         if let link {
-            record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-                   environment: (try? session(params, required: false))??.sandbox.environmentRecord,
-                   feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
+            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
+                               environment: (try? session(params, required: false))??.sandbox.environmentRecord,
+                               feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
         }
-        return result.jsonObject
+        return CallRecord.withAttempt(result.jsonObject, attemptID)
     }
 
     private func executeUnrecorded(_ params: JSONValue, code: String) throws -> ExecutionResult {
@@ -285,12 +287,14 @@ public final class ServeServer: @unchecked Sendable {
         } catch LazyValidator.Problem.unknownRulesets(let problem) {
             throw JSONRPCError.invalidParams("\(problem)")
         } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
+        var attemptID: String?
         if let link {
-            record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
-                   runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
+            attemptID = record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
+                               runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
         }
-        return ["passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
-                "feedback": check.feedback.map { .string($0) } ?? .null]
+        return CallRecord.withAttempt(
+            ["passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
+             "feedback": check.feedback.map { .string($0) } ?? .null], attemptID)
     }
 
     /// How a call joins the corpus: the client's `corpus` object links calls that are attempts
@@ -315,11 +319,35 @@ public final class ServeServer: @unchecked Sendable {
             model: given["model"]?.stringValue)
     }
 
+    /// Queues the call's record; returns its attempt id (the result carries it, for `feedback`).
     private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
-                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: Date) {
-        recorder?.recordLater(CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
-                                              runtime: runtime, feedback: feedback, started: started,
-                                              extra: ["environment": environment ?? sandbox.environmentRecord]))
+                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: Date) -> String? {
+        guard let recorder else { return nil }
+        let record = CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
+                                     runtime: runtime, feedback: feedback, started: started,
+                                     extra: ["environment": environment ?? sandbox.environmentRecord])
+        recorder.recordLater(record)
+        return record.attemptID
+    }
+
+    /// `feedback`: the user's verdict on an attempt a result named (`{attempt, verdict, edited_code?, note?}`).
+    private func feedback(_ params: JSONValue) throws -> JSONValue {
+        guard let recorder else {
+            throw JSONRPCError(code: -32002, message: "this server records no corpus (--no-corpus), so it takes no feedback")
+        }
+        do {
+            let feedback = try AttemptFeedback(json: params)
+            let stored = try recorder.feedback(feedback)
+            var answer: [String: JSONValue] = ["attempt": .string(feedback.attempt), "verdict": .string(feedback.verdict.rawValue)]
+            if stored.fixAttemptID != nil { answer["recorded_fix"] = true }
+            return .object(answer)
+        } catch .invalid(let message) {
+            throw JSONRPCError.invalidParams(message)
+        } catch .unknownAttempt(let id) {
+            throw JSONRPCError.invalidParams(FeedbackError.unknownAttempt(id).description)
+        } catch {
+            throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)")
+        }
     }
 
     private func describe(_ params: JSONValue) throws -> JSONValue {

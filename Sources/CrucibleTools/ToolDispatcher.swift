@@ -9,6 +9,11 @@ import Foundation
 final class ToolDispatcher: ToolCallHandler {
     let toolbox: Toolbox
     private(set) var calls: [ToolCallRecord] = []
+    /// Results kept to check the data flows the worker reports against (small ones, within a
+    /// budget: a flow out of a result not kept is dropped, never taken on the worker's word).
+    private var results: [Int: JSONValue] = [:]
+    private var keptResultBytes = 0
+    static let keptResultLimit = 4 << 20
 
     init(toolbox: Toolbox) { self.toolbox = toolbox }
 
@@ -24,9 +29,17 @@ final class ToolDispatcher: ToolCallHandler {
         func finish(_ outcome: ToolCallRecord.Outcome, result: JSONValue? = nil, resultText: String? = nil,
                     message: String? = nil) -> [UInt8] {
             let text = resultText ?? ""
+            var fields: [String: FieldTally] = [:]
+            if let result {
+                fields = FieldTally.tally(result, schema: toolbox.tools[name]?.contract.outputSchema)
+                if keptResultBytes + text.utf8.count <= Self.keptResultLimit {
+                    results[index] = result
+                    keptResultBytes += text.utf8.count
+                }
+            }
             calls.append(ToolCallRecord(
                 index: index, tool: name, arguments: arguments, duration: .now - started, outcome: outcome,
-                resultBytes: text.utf8.count))
+                resultBytes: text.utf8.count, resultFields: fields))
             if outcome == .ok { return Array("{\"ok\":true,\"result\":\(text)}".utf8) }
             var error: [String: JSONValue] = ["type": .string(Self.errorType(outcome)), "message": .string(message ?? "\(outcome)")]
             switch outcome {
@@ -86,14 +99,29 @@ final class ToolDispatcher: ToolCallHandler {
     /// Calls before this index belong to earlier cells of a session.
     var firstCallOfExecution = 0
 
-    /// The trace, with the worker's reported field reads tied to recorded calls (others dropped).
-    func trace(reads: [(call: Int, path: String)]) -> ExecutionTrace {
+    /// The trace, with the worker's reported field reads tied to recorded calls (others dropped),
+    /// and its reported data flows where the host saw that value in that result and in those
+    /// arguments (a flow the code made up is dropped).
+    func trace(reads: [(call: Int, path: String)], flows: [ReportedFlow]) -> ExecutionTrace {
         defer { firstCallOfExecution = calls.count }
         let fieldReads = reads.compactMap { read -> FieldRead? in
             guard read.call >= 0, read.call < calls.count, read.path.utf8.count <= 512 else { return nil }
             return FieldRead(call: read.call, tool: calls[read.call].tool, path: read.path)
         }
-        return ExecutionTrace(toolCalls: Array(calls[firstCallOfExecution...]), fieldReads: fieldReads)
+        var dataFlows: [DataFlow] = []
+        for flow in flows {
+            guard flow.fromCall < flow.toCall, flow.toCall < calls.count, flow.toCall >= firstCallOfExecution,
+                flow.fromPath.utf8.count <= 512, flow.argument.utf8.count <= 512,
+                let result = results[flow.fromCall]
+            else { continue }
+            let passed = calls[flow.toCall].arguments.values(atFoldedPath: flow.argument)
+            let produced = result.values(atFoldedPath: flow.fromPath)
+            guard passed.contains(where: { value in value != .null && produced.contains(value) }) else { continue }
+            let from = DataFlow(fromCall: flow.fromCall, fromTool: calls[flow.fromCall].tool, fromPath: flow.fromPath,
+                                toCall: flow.toCall, toTool: calls[flow.toCall].tool, argument: flow.argument)
+            if !dataFlows.contains(from) { dataFlows.append(from) }
+        }
+        return ExecutionTrace(toolCalls: Array(calls[firstCallOfExecution...]), fieldReads: fieldReads, dataFlows: dataFlows)
     }
 
     static func errorType(_ outcome: ToolCallRecord.Outcome) -> String {

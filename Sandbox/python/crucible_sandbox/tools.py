@@ -9,7 +9,12 @@ Python stubs: the prompt text a model reads is generated from the very objects i
 A call sends a "C" frame to the host and blocks for the "A" answer. The host checks the
 arguments and the result against the contract; nothing here is trusted by the host.
 Reads of result fields are recorded (which call, which field path) and reported with
-the job's result, so the trace shows how results were used.
+the job's result, so the trace shows how results were used. So is provenance: a value
+read from one call's result and passed, as that very object, into a later call's
+arguments is a data flow (which call and field it came from, which call and argument it
+went to). Identity, not equality: a value the code builds (an f-string around it, a sum)
+is the code's own, and a literal that happens to equal a result is not a flow. The host
+checks each flow against the result and the arguments it saw before keeping it.
 """
 
 import _thread
@@ -68,6 +73,50 @@ class _State:
     reads = []
     seen = set()
     calls = 0
+    # id(value) -> (value, call, path) for values handed out of results (kept alive here, so
+    # an id is never reused while it is a key); flows found since the cell began.
+    origins = {}
+    flows = []
+
+
+# Values whose identity means something: CPython shares small ints, one-character and empty
+# strings, True/False/None between unrelated uses, so those cannot carry provenance.
+_MAX_ORIGINS = 20_000
+_MAX_FLOWS = 1_000
+
+
+def _remember(value, call, path):
+    kind = type(value)
+    if kind is str:
+        if len(value) < 2:
+            return
+    elif kind is int:
+        if -5 <= value <= 256:
+            return
+    elif kind is not float:
+        return
+    if len(_State.origins) < _MAX_ORIGINS:
+        _State.origins[id(value)] = (value, call, path)
+
+
+def _flows_into(arguments, to_call):
+    """The flows into a call about to be made: argument values that are result values themselves."""
+    origins, flows = _State.origins, _State.flows
+    if not origins:
+        return
+    stack = [(arguments, "")]
+    visited = 0
+    while stack and visited < 10_000 and len(flows) < _MAX_FLOWS:
+        value, path = stack.pop()
+        visited += 1
+        if type(value) is dict:
+            stack.extend((item, key if not path else path + "." + key) for key, item in value.items() if type(key) is str)
+        elif type(value) in (list, tuple):
+            stack.extend((item, path + "[]") for item in value)
+        else:
+            origin = origins.get(id(value))
+            if origin is not None and origin[0] is value:
+                flows.append([origin[1], origin[2], to_call, path])
 
 
 def _record(call, path):
@@ -103,6 +152,7 @@ class ToolResult:
         _record(self._call, path)
         value = data[name]
         if not isinstance(value, (dict, list)):
+            _remember(value, self._call, path)
             return value  # the common case: a scalar, nothing to wrap
         properties = (self._schema or {}).get("properties") or {}
         return _wrap(value, properties.get(name), self._call, path, type(self).__name__ + _camel(name))
@@ -204,6 +254,7 @@ def _wrap(value, schema, call, path, class_name, top=True):
     if isinstance(value, list):
         items = (schema or {}).get("items") if isinstance(schema, dict) else None
         return [_wrap(item, items, call, path + "[]", class_name + "Item" if not class_name.endswith("Item") else class_name, False) for item in value]
+    _remember(value, call, path)  # a scalar in a list: its reads are the list's
     return value
 
 
@@ -312,6 +363,7 @@ def _invoke(name, arguments, output_schema, result_name):
         channel = _State.channel
         if channel is None:
             raise ToolError("tools can only be called while a job runs (a thread that outlived its cell cannot)", name)
+        _flows_into(arguments, _State.calls)
         channel.send(_CALL, payload.encode("utf-8", "surrogatepass"))
         frame = channel.receive(spin_ns=200_000)
         call = _State.calls  # numbered in the order the host saw the calls
@@ -337,8 +389,10 @@ def install(contracts, namespace, channel, first_cell=True):
     _State.channel = channel
     _State.reads = []
     _State.seen = set()
+    _State.flows = []
     if first_cell:
         _State.calls = 0
+        _State.origins = {}
     module = sys.modules.get("tools")
     if module is None or not getattr(module, "__crucible__", False):
         module = types.ModuleType("tools", "Typed tool functions provided by the Crucible host.")
@@ -376,10 +430,12 @@ def warm_up():
 
 
 def begin_cell(channel):
-    """A later session cell: the functions from cell 1 stay; only the per-cell state resets."""
+    """A later session cell: the functions from cell 1 stay; only the per-cell state resets
+    (values from earlier cells keep their provenance: a later cell may pass them on)."""
     _State.channel = channel
     _State.reads = []
     _State.seen = set()
+    _State.flows = []
 
 
 def end_cell():
@@ -391,6 +447,11 @@ def end_cell():
 def take_reads():
     reads, _State.reads, _State.seen = _State.reads, [], set()
     return reads
+
+
+def take_flows():
+    flows, _State.flows = _State.flows, []
+    return flows
 
 
 def render_api(contracts):

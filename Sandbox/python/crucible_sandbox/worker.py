@@ -304,6 +304,9 @@ def run_job(job, namespace, channel, user_files, streams=None):
     reads = tools.take_reads()
     if reads:
         result["reads"] = reads
+    flows = tools.take_flows()
+    if flows:
+        result["flows"] = flows
     files = output_files.take()
     if files:
         result["files"] = files

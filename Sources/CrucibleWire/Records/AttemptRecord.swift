@@ -9,6 +9,9 @@ public struct AttemptRecord: Sendable, Equatable {
     /// The episode: the attempts at one task (a retry loop run, or one agent conversation
     /// through serve/MCP). Stored and exported as `session_id`, the name existing corpora use.
     public var episodeID: String
+    /// The id a front end hands out with the call's result (serve, MCP), for `feedback` to
+    /// name the attempt by; nil where nobody can name it (generate, imports of old records).
+    public var attemptID: String?
     public var taskID: String?
     public var task: String = ""
     /// The artifact kind (its rulesets gated the attempt).
@@ -94,7 +97,7 @@ public struct AttemptRecord: Sendable, Equatable {
 
 extension AttemptRecord: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case episodeID = "session_id", taskID = "task_id", task, kind, attempt, maxAttempts = "max_attempts", model
+        case episodeID = "session_id", attemptID = "attempt_id", taskID = "task_id", task, kind, attempt, maxAttempts = "max_attempts", model
         case systemPrompt = "system_prompt", messages, parameters, reply, usage, latencyMS = "latency_ms"
         case httpAttempts = "http_attempts", modelError = "model_error", code, extraction, diagnostics, runtime, passed
         case feedback, overheadMS = "overhead_ms", startedAt = "started_at", source
@@ -115,6 +118,7 @@ extension AttemptRecord: Codable {
             throw DecodingError.dataCorruptedError(forKey: .episodeID, in: container, debugDescription: "session_id is empty")
         }
         passed = try container.decode(Bool.self, forKey: .passed)
+        attemptID = try container.decodeIfPresent(String.self, forKey: .attemptID)
         taskID = try container.decodeIfPresent(String.self, forKey: .taskID)
         task = try container.decodeIfPresent(String.self, forKey: .task) ?? ""
         kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? ""
@@ -152,6 +156,7 @@ extension AttemptRecord: Codable {
         for (key, value) in extra { try others.encode(value, forKey: OtherKey(stringValue: key)) }
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(episodeID, forKey: .episodeID)
+        try container.encodeIfPresent(attemptID, forKey: .attemptID)
         try container.encodeIfPresent(taskID, forKey: .taskID)
         try container.encode(task, forKey: .task)
         try container.encode(kind, forKey: .kind)

@@ -6,13 +6,16 @@ import Foundation
 public struct ExecutionTrace: Equatable, Sendable {
     public var toolCalls: [ToolCallRecord] = []
     public var fieldReads: [FieldRead] = []
+    /// Result values passed on into later calls' arguments (checked by the host).
+    public var dataFlows: [DataFlow] = []
 
-    public init(toolCalls: [ToolCallRecord] = [], fieldReads: [FieldRead] = []) {
+    public init(toolCalls: [ToolCallRecord] = [], fieldReads: [FieldRead] = [], dataFlows: [DataFlow] = []) {
         self.toolCalls = toolCalls
         self.fieldReads = fieldReads
+        self.dataFlows = dataFlows
     }
 
-    public var isEmpty: Bool { toolCalls.isEmpty && fieldReads.isEmpty }
+    public var isEmpty: Bool { toolCalls.isEmpty && fieldReads.isEmpty && dataFlows.isEmpty }
 
     /// Field paths read from the results of calls to `tool` (`commits[].author`).
     public func fieldsRead(from tool: String) -> [String] {
@@ -65,14 +68,18 @@ public struct ToolCallRecord: Equatable, Sendable {
     public var outcome: Outcome
     /// The result's size as JSON bytes (0 when there was no result).
     public var resultBytes: Int
+    /// The result's field paths, how often each occurred and was null (empty without a result).
+    public var resultFields: [String: FieldTally]
 
-    public init(index: Int, tool: String, arguments: JSONValue, duration: Duration, outcome: Outcome, resultBytes: Int) {
+    public init(index: Int, tool: String, arguments: JSONValue, duration: Duration, outcome: Outcome, resultBytes: Int,
+                resultFields: [String: FieldTally] = [:]) {
         self.index = index
         self.tool = tool
         self.arguments = arguments
         self.duration = duration
         self.outcome = outcome
         self.resultBytes = resultBytes
+        self.resultFields = resultFields
     }
 }
 
@@ -93,7 +100,14 @@ public struct FieldRead: Equatable, Sendable {
 
 extension ExecutionTrace: Encodable {
     enum CodingKeys: String, CodingKey {
-        case toolCalls = "tool_calls", fieldReads = "field_reads"
+        case toolCalls = "tool_calls", fieldReads = "field_reads", dataFlows = "data_flows"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(toolCalls, forKey: .toolCalls)
+        try container.encode(fieldReads, forKey: .fieldReads)
+        if !dataFlows.isEmpty { try container.encode(dataFlows, forKey: .dataFlows) }
     }
 
     /// The trace in its JSON shape.
@@ -103,6 +117,7 @@ extension ExecutionTrace: Encodable {
 extension ToolCallRecord: Encodable {
     enum CodingKeys: String, CodingKey {
         case index, tool, arguments, durationMS = "duration_ms", outcome, resultBytes = "result_bytes", detail
+        case resultFields = "result_fields"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -114,6 +129,10 @@ extension ToolCallRecord: Encodable {
         try container.encode(outcome.name, forKey: .outcome)
         try container.encode(resultBytes, forKey: .resultBytes)
         if outcome != .ok { try container.encode(outcome.description, forKey: .detail) }
+        // {path: [occurrences, nulls]}: compact, since every recorded call carries it.
+        if !resultFields.isEmpty {
+            try container.encode(resultFields.mapValues { [$0.occurrences, $0.nulls] }, forKey: .resultFields)
+        }
     }
 }
 

@@ -90,6 +90,8 @@ package struct WireResult {
     package var value: PythonValue?
     package var error: PythonError?
     package var reads: [(call: Int, path: String)] = []
+    /// Data flows the worker reports (unchecked: the tool handler checks them).
+    package var flows: [ReportedFlow] = []
     package var files: [OutputFile] = []
 
     /// Field reads kept per execution (the worker's runtime stops recording at the same number).
@@ -127,6 +129,15 @@ package struct WireResult {
                     let path = pair[1].stringValue
                 else { throw bad("has a field read that is not [call, path]") }
                 result.reads.append((call, path))
+            }
+        }
+        if let flows = object["flows"] {
+            guard let list = flows.arrayValue else { throw bad("has flows that are not a list") }
+            for flow in list.prefix(ReportedFlow.maxCount) {
+                guard let items = flow.arrayValue, items.count == 4, let from = items[0].intValue, from >= 0,
+                    let fromPath = items[1].stringValue, let to = items[2].intValue, to >= 0, let argument = items[3].stringValue
+                else { throw bad("has a flow that is not [call, path, call, argument]") }
+                result.flows.append(ReportedFlow(fromCall: from, fromPath: fromPath, toCall: to, argument: argument))
             }
         }
         switch object["status"]?.stringValue {
@@ -186,4 +197,22 @@ package struct ToolCallFrame {
         self.name = name
         self.arguments = arguments
     }
+}
+
+/// A data flow as the worker reports it: result field of one call -> argument of a later one.
+public struct ReportedFlow: Equatable, Sendable {
+    public var fromCall: Int
+    public var fromPath: String
+    public var toCall: Int
+    public var argument: String
+
+    public init(fromCall: Int, fromPath: String, toCall: Int, argument: String) {
+        self.fromCall = fromCall
+        self.fromPath = fromPath
+        self.toCall = toCall
+        self.argument = argument
+    }
+
+    /// Kept per execution (the worker's runtime stops recording at the same number).
+    public static let maxCount = 1_000
 }
