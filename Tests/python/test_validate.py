@@ -161,6 +161,7 @@ def test_rules_are_documented():
         "CRU001", "DI001", "DI002", "MW001", "MW002", "MW003", "PY314",
         "SVCS001", "SVCS002", "SVCS003", "SVCS004", "SVCS005", "SVCS006",
         "TDOM001", "TDOM002", "TDOM003", "TDOM004", "TDOM005", "TDOM006", "TDOM007", "TDOM008", "TDOM009",
+        "TDOM010", "TDOM011",
         "TSTR001", "VIEW001", "VIEW002", "VIEW003", "VIEW004", "VIEW005", "VIEW006"]
     assert {r["ruleset"] for r in rules} == {"core", "view", "tdom", "svcs", "svcs-di", "middleware"}
     for rule in rules:

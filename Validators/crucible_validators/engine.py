@@ -49,15 +49,18 @@ def rule(rule_id, ruleset, *, severity="error", message, hint, doc, bad, good, g
     return register
 
 
-COLLECTORS = {}  # ruleset -> (collect(context) -> JSON-able facts, gate)
+COLLECTORS = {}  # ruleset -> (collect(context) -> JSON-able facts, gate, otherwise)
 
 
-def collector(ruleset, gate=None):
+def collector(ruleset, gate=None, otherwise=None):
     """Registers what a ruleset's project rules need from one file. Facts must be plain JSON
-    (they cross from the batch that parsed the file to the job that sees all files)."""
+    (they cross from the batch that parsed the file to the job that sees all files).
+    `otherwise(context)`, if given, collects from the files the gate closes on: what a file
+    that cannot fire the rules still tells them (the names it defines and imports, so that
+    names used elsewhere can be traced to it)."""
 
     def register(collect):
-        COLLECTORS[ruleset] = (collect, gate)
+        COLLECTORS[ruleset] = (collect, gate, otherwise)
         return collect
 
     return register
@@ -68,6 +71,7 @@ class Project:
 
     def __init__(self, facts, config):
         self.facts, self.config = facts, config
+        self.memo = {}  # what a ruleset's project rules share (e.g. names traced across files)
 
     def of(self, ruleset):
         """[(path, facts)] of the files that have facts for this ruleset, in path order."""
@@ -197,11 +201,13 @@ def validate(text, path, config=None, facts=None, parsed=None):
             current = RULES[rule_id]
             try:
                 if current.project:
-                    collect, gate = COLLECTORS[current.ruleset]
+                    collect, gate, otherwise = COLLECTORS[current.ruleset]
                     if current.ruleset not in collected:
                         collected.add(current.ruleset)
                         if opens(gate):
                             file_facts[current.ruleset] = collect(context)
+                        elif otherwise is not None:
+                            file_facts[current.ruleset] = otherwise(context)
                     continue
                 if not opens(current.gate):
                     continue

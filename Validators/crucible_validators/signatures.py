@@ -57,19 +57,30 @@ def of_class(cls):
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == "__init__":
             return of_function(statement, drop_first=True)
     if is_dataclass(cls):
-        fields = []
+        if _dataclass_option(cls, "init") is False:
+            return None  # no generated __init__: the constructor comes from elsewhere
+        positional, keyword_only = [], []
+        all_keyword_only = _dataclass_option(cls, "kw_only") is True
         for statement in cls.body:
             if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
                 continue
-            if dotted_name(statement.annotation).split(".")[-1] in ("ClassVar", "InitVar") or _is_subscript_of(
-                    statement.annotation, "ClassVar"):
+            annotation = annotation_of(statement.annotation)
+            if _is_subscript_of(annotation, "ClassVar") or last_name(annotation) == "ClassVar":
+                continue  # a class attribute, not a field
+            if last_name(annotation) == "KW_ONLY":
+                all_keyword_only = True  # `_: KW_ONLY`: the fields after it are keyword-only
                 continue
-            has_default = statement.value is not None and not _field_without_default(statement.value)
+            options = _field_options(statement.value)
+            if options.get("init") is False:
+                continue  # field(init=False): set in __post_init__, not a parameter
+            # An InitVar[T] is a parameter (handed to __post_init__), required like a field.
+            has_default = statement.value is not None and (
+                options is _NOT_A_FIELD_CALL or "default" in options or "default_factory" in options)
             argument = ast.arg(arg=statement.target.id, annotation=statement.annotation)
             ast.copy_location(argument, statement)
-            fields.append((argument, has_default))
-        keyword_only = _dataclass_keyword_only(cls)
-        return Signature(cls, (), [] if keyword_only else fields, fields if keyword_only else [])
+            keyword = all_keyword_only or options.get("kw_only") is True
+            (keyword_only if keyword else positional).append((argument, has_default))
+        return Signature(cls, (), positional, keyword_only)
     if cls.bases or cls.keywords:
         return None  # the constructor may come from a base class we cannot see
     return Signature(cls)
@@ -86,20 +97,45 @@ def is_dataclass(cls):
                for d in cls.decorator_list)
 
 
-def _dataclass_keyword_only(cls):
+def _dataclass_option(cls, name):
+    """The constant given to `@dataclass(name=...)`, or None."""
     for decorator in cls.decorator_list:
         if isinstance(decorator, ast.Call):
             for keyword in decorator.keywords:
-                if keyword.arg == "kw_only" and isinstance(keyword.value, ast.Constant) and keyword.value.value:
-                    return True
-    return False
+                if keyword.arg == name and isinstance(keyword.value, ast.Constant):
+                    return keyword.value.value
+    return None
 
 
-def _field_without_default(value):
-    """`field(...)` with neither default nor default_factory leaves the field required."""
-    if isinstance(value, ast.Call) and dotted_name(value.func).split(".")[-1] == "field":
-        return not any(k.arg in ("default", "default_factory") for k in value.keywords)
-    return False
+_NOT_A_FIELD_CALL = {}  # a plain default value (x: int = 3), not field(...)
+
+
+def _field_options(value):
+    """{keyword: constant value or True} of a `field(...)` call; _NOT_A_FIELD_CALL otherwise."""
+    if isinstance(value, ast.Call) and last_name(value.func) == "field":
+        return {k.arg: (k.value.value if isinstance(k.value, ast.Constant) else True)
+                for k in value.keywords if k.arg}
+    return _NOT_A_FIELD_CALL
+
+
+def annotation_of(node):
+    """The annotation as a tree: a string annotation ('Inject[Users]') parsed, else unchanged."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return ast.parse(node.value.strip(), mode="eval").body
+        except SyntaxError:
+            return node
+    return node
+
+
+def is_injected(annotation):
+    """`Inject[T]` (svcs-di: the container supplies it), also inside `InitVar[...]` or
+    `Annotated[...]`, and written as a string."""
+    annotation = annotation_of(annotation)
+    while isinstance(annotation, ast.Subscript) and last_name(annotation.value) in ("InitVar", "Annotated"):
+        inner = annotation.slice
+        annotation = annotation_of(inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner)
+    return isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Inject"
 
 
 def _is_subscript_of(node, name):

@@ -47,15 +47,25 @@ _T_PREFIXES = {"t", "T", "tr", "tR", "Tr", "TR", "rt", "rT", "Rt", "RT"}
 class Parsed:
     """A parsed file: the tree, which JoinedStr nodes are t-strings, and parse problems."""
 
-    def __init__(self, tree, template_positions, problems, lines, type_aliases=None):
+    def __init__(self, tree, template_positions, problems, lines, type_aliases=None, type_parameters=None):
         self.tree = tree
         self.type_aliases = type_aliases or {}  # PEP 695 `type X = ...`: name -> line
+        # PEP 695 type parameters the 3.11 path blanked out: (line, name of the def or class) ->
+        # their names. On 3.14 the nodes carry them (`type_params`); see `type_parameters()`.
+        self.blanked_type_parameters = type_parameters or {}
         self.template_positions = template_positions
         self.problems = problems  # [(rule, message, line, col, end_line, end_col, hint)]
         self.lines = lines
 
     def is_template(self, node):
         return isinstance(node, ast.JoinedStr) and (node.lineno, node.col_offset) in self.template_positions
+
+    def type_parameters(self, definition):
+        """Names of a def's or class's PEP 695 type parameters (`def f[T, *Ts, **P]`)."""
+        native = getattr(definition, "type_params", None)
+        if native:
+            return [parameter.name for parameter in native]
+        return self.blanked_type_parameters.get((definition.lineno, definition.name), [])
 
 
 class _TemplatesAsJoinedStr(ast.NodeTransformer):
@@ -113,8 +123,8 @@ def parse(text, filename="<code>"):
         error = first_error
     if _has_candidate(text) or _TYPE_STATEMENT.search(text) or _TYPE_PARAMETERS.search(text):
         try:
-            source, positions, problems, aliases = _rewrite(text)
-            return Parsed(ast.parse(source, filename), positions, problems, lines, aliases)
+            source, positions, problems, aliases, parameters = _rewrite(text)
+            return Parsed(ast.parse(source, filename), positions, problems, lines, aliases, parameters)
         except (tokenize.TokenError, IndentationError) as rewrite_error:
             error = rewrite_error if isinstance(rewrite_error, SyntaxError) else error
         except SyntaxError as rewritten_error:
@@ -243,11 +253,12 @@ def _has_candidate(text):
 def _rewrite(text):
     """The source with t-prefixes turned into f-prefixes and `type X = ...` statements into
     assignments to `type_X` (same length, so positions hold), t-string start positions,
-    problems, and the type aliases found."""
+    problems, the type aliases found, and the type parameters blanked out."""
     rows = text.splitlines(keepends=True)
     tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     edits = []  # (row, col, replacement character)
     aliases = {}
+    parameters = {}  # (line, def/class name) -> type parameter names
     positions = set()
     problems = []
     group = []  # the STRING tokens of one implicit concatenation: (is_template, start, end)
@@ -286,6 +297,8 @@ def _rewrite(text):
             if close is not None and tokens[close].end[0] == tokens[index + 2].start[0]:
                 row = tokens[index + 2].start[0]
                 edits.extend((row, col, " ") for col in range(tokens[index + 2].start[1], tokens[close].end[1]))
+                if token.string != "type":
+                    parameters[(token.start[0], tokens[index + 1].string)] = _parameter_names(tokens, index + 2, close)
         if token.type == tokenize.STRING:
             group.append((False, token.start, token.end))
         elif token.type not in (tokenize.NL, tokenize.COMMENT) and group:
@@ -296,7 +309,22 @@ def _rewrite(text):
     for row, col, char in edits:
         line = rows[row - 1]
         rows[row - 1] = line[:col] + char + line[col + 1:]
-    return "".join(rows), positions, problems, aliases
+    return "".join(rows), positions, problems, aliases, parameters
+
+
+def _parameter_names(tokens, start, close):
+    """The names a type parameter list `[T: int = int, *Ts, **P]` declares: each name that
+    opens a parameter (after `[`, `,`, `*` or `**` at the list's own depth)."""
+    names, depth, previous = [], 0, None
+    for token in tokens[start:close]:
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif token.type == tokenize.NAME and depth == 1 and previous in ("[", ",", "*", "**"):
+            names.append(token.string)
+        previous = token.string
+    return names
 
 
 def _opens_type_parameters(tokens, index):

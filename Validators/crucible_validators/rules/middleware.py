@@ -21,7 +21,9 @@ def _middleware_classes(context):
         registered = {dotted_name(call.args[1]).split(".")[-1] for call in context.calls
                       if last_name(call.func) == "register_middleware" and len(call.args) > 1}
         found = []
-        for definition in context.definitions.values():
+        # Every class statement, not `context.definitions` (which leaves out a name defined
+        # twice): two tests may each define their own `Audit` middleware.
+        for definition in context.nodes:
             if not isinstance(definition, ast.ClassDef):
                 continue
             decorated = any(last_name(d.func if isinstance(d, ast.Call) else d) == "middleware"

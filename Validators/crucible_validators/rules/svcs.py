@@ -6,16 +6,21 @@ Each file contributes facts (collected by `collect`): registrations through
 Pyramid take the app or config first; Starlette and FastAPI register on the lifespan's
 registry), requests through a container's `get`/`aget`/`get_abstract`, the framework `get`
 and `aget` helpers and svcs-di's `Inject[T]`, the classes and factories defined, and PEP 695
-aliases. The project rules then compare them. Types are compared by their last dotted name
-(`db.Database` and `Database` are one type): the analysis sees syntax, not imports resolved
-across packages. Types registered outside the analyzed files are declared in
-`[tool.crucible] external_services`.
+aliases. The project rules then compare them.
+
+Types are compared as Python would see them: each name is traced through its file's
+definitions and imports (relative, `from x import Y`, `import x` then `x.Y`, re-exports in
+`__init__.py`) to the analyzed file that defines it (`python_names.Resolver`), so two example
+folders each with their own `Greeting` have two types. A name that cannot be traced (it comes
+from a library, a star import, or a module outside the analyzed files) is compared by its
+last dotted part, as `db.Database` and `Database` were before. Types registered outside the
+analyzed files are declared in `[tool.crucible] external_services`.
 """
 
 import ast
 
 from ..engine import Finding, collector, rule
-from ..python_names import full_name, import_aliases, scoped_nodes, span
+from ..python_names import Resolver, full_name, import_aliases, module_facts, span
 from ..signatures import dotted_name, last_name, of_class, of_function
 
 _REGISTER = {"register_factory": "factory", "register_value": "value",
@@ -44,7 +49,8 @@ _BUILTIN_RESULTS = {"str", "int", "float", "bool", "bytes", "dict", "list", "tup
 
 
 def _gate(text, config):
-    return "svcs" in text or "Inject[" in text or "register_factory" in text or "register_value" in text
+    return ("svcs" in text or "Inject[" in text or "register_factory" in text or "register_value" in text
+            or "injectable" in text)
 
 
 def _looks_like_type(node):
@@ -79,8 +85,9 @@ def _containers_in(function):
             if a.arg == "svcs_container" or _is_container_annotation(a.annotation)}
 
 
-def _assigned_containers(tree):
-    """Names bound to `svcs.Container(...)` anywhere: `c = svcs.Container(r)`, `with Container(r) as c`."""
+def _assigned_containers(tree, types=_CONTAINER_TYPES):
+    """Names bound to `svcs.Container(...)` anywhere: `c = svcs.Container(r)`, `with Container(r) as c`
+    (or to a call of another of `types`)."""
     names = set()
     for node in ast.walk(tree):
         value, targets = None, []
@@ -90,7 +97,7 @@ def _assigned_containers(tree):
             value, targets = node.value, [node.target]
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
             value, targets = node.context_expr, [node.optional_vars]
-        if isinstance(value, ast.Call) and last_name(value.func) in _CONTAINER_TYPES:
+        if isinstance(value, ast.Call) and last_name(value.func) in types:
             names.update(t.id for t in targets if isinstance(t, ast.Name))
     return names
 
@@ -118,58 +125,216 @@ def _unsupplied(signature):
     return [arg.arg for arg in required if not (takes_container and arg is first[0][0])]
 
 
-@collector("svcs", gate=_gate)
+@collector("svcs", gate=_gate, otherwise=lambda context: _module_facts(context, uses=False))
 def collect(context):
     tree = context.tree
     aliases = import_aliases(tree)
     module_containers = _assigned_containers(tree)
-    facts = {"registrations": [], "requests": [], "classes": {}, "factories": {}, "aliases": {}}
-    for name, line in context.parsed.type_aliases.items():
-        facts["aliases"][name] = line
-    # Module-level definitions only: `Database.connect` (a method) is not judged by name.
-    top_level = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    for name, definition in top_level.items():
-        if isinstance(definition, ast.ClassDef):
-            facts["classes"][name] = {
-                "bases": [_key(b) for b in definition.bases],
-                "protocol": any(_key(b) in ("Protocol", "ABC") for b in definition.bases)}
-            signature = of_class(definition)
-            if signature is not None:
-                facts["factories"][name] = {"unsupplied": _unsupplied(signature), "returns": name,
-                                            "line": definition.lineno}
-        else:
-            signature = of_function(definition)
-            facts["factories"][name] = {"unsupplied": _unsupplied(signature),
-                                        "returns": _unwrap_return(definition.returns), "line": definition.lineno}
-    facts["injectables"] = _injectables(context)
-    for node, scope in scoped_nodes(tree):
+    # svcs-di's ServiceLocator: `locator = locator.register(Greeting, Impl)` registers an
+    # implementation (a new locator each time), which a registry then serves.
+    locators = _assigned_containers(tree, {"ServiceLocator"}) if "ServiceLocator" in aliases or any(
+        "ServiceLocator" in alias for alias in aliases.values()) else set()
+    facts = _module_facts(context, uses=True)
+    facts.update({"registrations": [], "requests": [], "injectables": []})
+    for node, where in _walk(context):
         if isinstance(node, ast.Call):
-            _registration(node, scope, aliases, facts)
-            _request(node, scope, aliases, module_containers, facts)
+            _registration(node, where, aliases, facts, locators)
+            _request(node, where, aliases, module_containers, facts)
         elif isinstance(node, ast.Subscript) and last_name(node.value) == "Inject":
             inner = node.slice
-            if _looks_like_type(inner) and not _is_container_annotation(inner):
-                facts["requests"].append({"key": _key(inner), "text": dotted_name(inner) or _key(inner),
-                                          "span": span(node), "how": "Inject[]"})
+            if _looks_like_type(inner) and not _is_container_annotation(inner) and not where.generic(inner):
+                facts["requests"].append({"key": _key(inner), "text": _text(inner), "span": span(node),
+                                          "how": "Inject[]", "scope": where.scope, "optional": where.optional})
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            _injectable(node, where, facts)
     facts["registrations"].sort(key=lambda entry: entry["span"])
     facts["requests"].sort(key=lambda entry: entry["span"])
     return facts
 
 
-def _injectables(context):
-    """Types svcs-di's `@injectable` + `scan()` registers: the class itself, or `for_=`."""
-    keys = []
-    for definition in context.definitions.values():
-        for decorator in getattr(definition, "decorator_list", ()):
-            target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            if last_name(target) != "injectable":
+def _not_in_init(cls):
+    """Dataclass fields declared `field(init=False)`: not constructor parameters."""
+    return {statement.target.id for statement in cls.body
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+            and isinstance(statement.value, ast.Call) and last_name(statement.value.func) == "field"
+            and any(k.arg == "init" and isinstance(k.value, ast.Constant) and k.value.value is False
+                    for k in statement.value.keywords)}
+
+
+def _injected(signature):
+    """Parameters annotated Inject[T]: svcs-di's auto(factory) fills them, svcs alone does not."""
+    return [arg.arg for arg, _ in signature.parameters
+            if isinstance(arg.annotation, ast.Subscript) and last_name(arg.annotation.value) == "Inject"]
+
+
+def _module_facts(context, uses):
+    """Names this module defines and imports (`python_names.module_facts`) and what a
+    registration elsewhere needs to judge a class or function defined here as a factory: what
+    the project phase needs to trace a name to its definition. Every analyzed file gives these,
+    not only those that mention svcs: a plain models.py defines the services. A file that
+    registers or requests services (`uses`) adds what resolving its own names needs: imports
+    inside functions and the classes and functions defined inside functions, by the function's
+    qualified name (this walks the whole tree, so the other files skip it)."""
+    tree = context.tree
+    facts = module_facts(tree, context.nodes if uses else None)
+    facts.update({"classes": {}, "factories": {}})
+    for name in context.parsed.type_aliases:  # on 3.11 the source pass turned them into `type_X = ...`
+        facts["defines"].pop("type_" + name, None)
+        facts["defines"][name] = "alias"
+    # Lowercase module-level values are not service types; leaving them out keeps the facts of
+    # a large project small (they cross from every batch to the project phase).
+    facts["defines"] = {name: kind for name, kind in facts["defines"].items()
+                        if kind != "value" or name[:1].isupper()}
+    # Module-level definitions only: `Database.connect` (a method) is not judged by name. Only
+    # what is not the default is written: a class without bases, a class or function that
+    # needs nothing svcs does not pass and declares no return type (see _Types.defined).
+    for definition in tree.body:
+        name = getattr(definition, "name", None)
+        if isinstance(definition, ast.ClassDef):
+            bases = [dotted_name(b.value if isinstance(b, ast.Subscript) else b) for b in definition.bases]
+            if bases:
+                facts["classes"][name] = {"bases": bases,
+                                          "protocol": any(_key(b) in ("Protocol", "ABC") for b in definition.bases)}
+            signature = of_class(definition)
+            if signature is None:
+                facts["factories"][name] = None  # a constructor from a base class we cannot see
                 continue
-            for_ = next((k.value for k in getattr(decorator, "keywords", ()) if k.arg == "for_"), None)
-            if for_ is not None:
-                keys.append(_key(for_))
-            elif isinstance(definition, ast.ClassDef):
-                keys.append(definition.name)
-    return keys
+            not_init = _not_in_init(definition)
+            factory = {"unsupplied": [p for p in _unsupplied(signature) if p not in not_init],
+                       "injected": _injected(signature), "returns": name}
+        elif isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            signature = of_function(definition)
+            factory = {"unsupplied": _unsupplied(signature), "injected": _injected(signature),
+                       "returns": _unwrap_return(definition.returns)}
+        else:
+            continue
+        if factory["unsupplied"] or (factory["returns"] and factory["returns"] != name):
+            facts["factories"][name] = factory
+    if not uses:
+        return facts
+    scoped = {}
+    stack = [(context.tree, "", "")]
+    while stack:
+        node, qualname, function = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                if function:
+                    scoped.setdefault(function, []).append(child.name)
+                inner = qualname + "." + child.name if qualname else child.name
+                stack.append((child, inner, inner if not isinstance(child, ast.ClassDef) else function))
+            else:
+                stack.append((child, qualname, function))
+    if scoped:
+        facts["scoped"] = scoped
+    return facts
+
+
+# Handlers that make a missing service an expected case, not a crash: svcs raises
+# ServiceNotFoundError (an Exception subclass) for an unregistered type.
+_CATCHES_NOT_FOUND = {"ServiceNotFoundError", "Exception", "BaseException"}
+
+
+class _Where:
+    """Where a node sits: the qualified name of its enclosing function ("" at module level),
+    that function node, the PEP 695 type parameters and TypeVars in scope, and whether a
+    `try` around it handles ServiceNotFoundError."""
+
+    def __init__(self, scope, function, generics, optional, branches=()):
+        self.scope, self.function, self.generics, self.optional = scope, function, generics, optional
+        self.branches = branches  # ((line, col, 0 body | 1 else) of each enclosing `if`)
+
+    def replace(self, **changes):
+        fields = dict(scope=self.scope, function=self.function, generics=self.generics, optional=self.optional,
+                      branches=self.branches)
+        fields.update(changes)
+        return _Where(**fields)
+
+    def generic(self, node):
+        """A type parameter (`T` in `def f[T]`, `class C[T]`, `T = TypeVar("T")`), not a type:
+        no container is asked for it by that name."""
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        return isinstance(node, ast.Name) and node.id in self.generics
+
+
+def _type_variables(tree):
+    """Module-level `T = TypeVar("T")` (also ParamSpec, TypeVarTuple): pre-PEP 695 type parameters."""
+    names = set()
+    for statement in tree.body:
+        if (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)
+                and last_name(statement.value.func) in ("TypeVar", "ParamSpec", "TypeVarTuple")):
+            names.update(t.id for t in statement.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _walk(context):
+    """Yields (node, _Where) for every node of the file, each once."""
+    start = _Where("", None, frozenset(_type_variables(context.tree)), False)
+    stack = [(context.tree, start, "")]
+    while stack:
+        node, where, qualname = stack.pop()
+        yield node, where
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            qualname = qualname + "." + node.name if qualname else node.name
+            generics = where.generics | set(context.parsed.type_parameters(node))
+            if isinstance(node, ast.ClassDef):
+                inner = where.replace(generics=generics)
+            else:
+                inner = where.replace(scope=qualname, function=node, generics=generics)
+            # Decorators, bases and defaults are evaluated in the enclosing scope.
+            outside = node.decorator_list + getattr(node, "bases", []) + getattr(node, "keywords", [])
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, where if child in outside else inner, qualname))
+            continue
+        if isinstance(node, ast.Lambda):
+            inner = where.replace(function=node)
+            stack.extend((child, inner, qualname) for child in ast.iter_child_nodes(node))
+            continue
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            guarded = any(_catches_not_found(handler.type) for handler in node.handlers)
+            body = where.replace(optional=where.optional or guarded)
+            for child in node.body:
+                stack.append((child, body, qualname))
+            for child in node.handlers + node.orelse + node.finalbody:
+                stack.append((child, where, qualname))
+            continue
+        if isinstance(node, ast.If):
+            here = (node.lineno, node.col_offset)
+            stack.append((node.test, where, qualname))
+            for side, block in ((0, node.body), (1, node.orelse)):
+                inner = where.replace(branches=where.branches + (here + (side,),))
+                stack.extend((child, inner, qualname) for child in block)
+            continue
+        stack.extend((child, where, qualname) for child in ast.iter_child_nodes(node))
+
+
+def _catches_not_found(handled):
+    if handled is None:
+        return True  # a bare `except:`
+    names = handled.elts if isinstance(handled, ast.Tuple) else [handled]
+    return any(last_name(name) in _CATCHES_NOT_FOUND for name in names)
+
+
+def _text(node):
+    """The dotted name a type is written as (`db.Database`; generics by their base)."""
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    return dotted_name(node) or _key(node)
+
+
+def _injectable(definition, where, facts):
+    """Types svcs-di's `@injectable` + `scan()` registers: the class itself, or `for_=`. scan()
+    may run in another module (and takes packages), so every decorated definition in the
+    analyzed files counts as registered."""
+    for decorator in definition.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if last_name(target) != "injectable":
+            continue
+        for_ = next((k.value for k in getattr(decorator, "keywords", ()) if k.arg == "for_"), None)
+        if for_ is not None and _looks_like_type(for_):
+            facts["injectables"].append({"key": _key(for_), "text": _text(for_), "scope": where.scope})
+        elif for_ is None and isinstance(definition, ast.ClassDef):
+            facts["injectables"].append({"key": definition.name, "text": definition.name, "scope": where.scope})
 
 
 def _argument(call, index, keyword):
@@ -179,8 +344,12 @@ def _argument(call, index, keyword):
     return call.args[index] if len(call.args) > index else None
 
 
-def _registration(call, scope, aliases, facts):
+def _registration(call, where, aliases, facts, locators=()):
     method = last_name(call.func)
+    if method in _CONTAINER_TYPES:
+        _container_registrations(call, where, facts)
+    if method == "register" and isinstance(call.func, ast.Attribute) and dotted_name(call.func.value) in locators:
+        method = "register_implementation"
     if method not in _REGISTER:
         return
     name = full_name(call.func, aliases)
@@ -189,27 +358,51 @@ def _registration(call, scope, aliases, facts):
     target = _argument(call, 2 if app_first else 1, _TARGET_KEYWORD.get(method, _REGISTER[method]))
     if _REGISTER[method] == "implementation" and target is None:
         return
-    if key_node is None or not _looks_like_type(key_node):
+    if key_node is None or not _looks_like_type(key_node) or where.generic(key_node):
         return
     receiver = dotted_name(call.args[0]) if app_first and call.args else (
         dotted_name(call.func.value) if isinstance(call.func, ast.Attribute) else "")
-    entry = {"key": _key(key_node), "text": dotted_name(key_node) or _key(key_node), "kind": _REGISTER[method],
+    entry = {"key": _key(key_node), "text": _text(key_node), "kind": _REGISTER[method],
              "overwrite": method.startswith("overwrite"), "method": method, "span": span(call), "key_span": span(key_node),
-             "receiver": receiver, "scope": getattr(scope, "name", "<module>") if scope else "<module>",
+             "receiver": receiver, "scope": where.scope, "branch": [list(b) for b in where.branches],
              "target": None, "target_text": ast.unparse(target) if target is not None else None,
              "target_span": span(target) if target is not None else None, "target_kind": None,
              "lambda_unsupplied": None}
-    if isinstance(target, ast.Name):
-        entry["target"], entry["target_kind"] = target.id, "name"
+    if isinstance(target, (ast.Name, ast.Attribute)) and dotted_name(target):
+        entry["target"], entry["target_kind"] = dotted_name(target), "name"
     elif isinstance(target, ast.Call) and last_name(target.func) == "auto" and target.args:
-        entry["target"], entry["target_kind"] = _key(target.args[0]), "auto"
+        entry["target"], entry["target_kind"] = _text(target.args[0]), "auto"
     elif isinstance(target, ast.Lambda):
         entry["target_kind"] = "lambda"
         entry["lambda_unsupplied"] = _unsupplied(of_function(target))
     facts["registrations"].append(entry)
 
 
-def _request(call, scope, aliases, module_containers, facts):
+# svcs-di's HopscotchContainer(registry, location=..., resource=...) registers, as the
+# container's own values, the location under svcs_di.injectors.locator.Location and the
+# resource under svcs_di.auto.Resource and under its own class.
+_CONTAINER_VALUES = {"location": ("svcs_di.injectors.locator", "Location"), "resource": ("svcs_di.auto", "Resource")}
+
+
+def _container_registrations(call, where, facts):
+    for keyword in call.keywords:
+        if keyword.arg not in _CONTAINER_VALUES or (
+                isinstance(keyword.value, ast.Constant) and keyword.value.value is None):
+            continue
+        module, name = _CONTAINER_VALUES[keyword.arg]
+        found = [(name, [0, module, name])]
+        if keyword.arg == "resource" and isinstance(keyword.value, ast.Call) and _looks_like_type(keyword.value.func):
+            found.append((_text(keyword.value.func), None))
+        for text, imported in found:
+            facts["registrations"].append({
+                "key": text.split(".")[-1], "text": text, "kind": "value", "overwrite": False,
+                "method": "%s(%s=)" % (last_name(call.func), keyword.arg), "span": span(keyword.value),
+                "key_span": span(keyword.value), "receiver": "", "scope": where.scope, "branch": None,
+                "target": None, "target_text": ast.unparse(keyword.value), "target_span": span(keyword.value),
+                "target_kind": "container", "lambda_unsupplied": None, "import": imported})
+
+
+def _request(call, where, aliases, module_containers, facts):
     func = call.func
     name = full_name(func, aliases)
     skip = _REQUEST_HELPERS.get(name)
@@ -219,13 +412,13 @@ def _request(call, scope, aliases, module_containers, facts):
                 and isinstance(func.value, ast.Name)):
             return
         receiver = func.value.id
-        if receiver not in module_containers and receiver not in _containers_in(scope) and receiver != "svcs_container":
+        if receiver not in module_containers and receiver not in _containers_in(where.function) and receiver != "svcs_container":
             return
         skip, how = 0, "%s.%s" % (receiver, func.attr)
     for argument in call.args[skip:]:
-        if _looks_like_type(argument):
-            facts["requests"].append({"key": _key(argument), "text": dotted_name(argument) or _key(argument),
-                                      "span": span(argument), "how": how})
+        if _looks_like_type(argument) and not where.generic(argument):
+            facts["requests"].append({"key": _key(argument), "text": _text(argument), "span": span(argument),
+                                      "how": how, "scope": where.scope, "optional": where.optional})
 
 
 def _finding(where, **details):
@@ -233,13 +426,74 @@ def _finding(where, **details):
     return Finding(line=line, col=col, end_line=end_line, end_col=end_col, **details)
 
 
-def _registered(project):
-    keys = set(project.config.get("external_services") or ())
-    keys = {k.split(".")[-1] for k in keys}
-    for _, facts in project.of("svcs"):
-        keys.update(r["key"] for r in facts["registrations"])
-        keys.update(facts["injectables"])
-    return keys
+class _Types:
+    """The project's names, traced across files: what each registration, request and factory
+    refers to, and the facts of the definitions they reach."""
+
+    def __init__(self, project):
+        self.files = project.of("svcs")
+        self.resolver = Resolver({path: facts for path, facts in self.files})
+        self.by_path = {self.resolver.normal(path): facts for path, facts in self.files}
+        self._bare = None  # {bare name: [defining paths]}, built on first use
+
+    def symbol(self, path, entry):
+        if entry.get("import"):
+            level, module, name = entry["import"]
+            return self.resolver.resolve_import(path, level, module, name)
+        return self.resolver.resolve(path, entry["text"], entry.get("scope", ""))
+
+    def defined(self, symbol, field, path, text):
+        """(path, facts) of the class or factory `symbol` reaches, from `field` ("classes" or
+        "factories") of the defining file, with the defaults the collector leaves out filled
+        in. An untraced name falls back to the one definition of that name in the analyzed
+        files, when there is exactly one."""
+        if symbol.resolved:
+            where, name = symbol.path, symbol.name
+        else:
+            if "." in text and text.split(".")[0] not in self.by_path[self.resolver.normal(path)].get("imports", {}):
+                return None  # an attribute of something local (self.factory): not a definition by that name
+            candidates = self._by_bare().get(symbol.bare, [])
+            if len(candidates) != 1:
+                return None
+            where, name = candidates[0], symbol.bare
+        facts = self.by_path[where]
+        kind = facts.get("defines", {}).get(name)
+        if field == "classes":
+            return (where, facts["classes"].get(name, {"bases": [], "protocol": False})) if kind == "class" else None
+        if kind not in ("class", "function"):
+            return None
+        found = facts["factories"].get(name, {"unsupplied": [], "injected": [], "returns": None})
+        if found is None:
+            return None
+        if kind == "class":
+            found = dict(found, returns=name)
+        return where, found
+
+    def _by_bare(self):
+        """{name: [paths of the files that define it at their top level as a class or function]}"""
+        if self._bare is None:
+            self._bare = {}
+            for path, facts in self.files:
+                for name, kind in facts.get("defines", {}).items():
+                    if kind in ("class", "function"):
+                        self._bare.setdefault(name, []).append(self.resolver.normal(path))
+        return self._bare
+
+    def kind(self, symbol):
+        return self.resolver.definition(symbol)
+
+
+def _types(project):
+    if "svcs" not in project.memo:
+        project.memo["svcs"] = _Types(project)
+    return project.memo["svcs"]
+
+
+def _same(first, second):
+    """One type, or (where either is untraced) the same last name."""
+    if first.resolved and second.resolved:
+        return first.key == second.key
+    return first.bare == second.bare
 
 
 @rule("SVCS001", "svcs", message="a service is requested but never registered",
@@ -247,36 +501,56 @@ def _registered(project):
            "in [tool.crucible] external_services when it is registered outside these files",
       doc="svcs raises ServiceNotFoundError at request time for a type nobody registered. Every type asked "
           "for with get/aget/get_abstract, a framework helper or Inject[T] must be registered in one of the "
-          "files analyzed together.",
+          "files analyzed together: by a registry or container (register_factory, register_value, their "
+          "local and overwrite forms, svcs-di's register_implementation and HopscotchContainer's location= "
+          "and resource=) or by svcs-di's @injectable, which scan() registers wherever it runs. Types are "
+          "matched through imports, not by name alone: another module's class of the same name is another "
+          "type. A request inside a try that handles ServiceNotFoundError is optional and not reported; a "
+          "type parameter (def f[T], T = TypeVar('T')) is not a service type.",
       bad="def view(svcs_container):\n    db = svcs_container.get(Database)",
       good="registry.register_factory(Database, connect)\n\ndef view(svcs_container):\n"
            "    db = svcs_container.get(Database)",
       project=True)
 def unregistered(project):
-    registered = _registered(project)
-    for path, facts in project.of("svcs"):
-        for request in facts["requests"]:
-            if request["key"] not in registered:
-                yield path, _finding(request["span"], message="%s is requested (%s) but never registered"
-                                     % (request["text"], request["how"]))
+    types = _types(project)
+    external = {k.split(".")[-1] for k in project.config.get("external_services") or ()}
+    traced, traced_where, untraced = set(), {}, set(external)
+    for path, facts in types.files:
+        for entry in facts.get("registrations", []) + facts.get("injectables", []):
+            symbol = types.symbol(path, entry)
+            if symbol.resolved:
+                traced.add(symbol.key)
+                traced_where.setdefault(symbol.bare, symbol)
+            else:
+                untraced.add(symbol.bare)
+    for path, facts in types.files:
+        for request in facts.get("requests", []):
+            if request.get("optional"):
+                continue
+            symbol = types.symbol(path, request)
+            if symbol.key in traced or symbol.bare in untraced or (not symbol.resolved and symbol.bare in traced_where):
+                continue
+            message = "%s is requested (%s) but never registered" % (request["text"], request["how"])
+            other = traced_where.get(symbol.bare)
+            if other is not None:
+                message += " (the %s registered is another class, defined in %s)" % (symbol.bare, other.path)
+            yield path, _finding(request["span"], message=message)
 
 
-def _subclass_of(name, base, classes, seen=None):
-    if name == base:
+def _subclass_of(types, derived, base, seen=None):
+    """Whether class `derived` (a Symbol) is `base` or inherits from it, through the bases as
+    written in the file that defines each class."""
+    if _same(derived, base):
         return True
     seen = seen or set()
-    if name in seen or name not in classes:
+    if derived.key in seen:
         return False
-    seen.add(name)
-    return any(_subclass_of(b, base, classes, seen) for b in classes[name]["bases"])
-
-
-def _all(project, field):
-    merged = {}
-    for _, facts in project.of("svcs"):
-        for name, value in facts[field].items():
-            merged.setdefault(name, value)
-    return merged
+    seen.add(derived.key)
+    found = types.defined(derived, "classes", derived.path or "", derived.bare)
+    if found is None:
+        return False
+    where, facts = found
+    return any(_subclass_of(types, types.resolver.resolve(where, b), base, seen) for b in facts["bases"] if b)
 
 
 @rule("SVCS002", "svcs", message="the factory's return type does not match the registered service type",
@@ -290,22 +564,31 @@ def _all(project, field):
       good="def make_db() -> Database: ...\nregistry.register_factory(Database, make_db)",
       project=True)
 def return_type(project):
-    classes, factories = _all(project, "classes"), _all(project, "factories")
-    for path, facts in project.of("svcs"):
-        for entry in facts["registrations"]:
+    types = _types(project)
+    for path, facts in types.files:
+        for entry in facts.get("registrations", []):
             if entry["kind"] != "factory" or not entry["target"]:
                 continue
-            key = entry["key"]
-            produced = entry["target"] if entry["target_kind"] == "auto" else (
-                factories.get(entry["target"], {}).get("returns"))
-            if not produced or produced == key:
+            key = types.symbol(path, entry)
+            if entry["target_kind"] == "auto":
+                produced_text, produced = entry["target"], types.resolver.resolve(path, entry["target"], entry["scope"])
+            else:
+                target = types.resolver.resolve(path, entry["target"], entry["scope"])
+                factory = types.defined(target, "factories", path, entry["target"])
+                if factory is None or not factory[1]["returns"]:
+                    continue
+                produced_text = factory[1]["returns"]
+                produced = types.resolver.resolve(factory[0], produced_text)
+            if _same(produced, key):
                 continue
-            if key in classes and classes[key]["protocol"]:
+            key_class = types.defined(key, "classes", path, entry["text"])
+            if key_class is not None and key_class[1]["protocol"]:
                 continue
-            if produced in _BUILTIN_RESULTS or (produced in classes and key in classes
-                                                and not _subclass_of(produced, key, classes)):
+            produced_class = types.defined(produced, "classes", path, produced_text)
+            if produced_text in _BUILTIN_RESULTS or (
+                    produced_class is not None and key_class is not None and not _subclass_of(types, produced, key)):
                 yield path, _finding(entry["target_span"], message="%s is registered for %s but produces %s"
-                                     % (entry["target_text"], entry["text"], produced))
+                                     % (entry["target_text"], entry["text"], produced_text))
 
 
 @rule("SVCS003", "svcs", message="svcs cannot call this factory: it has parameters svcs does not supply",
@@ -313,25 +596,37 @@ def return_type(project):
            "`svcs.Container`; get other services from it inside the factory, or give the parameters defaults",
       doc="svcs calls a factory with no arguments, or with the container when its first parameter is named "
           "svcs_container or annotated svcs.Container; any other required parameter is a TypeError at the "
-          "first request.",
+          "first request. The factory is found through imports (another module's function or class of the "
+          "same name is not it); auto(T) and callables defined outside the analyzed files are not judged.",
       bad="def connect(config: Config) -> Database: ...\nregistry.register_factory(Database, connect)",
       good="def connect(svcs_container: svcs.Container) -> Database:\n"
            "    config = svcs_container.get(Config)\n    ...\nregistry.register_factory(Database, connect)",
       project=True)
 def factory_parameters(project):
-    factories = _all(project, "factories")
-    for path, facts in project.of("svcs"):
-        for entry in facts["registrations"]:
+    types = _types(project)
+    for path, facts in types.files:
+        for entry in facts.get("registrations", []):
             if entry["kind"] != "factory":
                 continue
+            injected = ()
             if entry["target_kind"] == "lambda":
                 missing = entry["lambda_unsupplied"]
-            elif entry["target_kind"] == "name" and entry["target"] in factories:
-                missing = factories[entry["target"]]["unsupplied"]
+            elif entry["target_kind"] == "name":
+                target = types.resolver.resolve(path, entry["target"], entry["scope"])
+                factory = types.defined(target, "factories", path, entry["target"])
+                if factory is None:
+                    continue
+                missing = factory[1]["unsupplied"]
+                injected = set(factory[1].get("injected", ()))
             else:
-                continue  # auto(T) resolves T's parameters itself; unknown callables are not judged
+                continue  # auto(T) resolves T's parameters itself
             if missing:
-                yield path, _finding(entry["target_span"], message="%s requires %s, which svcs does not pass"
+                hint = None
+                if injected and set(missing) <= injected:
+                    hint = ("svcs-di fills Inject[] parameters only through auto(): register_factory(%s, auto(%s))"
+                            % (entry["text"], entry["target_text"]))
+                yield path, _finding(entry["target_span"], hint=hint,
+                                     message="%s requires %s, which svcs does not pass"
                                      % (entry["target_text"], ", ".join(repr(m) for m in missing)))
 
 
@@ -343,35 +638,37 @@ def factory_parameters(project):
       bad="registry.register_value(Settings, Settings)", good="registry.register_value(Settings, Settings())",
       project=True)
 def value_is_class(project):
-    classes = _all(project, "classes")
-    for path, facts in project.of("svcs"):
-        for entry in facts["registrations"]:
-            if entry["kind"] == "value" and entry["target_kind"] == "name" and (
-                    entry["target"] in classes or entry["target_text"] == entry["text"]):
+    types = _types(project)
+    for path, facts in types.files:
+        for entry in facts.get("registrations", []):
+            if entry["kind"] != "value" or entry["target_kind"] != "name":
+                continue
+            target = types.resolver.resolve(path, entry["target"], entry["scope"])
+            is_class = types.kind(target) == "class" if target.resolved else entry["target_text"] == entry["text"]
+            if is_class:
                 yield path, _finding(entry["target_span"], message="register_value(%s, %s) registers the class "
                                      "%s itself" % (entry["text"], entry["target_text"], entry["target_text"]))
 
 
 @rule("SVCS005", "svcs", message="a PEP 695 type alias cannot be a service key",
       hint="use a distinct class or typing.NewType as the key (NewType('Name', Base))",
-      doc="svcs does not support `type X = ...` aliases as keys: the alias object is not the "
-          "type callers ask for.",
+      doc="svcs does not support `type X = ...` aliases as keys: the alias object is not the type callers "
+          "ask for. Reported where the key is traced through imports to a `type` statement in the analyzed "
+          "files (another module's class of the same name is not an alias).",
       bad="type UserCache = dict[str, User]\nregistry.register_value(UserCache, {})",
       good="UserCache = NewType('UserCache', dict)\nregistry.register_value(UserCache, UserCache({}))",
       project=True)
 def alias_keys(project):
-    aliases = {}
-    for _, facts in project.of("svcs"):
-        aliases.update(facts["aliases"])
-    if not aliases:
+    types = _types(project)
+    if not any(kind == "alias" for _, facts in types.files for kind in facts.get("defines", {}).values()):
         return
-    for path, facts in project.of("svcs"):
-        for entry in facts["registrations"]:
-            if entry["key"] in aliases:
-                yield path, _finding(entry["key_span"], message="%s is a PEP 695 type alias" % entry["text"])
-        for request in facts["requests"]:
-            if request["key"] in aliases:
-                yield path, _finding(request["span"], message="%s is a PEP 695 type alias" % request["text"])
+    for path, facts in types.files:
+        for entry in facts.get("registrations", []) + facts.get("requests", []):
+            if entry.get("target_kind") == "container":
+                continue  # svcs-di's own keys (its Resource marker is an alias, by design)
+            if types.kind(types.symbol(path, entry)) == "alias":
+                where = entry.get("key_span") or entry["span"]
+                yield path, _finding(where, message="%s is a PEP 695 type alias" % entry["text"])
 
 
 @rule("SVCS006", "svcs", message="the same service type is registered twice with different factories or values",
@@ -385,11 +682,18 @@ def alias_keys(project):
 def duplicates(project):
     for path, facts in project.of("svcs"):
         seen = {}
-        for entry in facts["registrations"]:
-            if entry["overwrite"] or entry["kind"] == "implementation":
+        for entry in facts.get("registrations", []):
+            if entry["overwrite"] or entry["kind"] == "implementation" or entry["target_kind"] == "container":
                 continue
-            place = (entry["receiver"], entry["scope"], entry["key"])
-            first = seen.setdefault(place, entry)
-            if first is not entry and first["target_text"] != entry["target_text"]:
+            earlier = seen.setdefault((entry["receiver"], entry["scope"], entry["key"]), [])
+            # Registrations in the two branches of one `if` never both run.
+            first = next((e for e in earlier if not _exclusive(e["branch"], entry["branch"])), None)
+            earlier.append(entry)
+            if first is not None and first["target_text"] != entry["target_text"]:
                 yield path, _finding(entry["span"], message="%s is already registered on line %d with %s"
                                      % (entry["text"], first["span"][0], first["target_text"]))
+
+
+def _exclusive(first, second):
+    sides = {(line, col): side for line, col, side in first or ()}
+    return any((line, col) in sides and sides[(line, col)] != side for line, col, side in second or ())

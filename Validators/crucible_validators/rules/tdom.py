@@ -2,87 +2,32 @@
 
 Markup inside a t-string is scanned with every interpolation standing in as a placeholder,
 so tags, attributes and component tags are checked without running anything. Facts and
-messages follow tdom's own errors (t-strings/tdom's processor and parser).
+messages follow tdom's own errors (t-strings/tdom's processor and parser). Where tdom >= 0.1.15
+is importable (Python 3.14 with tdom in the environment), tdom's parser itself judges each
+piece of markup's literal text instead of the static scanner (markup.py), for TDOM002, the
+tag-shape part of TDOM003 and TDOM010; each of their findings says which one judged.
 """
 
 import ast
 import re
 
+from .. import markup
 from ..engine import Finding, rule
-from ..signatures import dotted_name, last_name, of_definition, own_returns
+from ..signatures import dotted_name, is_injected, last_name, of_definition, own_returns
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
-_RAW = {"script", "style", "title", "textarea"}  # no Template or iterable inside these
-_SLOT = "\x00"  # one interpolation, followed by its index and another _SLOT
+_SLOT, _SLOT_RE, _component, _show = markup.SLOT, markup.SLOT_RE, markup.component, markup.show
 
 
 def _markup(node):
     """The t-string's text with each interpolation replaced by a placeholder, and the expressions."""
-    parts, expressions = [], []
-    for value in node.values:
-        if isinstance(value, ast.Constant):
-            parts.append(str(value.value))
-        else:
-            parts.append("%s%d%s" % (_SLOT, len(expressions), _SLOT))
-            expressions.append(value.value if isinstance(value, ast.FormattedValue) else value)
-    return "".join(parts), expressions
-
-
-_TAG = re.compile(r"<(/?)([^\s/>]*)")
-_ATTRIBUTE = re.compile(r"""\s*([^\s=/>]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
-_SLOT_RE = re.compile(_SLOT + r"(\d+)" + _SLOT)
+    return markup.text_of(markup.atoms_of(node, lambda n: n is node))
 
 
 def _scan(text):
-    """Yields (kind, name, attributes, raw) for start, end and self-closing tags, comments and raw text."""
-    index = 0
-    while True:
-        start = text.find("<", index)
-        if start < 0:
-            return
-        if text.startswith("<!--", start):
-            end = text.find("-->", start + 4)
-            end = len(text) if end < 0 else end
-            yield ("comment", None, None, text[start + 4:end])
-            index = end + 3
-            continue
-        if text.startswith("<!", start):
-            index = text.find(">", start) + 1 or len(text)
-            continue
-        match = _TAG.match(text, start)
-        closing, name = match.group(1) == "/", match.group(2)
-        if not name:
-            index = start + 1
-            continue
-        position = match.end()
-        attributes = []
-        while True:
-            attribute = _ATTRIBUTE.match(text, position)
-            if not attribute or not attribute.group(1):
-                break
-            attributes.append(attribute.group(1))
-            position = attribute.end()
-        end = text.find(">", position)
-        if end < 0:
-            yield ("broken", name, attributes, text[start:])
-            return
-        self_closing = text[end - 1] == "/"
-        kind = "end" if closing else ("self" if self_closing else "start")
-        yield (kind, name, attributes, text[start:end + 1])
-        index = end + 1
-        if kind == "start" and name.lower() in _RAW:
-            close = re.compile(r"</\s*%s\s*>" % re.escape(name), re.IGNORECASE).search(text, index)
-            body_end = close.start() if close else len(text)
-            yield ("raw", name.lower(), None, text[index:body_end])
-            index = body_end
-
-
-def _component(name):
-    """The interpolation index when a tag name is a component, None for a plain tag, -1 when malformed."""
-    slots = _SLOT_RE.findall(name)
-    if not slots:
-        return None
-    return int(slots[0]) if len(slots) == 1 and _SLOT_RE.fullmatch(name) else -1
+    """(kind, name, attribute names, raw) of markup.scan, as other rulesets read it."""
+    for kind, name, attributes, raw, _ in markup.scan(text):
+        yield kind, name, [a for a, _ in attributes] if attributes is not None else None, raw
 
 
 def _templates(context):
@@ -122,14 +67,16 @@ def needs_template(context):
 
 
 def _markup_units(context):
-    """(node, markup) for each piece of markup tdom sees whole: a t-string on its own, or a `+`
-    chain of t-strings and other values (fragments joined, t"<ul>" + items + t"</ul>", before
-    they reach html()) as one, reported at the chain."""
+    """(whole, pieces): `whole` is [(node, atoms)] for each piece of markup tdom sees whole: a
+    t-string on its own, or a `+` chain of t-strings and other values (fragments joined,
+    t"<ul>" + items + t"</ul>", before they reach html()) as one, reported at the chain.
+    `pieces` is [(node, atoms)] for t-strings joined to others only at run time: their
+    nesting is not judged, each tag still is."""
     if "tdom_units" in context.memo:
         return context.memo["tdom_units"]
     additions = [n for n in context.nodes if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add)]
     inner = {id(side) for n in additions for side in (n.left, n.right) if isinstance(side, ast.BinOp)}
-    joined, units, names_joined = set(), [], set()
+    joined, units, names_joined, in_chains = set(), [], set(), set()
     for chain in additions:
         if id(chain) in inner:
             continue
@@ -147,7 +94,8 @@ def _markup_units(context):
         joined.update(id(leaf) for leaf in templates)
         if any(isinstance(leaf, ast.Name) for leaf in leaves):
             continue  # a variable holds more fragments: whole only at run time
-        units.append((chain, "".join(_markup(leaf)[0] if context.is_template(leaf) else _SLOT + "0" + _SLOT for leaf in leaves)))
+        units.append((chain, [atom for leaf in leaves for atom in markup.atoms_of(leaf, context.is_template)]))
+        in_chains.update(id(leaf) for leaf in templates)
     # Fragments built up in a variable (body = t"<ul>"; body += t"<li>...</li>"; body += t"</ul>")
     # are only whole at run time: each piece is left unchecked rather than reported half-built.
     for node in context.nodes:
@@ -171,57 +119,155 @@ def _markup_units(context):
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr in ("append", "extend", "insert")):
             joined.update(id(argument) for argument in node.args)
-    units = [(node, _markup(node)[0]) for node in _templates(context) if id(node) not in joined] + units
-    context.memo["tdom_units"] = units
-    return units
+    whole, pieces = [], []
+    for node in _templates(context):
+        if id(node) not in joined:
+            whole.append((node, markup.atoms_of(node, context.is_template)))
+        elif id(node) not in in_chains:  # a chain's t-strings are judged with their chain
+            pieces.append((node, markup.atoms_of(node, context.is_template)))
+    context.memo["tdom_units"] = (whole + units, pieces)
+    return context.memo["tdom_units"]
+
+
+# Which rule reports each error of tdom's parser (the start of its message); any other goes to TDOM010.
+_PARSER_RULES = (("Mismatched closing tag", "TDOM002"), ("Unexpected closing tag", "TDOM002"),
+                 ("Invalid HTML structure", "TDOM002"), ("Component closing tag found", "TDOM002"),
+                 ("Parser expects more data", "TDOM002"),
+                 ("Component element tags must have", "TDOM003"), ("Component end tags must have", "TDOM003"))
+_STATIC = "static check: "
+
+
+def _parser(context):
+    """tdom's own parser when it can judge this file's markup: (version, {id(unit node): verdict}),
+    verdict None (accepted) or (rule, message, (line, col) or None); units it could not judge
+    are absent. None when tdom >= 0.1.15 is not importable here, or the file is written for tdom
+    <= 0.1.14 (by `tdom_version` or its imports)."""
+    if "tdom_parser" not in context.memo:
+        found, verdicts = markup.tdom_parser(), {}
+        if found is not None and _era(context) == "nodes":
+            found = None  # the file is written for tdom <= 0.1.14, whose parser is another one
+        if found is not None:
+            for node, atoms in _markup_units(context)[0]:
+                try:
+                    verdict = markup.judge_with_tdom(atoms)
+                except Exception:  # tdom's parser broke on it: this unit gets the static checks
+                    continue
+                if verdict is not None:
+                    message, where = verdict
+                    rule_id = next((r for start, r in _PARSER_RULES if message.startswith(start)), "TDOM010")
+                    verdict = (rule_id, "tdom %s's parser: %s" % (found[1], message), where)
+                verdicts[id(node)] = verdict
+        context.memo["tdom_parser"] = (found[1], verdicts) if found is not None else None
+    return context.memo["tdom_parser"]
+
+
+def _judged(context, rule_id, node):
+    """(judged, findings): whether tdom's parser judged this unit, and its finding for `rule_id`."""
+    parser = _parser(context)
+    if parser is None or id(node) not in parser[1]:
+        return False, []
+    verdict = parser[1][id(node)]
+    if verdict is None or verdict[0] != rule_id:
+        return True, []
+    _, message, where = verdict
+    return True, [_at(node, where, message)]
+
+
+def _at(node, where, message, **details):
+    """A finding at a place in the markup ((line, col) from markup.locate), else at the node."""
+    if where is None:
+        return Finding(node, message=message, **details)
+    line, col = where
+    return Finding(line=line, col=col, end_line=line, end_col=col + 1, message=message, **details)
+
+
+def _static_at(node, atoms, offset, message):
+    return _at(node, markup.locate(atoms, offset) if offset is not None else None, _STATIC + message)
+
+
+def _nesting(text):
+    """The first nesting error tdom's parser raises, as (message, offset or None): mismatched,
+    unexpected or missing end tags, and a component end tag closing a plain element."""
+    stack = []  # (name, component slot or None)
+    for kind, name, _, raw, start in markup.scan(text):
+        if kind == "start" and name.lower() not in _VOID:
+            stack.append((name, _component(name)))
+        elif kind == "end":
+            slot = _component(name)
+            if not stack:
+                return "unexpected closing tag </%s> with no open tag" % _show(name), start
+            opened, opened_slot = stack.pop()
+            if opened_slot is None and slot is not None:
+                return "component closing tag </%s> for element <%s>" % (_show(name), opened), start
+            if opened_slot is not None and slot is None:
+                return "mismatched closing tag </%s> for component <%s>" % (name, _show(opened)), start
+            if opened_slot is None and opened.lower() != name.lower():
+                return "mismatched closing tag </%s> for element <%s>" % (name, opened), start
+    if stack:
+        return "unclosed tags remain: %s" % ", ".join("<%s>" % _show(n) for n, _ in stack), None
+    return None
+
+
+def _unfinished(text):
+    """A tag never closed with '>' at the end of the markup: (message, offset) or None."""
+    for kind, _, _, raw, start in markup.scan(text):
+        if kind == "broken":
+            return "a tag is not closed with '>': %s" % _show(raw), start
+    return None
 
 
 @rule("TDOM002", "tdom", message="the markup in this t-string is not well formed",
-      hint="close every element in the order it was opened (void elements like <br> need no end tag)",
-      doc="tdom raises 'Mismatched closing tag', 'Unexpected closing tag' or 'unclosed tags remain' at render time."
-          " Fragments joined with + (t'<ul>' + rows + t'</ul>') are checked as one piece; pieces built up in a"
-          " variable (body += t'<li>...</li>') or collected in a list or tuple to be joined later are whole"
-          " only at run time and are left unchecked.",
+      hint="close every element in the order it was opened (void elements like <br> need no end tag), and "
+           "close a component's tag with its own </{Component}>",
+      doc="tdom raises 'Mismatched closing tag', 'Unexpected closing tag', 'Invalid HTML structure: unclosed tags"
+          " remain' and 'Component closing tag found for element <div>' (a </{C}> closing a plain element)."
+          " Judged by tdom's parser itself where the validators run with tdom importable (`crucible validate"
+          " --python 3.14 --with tdom`; the message then starts 'tdom X's parser:'), else by a static check"
+          " ('static check:'). A tag left without '>' at the end is always reported: tdom up to 0.1.19 raises"
+          " 'Parser expects more data', 0.1.20 drops the tag silently. Fragments joined with + (t'<ul>' + rows +"
+          " t'</ul>') are checked as one piece; pieces built up in a variable (body += t'<li>...</li>') or"
+          " collected in a list or tuple to be joined later are whole only at run time and are left unchecked.",
       bad="html(t'<div><p>{text}</div>')", good="html(t'<div><p>{text}</p></div>')", gate=_has_templates)
 def well_formed(context):
-    for node, text in _markup_units(context):
-        stack = []
-        for kind, name, _, raw in _scan(text):
-            if kind == "broken":
-                yield Finding(node, message="a tag is not closed with '>': %s" % _show(raw))
-                break
-            if kind == "start" and name.lower() not in _VOID:
-                stack.append(name)
-            elif kind == "end":
-                if not stack:
-                    yield Finding(node, message="unexpected closing tag </%s> with no open tag" % _show(name))
-                    break
-                elif stack[-1].lower() != name.lower() and _component(name) is None:
-                    yield Finding(node, message="mismatched closing tag </%s> for element <%s>"
-                                  % (_show(name), _show(stack[-1])))
-                    stack = []  # tdom stops at the first error; so does this rule
-                    break
-                else:
-                    stack.pop()
-        if stack:
-            yield Finding(node, message="unclosed tags remain: %s" % ", ".join("<%s>" % _show(n) for n in stack))
+    for node, atoms in _markup_units(context)[0]:
+        judged, findings = _judged(context, "TDOM002", node)
+        text = markup.text_of(atoms)[0]
+        if judged:
+            yield from findings
+            # tdom 0.1.20 accepts a tag left without '>' and drops it: reported when nothing else was.
+            unfinished = _unfinished(text) if _parser(context)[1][id(node)] is None else None
+            if unfinished:
+                yield _static_at(node, atoms, unfinished[1], unfinished[0])
+            continue
+        error = _nesting(text)  # the scan stops at a tag left without '>'
+        if error is None or error[1] is None:
+            error = _unfinished(text) or error
+        if error:
+            yield _static_at(node, atoms, error[1], error[0])
 
 
 @rule("TDOM003", "tdom", message="a component tag must be exactly one interpolation, and its end tag must match",
       hint="write <{Card}>...</{Card}> with the same callable in both tags, and nothing else in the tag name",
-      doc="tdom: 'Component element tags must have exactly one interpolation.' and 'Component callable in start "
-          "tag must match component callable in end tag.'",
+      doc="tdom: 'Component element tags must have exactly one interpolation.' (judged by tdom's parser when it"
+          " is importable, as for TDOM002, else by a static check) and 'Component callable in start tag must"
+          " match component callable in end tag.' (raised when rendering: always this static check, comparing"
+          " the two expressions).",
       bad="html(t'<{Card}>x</{Panel}>')", good="html(t'<{Card}>x</{Card}>')", gate=_has_templates)
 def component_tags(context):
-    for node in _templates(context):
-        text, expressions = _markup(node)
+    whole, pieces = _markup_units(context)
+    for node, atoms in whole + pieces:
+        judged, findings = _judged(context, "TDOM003", node)
+        yield from findings
+        text, expressions = markup.text_of(atoms)
         stack = []
-        for kind, name, _, raw in _scan(text):
+        for kind, name, _, raw, start in markup.scan(text):
             if kind not in ("start", "end", "self"):
                 continue
             slot = _component(name)
             if slot == -1:
-                yield Finding(node, message="component tag %s must be exactly one interpolation" % _show(raw))
+                if not judged:
+                    yield _static_at(node, atoms, start, "component tag %s must be exactly one interpolation"
+                                     % _show(raw))
                 continue
             if kind == "start":
                 stack.append(slot)
@@ -229,8 +275,61 @@ def component_tags(context):
                 opened = stack.pop()
                 if opened is not None and slot is not None and (
                         ast.dump(expressions[opened]) != ast.dump(expressions[slot])):
-                    yield Finding(node, message="component end tag {%s} does not match its start tag {%s}" % (
-                        ast.unparse(expressions[slot]), ast.unparse(expressions[opened])))
+                    yield _static_at(node, atoms, start, "component end tag {%s} does not match its start tag {%s}"
+                                     % (ast.unparse(expressions[slot]), ast.unparse(expressions[opened])))
+
+
+def _malformed(text):
+    """What tdom's parser rejects in a tag or declaration, found statically: [(message, offset)]."""
+    found = []
+    for kind, name, attributes, raw, start in markup.scan(text):
+        if kind in ("start", "self", "broken"):
+            for attribute, value in attributes:
+                if _SLOT not in attribute:
+                    continue
+                if value is not None:
+                    found.append(("attribute name %s holds an interpolation and has a value (tdom: 'Attribute names"
+                                  " cannot contain interpolations if the value is also interpolated.')"
+                                  % _show(attribute), start))
+                elif not _SLOT_RE.fullmatch(attribute):
+                    found.append(("attribute %s is not one spread interpolation (tdom: 'Spread attributes must have"
+                                  " exactly one interpolation in the name.')" % _show(attribute), start))
+        elif kind == "decl":
+            if raw[:7].upper() == "DOCTYPE" and _SLOT in raw:
+                found.append(("<!%s> holds an interpolation (tdom: 'Interpolations are not allowed in"
+                              " declarations.')" % _show(raw), start))
+            elif raw[:7].upper() == "DOCTYPE" and raw[:8].upper() != "DOCTYPE ":
+                found.append(("<!%s> is not a DOCTYPE tdom reads: write <!DOCTYPE html> (tdom: 'Only well formed"
+                              " DOCTYPE declarations are currently supported.')" % _show(raw), start))
+        elif kind in ("pi", "marked") and _SLOT in raw:
+            what = "<?...>" if kind == "pi" else "<![...]]>"
+            found.append(("an interpolation inside %s, which tdom's parser drops (tdom: 'Some placeholders were"
+                          " never resolved.')" % what, start))
+    return found
+
+
+@rule("TDOM010", "tdom", message="tdom's parser rejects this markup",
+      hint="write an attribute name without interpolations (name={value}), a spread as one interpolation on its own"
+           " ({attrs}, with a space between two), a plain <!DOCTYPE html>, and no interpolation in <!...>, <?...?>"
+           " or <![CDATA[...]]>",
+      doc="Raised by tdom's parser (tdom >= 0.1.15) before anything renders: an attribute name holding an"
+          " interpolation with a value (<div {name}='x'>), a spread that is not exactly one interpolation"
+          " (<div {a}{b}>, <div data-{x}>), an interpolation in a declaration (<!DOCTYPE html {x}>), a DOCTYPE"
+          " written otherwise than '<!DOCTYPE ...>', an interpolation in a processing instruction or CDATA"
+          " section. Judged by tdom's parser itself where the validators run with tdom importable (`crucible"
+          " validate --python 3.14 --with tdom`; the message starts 'tdom X's parser:' and repeats its error),"
+          " else by a static check of these cases (message starting 'static check:'). Other declarations"
+          " (<!FOO>) are not reported: on Python 3.14 tdom 0.1.20 renders them as comments.",
+      bad="html(t'<div {name}=\"x\"></div>')", good="html(t'<div {attrs}></div>')", gate=_has_templates)
+def parser_rejects(context):
+    whole, pieces = _markup_units(context)
+    for node, atoms in whole + pieces:
+        judged, findings = _judged(context, "TDOM010", node)
+        if judged:
+            yield from findings
+            continue
+        for message, offset in _malformed(markup.text_of(atoms)[0]):
+            yield _static_at(node, atoms, offset, message)
 
 
 @rule("TDOM004", "tdom", message="`children` is passed by tdom itself; it cannot be an attribute",
@@ -266,6 +365,81 @@ def raw_text(context):
                     yield Finding(node, message="%s inside %s: tdom refuses it there" % (what, where))
 
 
+def _content_slots(text):
+    """Offsets of the placeholders that stand in element content (where tdom escapes a str),
+    not in a tag, a comment, a declaration or the body of <script> or <style>."""
+    hidden = []
+    for kind, name, _, raw, start in markup.scan(text):
+        if kind == "raw" and name in ("title", "textarea"):
+            continue  # escaped there too: tags in a str show as text
+        size = {"comment": 7, "decl": 3, "pi": 3, "marked": 6}.get(kind, 0) + len(raw)
+        hidden.append((start, start + size))
+    for match in _SLOT_RE.finditer(text):
+        if not any(start <= match.start() < end for start, end in hidden):
+            yield match
+
+
+def _assigned(context):
+    """name -> [(value, annotated)] for every `x = v` and `x: T = v` in the file, built once."""
+    if "tdom_assigned" not in context.memo:
+        found = {}
+        for node in context.nodes:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found.setdefault(target.id, []).append((node.value, False))
+            elif isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
+                found.setdefault(node.target.id, []).append((node.value, True))
+        context.memo["tdom_assigned"] = found
+    return context.memo["tdom_assigned"]
+
+
+_TAG_IN_TEXT = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
+
+
+def _formatted_markup(expression, context, seen=()):
+    """When the file shows `expression` is markup built by f-strings, the phrase that says so:
+    "an f-string holding markup is", "f-strings holding markup are" (a comprehension or
+    str.join() of them), "NAME, bound to an f-string holding markup, is"; else None."""
+    if isinstance(expression, ast.JoinedStr) and not context.is_template(expression):
+        text = "".join(str(v.value) if isinstance(v, ast.Constant) else "x" for v in expression.values)
+        return "an f-string holding markup is" if _TAG_IN_TEXT.search(text) else None
+    if isinstance(expression, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+        return "f-strings holding markup are" if _formatted_markup(expression.elt, context, seen) else None
+    if (isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute)
+            and expression.func.attr == "join" and len(expression.args) == 1):
+        return "f-strings holding markup, joined, are" if _formatted_markup(expression.args[0], context, seen) else None
+    if isinstance(expression, ast.Name) and expression.id not in seen:
+        assigned = [value for value, _ in _assigned(context).get(expression.id, [])]
+        if assigned and all(_formatted_markup(v, context, seen + (expression.id,)) for v in assigned):
+            return "%s, bound to f-string markup, is" % expression.id
+    return None
+
+
+@rule("TDOM011", "tdom", message="markup built by an f-string is interpolated into a t-string: tdom escapes it, "
+      "so its tags show as text",
+      hint="build the inner markup as a t-string too (t\"<b>{name}</b>\"); tdom renders a nested Template as markup "
+           "and escapes only its interpolations",
+      doc="An f-string is a plain str by the time tdom sees it; interpolated into element content (or <title>,"
+          " <textarea>) tdom escapes it, so html(t'<div>{f\"<b>{name}</b>\"}</div>') renders"
+          " '<div>&lt;b&gt;...&lt;/b&gt;</div>' (checked with tdom 0.1.20), and the f-string's own values were"
+          " never escaped. Reported for an f-string whose text holds a tag, a comprehension or str.join() of"
+          " them, or a name this file binds only to such values; not in attribute values, comments, <script> or"
+          " <style>.",
+      bad="html(t'<div>{f\"<b>{name}</b>\"}</div>')", good="html(t'<div>{t\"<b>{name}</b>\"}</div>')",
+      gate=_has_templates)
+def formatted_markup(context):
+    for node in _templates(context):
+        atoms = markup.atoms_of(node, context.is_template)
+        text, expressions = markup.text_of(atoms)
+        for match in _content_slots(text):
+            expression = expressions[int(match.group(1))]
+            what = _formatted_markup(expression, context)
+            if what:
+                yield Finding(expression, message="%s interpolated here: tdom escapes it, so the tags show as text"
+                              % what)
+
+
 _ITERABLES = (ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.Dict, ast.DictComp)
 
 
@@ -285,8 +459,7 @@ def _markup_value(expression, context, seen=()):
             if values and all(isinstance(v, ast.JoinedStr) and context.is_template(v) for v in values):
                 return "a Template"
     if isinstance(expression, ast.Name) and expression.id not in seen:
-        assigned = [n.value for n in context.nodes if isinstance(n, ast.Assign)
-                    and any(isinstance(t, ast.Name) and t.id == expression.id for t in n.targets)]
+        assigned = [value for value, annotated in _assigned(context).get(expression.id, []) if not annotated]
         kinds = {_markup_value(value, context, seen + (expression.id,)) for value in assigned}
         if assigned and None not in kinds:
             return kinds.pop() if len(kinds) == 1 else "a Template or an iterable"
@@ -294,19 +467,21 @@ def _markup_value(expression, context, seen=()):
 
 
 def _component_uses(context):
-    """[(template node, callable expression, attribute names, has spread)] for every component
-    start or self-closing tag in the file's t-strings."""
+    """[(template node, callable expression, attribute names, has spread, (line, col) of the tag)]
+    for every component start or self-closing tag in the file's t-strings."""
     if "tdom_uses" not in context.memo:
         uses = []
         for node in _templates(context):
-            text, expressions = _markup(node)
-            for kind, name, attributes, _ in _scan(text):
+            atoms = markup.atoms_of(node, context.is_template)
+            text, expressions = markup.text_of(atoms)
+            for kind, name, attributes, _, start in markup.scan(text):
                 slot = _component(name) if kind in ("start", "self") else None
                 if slot is None or slot < 0:
                     continue
-                spread = any(_SLOT in attribute for attribute in attributes)
-                named = [a.replace("-", "_").lower() for a in attributes if _SLOT not in a]
-                uses.append((node, expressions[slot], named, spread))
+                names = [a for a, _ in attributes]
+                spread = any(_SLOT in attribute for attribute in names)
+                named = [a.replace("-", "_").lower() for a in names if _SLOT not in a]
+                uses.append((node, expressions[slot], named, spread, markup.locate(atoms, start)))
         context.memo["tdom_uses"] = uses
     return context.memo["tdom_uses"]
 
@@ -314,7 +489,7 @@ def _component_uses(context):
 def _components(context):
     """Callables defined in this file and used as components here: name -> (definition, signature)."""
     found = {}
-    for _, expression, _, _ in _component_uses(context):
+    for _, expression, _, _, _ in _component_uses(context):
         if isinstance(expression, ast.Name) and expression.id in context.definitions:
             definition = context.definitions[expression.id]
             signature = of_definition(definition)
@@ -353,26 +528,29 @@ _SUPPLIED = {"children", "context"}
 @rule("TDOM007", "tdom", message="a component tag leaves out a parameter the component requires",
       hint="add the attribute to the tag, or give the parameter a default",
       doc="tdom raises 'Missing required parameters for component: ...' when an attribute the component "
-          "requires is absent (kebab-case attributes become snake_case parameters).",
+          "requires is absent (kebab-case attributes become snake_case parameters). A dataclass component "
+          "requires its fields without a default or default_factory; field(init=False), ClassVar and the KW_ONLY "
+          "marker are not parameters. Not required from the tag: `children` (tdom passes it) and svcs-di's "
+          "Inject[T], also as InitVar[Inject[T]] (the container supplies it). A tag with a spread ({attrs}) is "
+          "not judged.",
       bad="def Card(*, title): ...\nhtml(t'<{Card} />')", good="def Card(*, title): ...\nhtml(t'<{Card} title=x />')",
       gate=_has_components)
 def missing_parameters(context):
     components = _components(context)
-    for node, expression, attributes, spread in _component_uses(context):
+    for node, expression, attributes, spread, where in _component_uses(context):
         if spread or not isinstance(expression, ast.Name) or expression.id not in components:
             continue
         _, signature = components[expression.id]
         missing = [arg.arg for arg in signature.required_named
                    if arg.arg not in attributes and arg.arg not in _SUPPLIED and not _is_injected(arg)]
         if missing:
-            yield Finding(node, message="component %s is missing required parameters: %s"
+            yield _at(node, where, message="component %s is missing required parameters: %s"
                           % (expression.id, ", ".join(missing)),
                           hint="add %s to the tag" % " ".join("%s={...}" % m.replace("_", "-") for m in missing))
 
 
 def _is_injected(argument):
-    annotation = argument.annotation
-    return isinstance(annotation, ast.Subscript) and last_name(annotation.value) == "Inject"
+    return argument.annotation is not None and is_injected(argument.annotation)
 
 
 # tdom's two release lines: names each exports that the other does not.
@@ -419,8 +597,8 @@ _NOT_A_TEMPLATE = {"str", "Node", "Element", "Fragment", "Markup"}
       hint="return the t-string itself (return t\"<p>...</p>\"); tdom renders it in place",
       doc="Since 0.1.15 html() returns str and a component must return a Template or a zero-argument callable "
           "returning one ('Component callable must return Template or Callable'); a rendered str nested in a "
-          "template is escaped. Applies when `tdom_version` is 0.1.15 or later, or the file imports names only "
-          "that era has (svg, Scope, ScopedTemplate).",
+          "template is escaped. For a class component, what its __call__ returns. Applies when `tdom_version` is "
+          "0.1.15 or later, or the file imports names only that era has (svg, Scope, ScopedTemplate).",
       bad="def Card(*, title: str) -> str:\n    return html(t'<h2>{title}</h2>')",
       good="def Card(*, title: str) -> Template:\n    return t'<h2>{title}</h2>'",
       gate=_has_components)
@@ -428,16 +606,22 @@ def component_returns(context):
     if _era(context) != "templates":
         return
     for name, (definition, _) in sorted(_components(context).items()):
+        function, what = definition, "component %s" % name
         if isinstance(definition, ast.ClassDef):
-            continue  # the instance is the callable; its __call__ is checked by what it returns below
-        if definition.returns is not None and last_name(definition.returns) in _NOT_A_TEMPLATE:
-            yield Finding(definition.returns, message="component %s is annotated to return %s, not a Template"
-                          % (name, dotted_name(definition.returns)))
-        for statement in own_returns(definition):
+            # tdom makes the instance from the tag's attributes, then calls it: what __call__ returns counts.
+            function = next((s for s in definition.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+                             and s.name == "__call__"), None)
+            what = "component %s's __call__" % name
+            if function is None:
+                continue
+        if function.returns is not None and last_name(function.returns) in _NOT_A_TEMPLATE:
+            yield Finding(function.returns, message="%s is annotated to return %s, not a Template"
+                          % (what, dotted_name(function.returns)))
+        for statement in own_returns(function):
             value = statement.value
             if isinstance(value, ast.Call) and last_name(value.func) in ("html", "svg"):
-                yield Finding(statement, message="component %s returns %s(...), a rendered str; return the "
-                              "t-string" % (name, last_name(value.func)))
+                yield Finding(statement, message="%s returns %s(...), a rendered str; return the t-string"
+                              % (what, last_name(value.func)))
 
 
 @rule("TDOM009", "tdom", message="this name is not exported by the configured tdom era",
@@ -464,6 +648,3 @@ def era_imports(context):
                 yield Finding(node, message="%s (tdom >= 0.1.15) is imported beside %s (tdom <= 0.1.14); no "
                               "tdom version exports both" % (alias.name, ", ".join(sorted(names & _NODES_ERA))))
 
-
-def _show(text):
-    return _SLOT_RE.sub("{...}", text)

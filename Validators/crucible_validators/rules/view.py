@@ -30,9 +30,20 @@ def _is_decorated(function, context):
     return any(_decorator_name(d) == wanted for d in function.decorator_list)
 
 
+# Decorators that make a function something other than a view, whatever its name: a pytest
+# fixture named `simple_view` builds a view for a test (storyville's tests/conftest.py).
+_NOT_VIEWS = {"fixture", "property", "cached_property"}
+
+
+def _named_as_view(function, context):
+    """Named with the view suffix and not made something else by a decorator."""
+    return function.name.endswith(_suffix(context)) and not any(
+        _decorator_name(d) in _NOT_VIEWS for d in function.decorator_list)
+
+
 def _is_view(function, context):
     """Decorated as a view, or named as one (then VIEW001 also reports the missing decorator)."""
-    return _is_decorated(function, context) or function.name.endswith(_suffix(context))
+    return _is_decorated(function, context) or _named_as_view(function, context)
 
 
 def _suffix(context):
@@ -81,13 +92,14 @@ def _is_html_call(node):
 
 @rule("VIEW001", "view", message="view function is missing the @view decorator",
       hint="decorate it: put `@view` on the line above `def`",
-      doc="A function named like a view (ending in the view suffix) must be registered with @view.",
+      doc="A function named like a view (ending in the view suffix) must be registered with @view. A function "
+          "a decorator makes something else (a pytest fixture, a property) is not taken for a view.",
       bad="def profile_view() -> Element:\n    return html(t'<p/>')",
       good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')",
       gate=_mentions_suffix)
 def missing_decorator(context):
     for function in context.functions:
-        if function.name.endswith(_suffix(context)) and not _is_decorated(function, context):
+        if _named_as_view(function, context) and not _is_decorated(function, context):
             yield Finding.on_name(function)
 
 
