@@ -21,10 +21,12 @@ struct PythonOptions: ParsableArguments {
         var packages: PackageEnvironment?
         var preload: [String]
 
-        /// The validators run on the same interpreter (on 3.14 they parse natively).
+        /// The validators run on the same interpreter (on 3.14 they parse natively), with the
+        /// same packages (with tdom installed, tdom's own parser judges markup).
         var validatorSandbox: SandboxConfiguration {
             var configuration = SandboxConfiguration()
             configuration.interpreter = interpreter
+            configuration.packages = packages
             return configuration
         }
     }

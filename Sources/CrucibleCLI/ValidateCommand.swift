@@ -46,6 +46,9 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(help: "The Python the validators run on, e.g. 3.14 (the system's by default; installed on first use).")
     var python: String?
 
+    @Option(name: .customLong("with"), help: "A package the validators may import (repeatable), e.g. --with tdom==0.1.20: with tdom on 3.14, tdom's own parser judges each t-string's markup. Adds to [tool.crucible] packages.")
+    var requirements: [String] = []
+
     func validate() throws {
         if paths.isEmpty && !listRules { throw ValidationError("give at least one file or folder to check") }
     }
@@ -67,10 +70,15 @@ struct ValidateCommand: AsyncParsableCommand {
         let directory = FileManager.default.currentDirectoryPath
         let project = try ProjectConfiguration.load(from: directory, kindsDirectory: nil)
         var sandbox = SandboxConfiguration()
-        if let version = python ?? project.settings["python"]?.stringValue {
-            sandbox.interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: try sandbox.resolvedPaths().sandbox) {
-                FileHandle.standardError.write(Data("crucible: \($0)\n".utf8))
-            }
+        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
+        let version = python ?? project.settings["python"]?.stringValue
+        let interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: try sandbox.resolvedPaths().sandbox, progress: progress)
+        if version != nil { sandbox.interpreter = interpreter }
+        // The project's packages too: a rule may use one (tdom's parser) where it is installed.
+        let wanted = (project.settings["packages"]?.arrayValue?.compactMap(\.stringValue) ?? []) + requirements
+        if !wanted.isEmpty {
+            sandbox.interpreter = interpreter
+            sandbox.packages = try await PackageEnvironment.prepare(wanted, for: interpreter, progress: progress)
         }
         let validator = try Validator(sandbox: sandbox)
         defer { validator.shutdown() }
