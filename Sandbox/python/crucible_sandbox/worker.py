@@ -44,6 +44,11 @@ for _name in PRELOAD:
         __import__(_name)
     except ImportError:  # pragma: no cover - depends on the distribution's stdlib
         pass
+# The codec every worker's streams use, looked up once here: otherwise each worker imports
+# encodings.utf_8 from disk (stat, open, unmarshal, two classes made) on its first print.
+import codecs  # noqa: E402
+
+codecs.lookup("utf-8")
 
 # The wire protocol's names, bound here as globals of this module (the hot paths read them).
 from .wire import DROPPED as _DROP, FRAME as _HEADER, JOB as _JOB, RESULT as _RESULT, STDERR as _STDERR
@@ -417,3 +422,21 @@ def serve(fd):
         # The host does the same for tool calls.
         spin_ns = _SESSION_SPIN_NS
     os._exit(0)
+
+
+def _prime():
+    """Runs the warm-up once in the zygote itself, before any worker is forked. A worker's
+    first run of this path fills caches (CPython's type-attribute cache, dict key caches,
+    interned names, the cell compiler's state, lazily bound symbols) and each of those writes
+    costs a copy-on-write fault in every worker; written once here, workers share the pages.
+    The warm-up is this module's own constant code: the zygote still holds no user data."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    try:
+        _safe(lambda: _result_payload(run_job(decode_job(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set())), None)
+        _safe(tools.warm_up, None)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        linecache.cache.pop("<warm-up>", None)
+
+
+_prime()
