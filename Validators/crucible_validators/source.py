@@ -36,7 +36,7 @@ import tokenize
 NATIVE = sys.version_info >= (3, 14)
 
 # A t-prefix where an expression can start (not inside a word, not right after a quote).
-_CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
+_CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:;+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
 # A PEP 695 `type X = ...` / `type X[T] = ...` statement (3.12+), which 3.11 cannot parse either.
 _TYPE_STATEMENT = re.compile(r"^[ \t]*type[ \t]+[A-Za-z_]\w*[ \t]*[\[=]", re.MULTILINE)
 # PEP 695/696 type parameters: `def f[T](...)`, `class Box[T: int = int]:`.
@@ -89,11 +89,18 @@ class _TemplatesAsJoinedStr(ast.NodeTransformer):
 
 def _parse_native(text, filename):
     tree = ast.parse(text, filename)
-    converter = _TemplatesAsJoinedStr()
-    tree = converter.visit(tree)
-    aliases = {node.name.id: node.lineno for node in ast.walk(tree)
-               if type(node).__name__ == "TypeAlias" and isinstance(node.name, ast.Name)}
-    return Parsed(tree, converter.positions, [], None, aliases)
+    # Both walks below are pure Python over the whole tree (on the standard library they cost
+    # five times ast.parse): each runs only where the text can hold what it looks for.
+    positions = set()
+    if _has_candidate(text):
+        converter = _TemplatesAsJoinedStr()
+        tree = converter.visit(tree)
+        positions = converter.positions
+    aliases = {}
+    if _TYPE_STATEMENT.search(text):
+        aliases = {node.name.id: node.lineno for node in ast.walk(tree)
+                   if type(node).__name__ == "TypeAlias" and isinstance(node.name, ast.Name)}
+    return Parsed(tree, positions, [], None, aliases)
 
 
 def parse(text, filename="<code>"):

@@ -136,11 +136,12 @@ def collect(context):
         "ServiceLocator" in alias for alias in aliases.values()) else set()
     facts = _module_facts(context, uses=True)
     facts.update({"registrations": [], "requests": [], "injectables": []})
+    annotated = _annotation_nodes(context)
     for node, where in _walk(context):
         if isinstance(node, ast.Call):
             _registration(node, where, aliases, facts, locators)
             _request(node, where, aliases, module_containers, facts)
-        elif isinstance(node, ast.Subscript) and last_name(node.value) == "Inject":
+        elif isinstance(node, ast.Subscript) and last_name(node.value) == "Inject" and id(node) in annotated:
             inner = node.slice
             if _looks_like_type(inner) and not _is_container_annotation(inner) and not where.generic(inner):
                 facts["requests"].append({"key": _key(inner), "text": _text(inner), "span": span(node),
@@ -150,6 +151,52 @@ def collect(context):
     facts["registrations"].sort(key=lambda entry: entry["span"])
     facts["requests"].sort(key=lambda entry: entry["span"])
     return facts
+
+
+# Calls through which a container builds what it is given (so its Inject[] fields are asked
+# for): svcs-di's auto/inject/injectable/scan, a registration, a lookup.
+_RESOLVING_CALLS = {"auto", "inject", "ainject", "injectable", "scan", "register_factory", "register_value",
+                    "register_implementation", "register", "get", "aget", "register_local_factory"}
+
+
+def _annotation_nodes(context):
+    """Ids of every node inside a parameter or field annotation where `Inject[T]` asks svcs-di
+    for a T. Not as a value (`extract_inner_type(Inject[Database])`: a type expression), and
+    not in a class or function made inside a function that never hands it to a container (a
+    test that builds a class only to introspect its fields: svcs-di's own tests). A class at
+    module level may be resolved from any module, so its annotations always count."""
+    roots = []
+    for node in context.nodes:
+        if isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+    annotated = {id(inner) for root in roots for inner in ast.walk(root)}
+    for function in context.functions:
+        local = [n for n in ast.walk(function) if n is not function
+                 and isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        if not local:
+            continue
+        resolved = _resolved_names(function, context)
+        for owner in local:
+            if owner.name in resolved or any(last_name(d.func if isinstance(d, ast.Call) else d) == "injectable"
+                                             for d in owner.decorator_list):
+                continue
+            annotated.difference_update(id(inner) for inner in ast.walk(owner))
+    return annotated
+
+
+def _resolved_names(function, context):
+    """Names a function hands to a container (arguments of _RESOLVING_CALLS) or renders as
+    components (inside a t-string's interpolations)."""
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and last_name(node.func) in _RESOLVING_CALLS:
+            for argument in list(node.args) + [k.value for k in node.keywords]:
+                names.update(n.id for n in ast.walk(argument) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.JoinedStr) and context.is_template(node):
+            names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+    return names
 
 
 def _not_in_init(cls):
@@ -331,6 +378,8 @@ def _injectable(definition, where, facts):
         if last_name(target) != "injectable":
             continue
         for_ = next((k.value for k in getattr(decorator, "keywords", ()) if k.arg == "for_"), None)
+        if isinstance(for_, ast.Constant) and for_.value is None:
+            for_ = None  # `for_=None` is svcs-di's default: the class itself
         if for_ is not None and _looks_like_type(for_):
             facts["injectables"].append({"key": _key(for_), "text": _text(for_), "scope": where.scope})
         elif for_ is None and isinstance(definition, ast.ClassDef):

@@ -74,6 +74,9 @@ def _markup_units(context):
     nesting is not judged, each tag still is."""
     if "tdom_units" in context.memo:
         return context.memo["tdom_units"]
+    if not context.parsed.template_positions:  # no t-string: no markup (most files)
+        context.memo["tdom_units"] = ([], [])
+        return context.memo["tdom_units"]
     additions = [n for n in context.nodes if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add)]
     inner = {id(side) for n in additions for side in (n.left, n.right) if isinstance(side, ast.BinOp)}
     joined, units, names_joined, in_chains = set(), [], set(), set()

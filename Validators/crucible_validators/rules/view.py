@@ -36,9 +36,24 @@ _NOT_VIEWS = {"fixture", "property", "cached_property"}
 
 
 def _named_as_view(function, context):
-    """Named with the view suffix and not made something else by a decorator."""
-    return function.name.endswith(_suffix(context)) and not any(
+    """Named with the view suffix, in a module that renders with tdom, and not made something
+    else by a decorator."""
+    return function.name.endswith(_suffix(context)) and _renders_with_tdom(context) and not any(
         _decorator_name(d) in _NOT_VIEWS for d in function.decorator_list)
+
+
+def _renders_with_tdom(context):
+    """The module imports tdom, calls html() or holds a t-string. A name alone does not make
+    a view: aiohttp and Django handlers are `*_view` functions returning JSON or responses
+    (svcs's own docs), and this convention is for tdom views."""
+    if "renders_with_tdom" not in context.memo:
+        imports_tdom = any(
+            (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "tdom")
+            or (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "tdom" for a in n.names))
+            for n in context.nodes if isinstance(n, (ast.Import, ast.ImportFrom)))
+        context.memo["renders_with_tdom"] = (imports_tdom or bool(context.parsed.template_positions)
+                                             or any(_is_html_call(n) for n in context.nodes if isinstance(n, ast.Call)))
+    return context.memo["renders_with_tdom"]
 
 
 def _is_view(function, context):
@@ -92,8 +107,10 @@ def _is_html_call(node):
 
 @rule("VIEW001", "view", message="view function is missing the @view decorator",
       hint="decorate it: put `@view` on the line above `def`",
-      doc="A function named like a view (ending in the view suffix) must be registered with @view. A function "
-          "a decorator makes something else (a pytest fixture, a property) is not taken for a view.",
+      doc="A function named like a view (ending in the view suffix) in a module that renders with tdom (imports "
+          "it, calls html() or holds a t-string) must be registered with @view. A function a decorator makes "
+          "something else (a pytest fixture, a property), or a `*_view` handler of another framework in a module "
+          "without tdom, is not taken for a view.",
       bad="def profile_view() -> Element:\n    return html(t'<p/>')",
       good="@view\ndef profile_view() -> Element:\n    return html(t'<p/>')",
       gate=_mentions_suffix)
