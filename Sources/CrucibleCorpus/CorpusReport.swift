@@ -117,7 +117,7 @@ public enum CorpusReport {
           }
           function frame(svg) {
             var w = +svg.getAttribute("width"), h = +svg.getAttribute("height");
-            return {w: w, h: h, left: 58, right: w - 12, top: 16, bottom: h - 56};
+            return {w: w, h: h, left: 58, right: w - 12, top: 32, bottom: h - 56};
           }
           // Round tick steps (1, 2, 5 x 10^n) up to at least `max`; the top tick is the scale.
           function ticks(max, percent) {
@@ -174,10 +174,10 @@ public enum CorpusReport {
                 el(svg, "rect", {x: x + width / 4, y: f.bottom - height, width: width / 2, height: height, fill: "#1d3b7a"});
               });
               var f0 = frame(svg);
-              el(svg, "rect", {x: f0.right - 190, y: 4, width: 10, height: 10, fill: colors[0]});
-              el(svg, "text", {x: f0.right - 176, y: 13}, "within budget");
-              el(svg, "rect", {x: f0.right - 96, y: 4, width: 10, height: 10, fill: "#1d3b7a"});
-              el(svg, "text", {x: f0.right - 82, y: 13}, "first attempt");
+              el(svg, "rect", {x: f0.left + 6, y: 6, width: 10, height: 10, fill: colors[0]});
+              el(svg, "text", {x: f0.left + 20, y: 15}, "within budget");
+              el(svg, "rect", {x: f0.left + 110, y: 6, width: 10, height: 10, fill: "#1d3b7a"});
+              el(svg, "text", {x: f0.left + 124, y: 15}, "first attempt");
             } else if (name === "histogram" || name === "rules") {
               var items = data[name], max = 0;
               items.forEach(function (item) { max = Math.max(max, item.value); });
@@ -195,10 +195,12 @@ public enum CorpusReport {
                 });
                 el(svg, "polyline", {points: points.join(" "), fill: "none", stroke: colors[k % colors.length], "stroke-width": 2, "class": "mark"});
                 points.forEach(function (p) { var xy = p.split(","); el(svg, "circle", {cx: xy[0], cy: xy[1], r: 3, fill: colors[k % colors.length]}); });
-                el(svg, "text", {x: f.left + 5 + k * 85, y: f.top - 4, fill: colors[k % colors.length]}, s.label);
+                el(svg, "text", {x: f.left + 5 + k * 85, y: 15, fill: colors[k % colors.length]}, s.label);
                 marks++;
               });
-              if (days.length) {
+              if (days.length === 1) {
+                el(svg, "text", {x: (f.left + f.right) / 2, y: f.bottom + 15, "text-anchor": "middle", "class": "tick"}, days[0]);
+              } else if (days.length) {
                 el(svg, "text", {x: f.left, y: f.bottom + 15, "class": "tick"}, days[0]);
                 if (days.length > 1) el(svg, "text", {x: f.right, y: f.bottom + 15, "text-anchor": "end", "class": "tick"}, days[days.length - 1]);
               }
