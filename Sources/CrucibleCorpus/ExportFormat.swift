@@ -57,12 +57,15 @@ public enum ExportFormat: String, CaseIterable, Sendable {
     }
 
     /// The records the format writes, from what the gates kept: one per example, or one per
-    /// conversation (tool formats), or one per task (rl).
+    /// conversation (tool formats), or one per task (rl). The agent formats leave out attempts
+    /// recorded without a task (a serve or MCP call not linked to one): a conversation needs
+    /// the user's request, and a reward function the task it judges.
     func records(from kept: [TrainingExample]) -> [TrainingExample] {
+        let asked = kept.filter { !$0.attempt.task.isEmpty }
         switch self {
-        case .openAITools, .trlTools, .mlxTools: ToolConversation.examples(from: kept)
-        case .rl: RLTask.examples(from: kept)
-        default: kept.filter { roles.contains($0.role) }
+        case .openAITools, .trlTools, .mlxTools: return ToolConversation.examples(from: asked)
+        case .rl: return RLTask.examples(from: asked)
+        default: return kept.filter { roles.contains($0.role) }
         }
     }
 
