@@ -198,7 +198,12 @@ struct CorpusExportCommand: ParsableCommand {
         let results = concurrentResults(count: formats.count, workers: formats.count) { index in
             let format = formats[index]
             let directory = formats.count == 1 ? destination : destination + "/" + format.rawValue
-            return try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
+            let started = ContinuousClock.now
+            let written = try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
+            // Per format, for the benchmark (they run at once, so the times overlap).
+            let seconds = (ContinuousClock.now - started).milliseconds / 1000
+            FileHandle.standardError.write(Data("export: wrote \(format.rawValue) in \(String(format: "%.2f", seconds)) s\n".utf8))
+            return written
         }
         var written: [JSONValue] = []
         for outcome in results {
