@@ -113,6 +113,15 @@ struct CorpusExportCommand: ParsableCommand {
             folder per format under --out). Each folder gets train.jsonl, valid.jsonl, test.jsonl, \
             metadata.jsonl (per record: split, role, session, task, first attempt, cluster) and \
             manifest.json (the gate report, counts, seed, Python version).
+            Tool-calling formats (openai-tools, trl-tools, mlx-tools): the code travels as a \
+            run_python tool call, its result as a tool message; failed calls with their feedback, \
+            ending on the passing call; each row carries `tools`. rl: one prompt-only row per task \
+            with what a reward function needs (kind, rulesets, runtime, check code, expected output, \
+            tools called). hf: a Hugging Face datasets folder (data/*.parquet and a README.md \
+            dataset card; datasets.load_dataset(DIR) reads it): the trl-tools rows as config \
+            default, the rl rows as config rl. Parquet is written by pyarrow (\(ParquetWriter.requirement)), \
+            which crucible installs once with pip into its cache, or from the folder \
+            $CRUCIBLE_PYARROW names.
             Gates, in order, each reporting what it removed: length, exact-duplicate, \
             near-duplicate (MinHash, Jaccard 0.7), fake-fix, revalidation, caps.
             Splits keep each session and each near-duplicate cluster in one split and depend \
@@ -139,10 +148,16 @@ struct CorpusExportCommand: ParsableCommand {
     @Option(help: "At most this many pairs (and failures) per failing rule.")
     var maxPerRule: Int = 1_000
 
+    @Option(help: "The license the hf dataset card declares (a Hugging Face license id, e.g. apache-2.0).")
+    var license: String = "other"
+
     @Flag(help: "Print what was written as one JSON object on stdout.")
     var json = false
 
     func validate() throws {
+        guard license.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }), !license.isEmpty else {
+            throw ValidationError("--license must be a license id such as apache-2.0, mit or other, not \(license.debugDescription)")
+        }
         guard format == "all" || ExportFormat(rawValue: format) != nil else {
             throw ValidationError("unknown format \(format.debugDescription); known: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")), all")
         }
@@ -164,22 +179,31 @@ struct CorpusExportCommand: ParsableCommand {
         exporter.gates.maxCharacters = maxChars
         exporter.gates.maxPerTask = maxPerTask
         exporter.gates.maxPerRule = maxPerRule
+        exporter.license = license
         exporter.progress = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
         do {
             let project = try ProjectConfiguration.load(
                 from: FileManager.default.currentDirectoryPath,
                 kindsDirectory: ArtifactKind.locateDirectory(SandboxConfiguration()))
             exporter.rulesets = project.kinds.mapValues(\.rulesets)
+            exporter.kinds = project.kinds
         } catch { throw fail("\(error)", code: 2) }
 
         let selection: CorpusExporter.Selection
-        do { selection = try exporter.select(from: store, validator: validator) } catch { throw fail("\(error)") }
+        do { selection = try exporter.select(from: store, validator: validator, runs: formats.contains(where: \.needsRuns)) } catch {
+            throw fail("\(error)")
+        }
         // Formats are independent: written on every core at once.
         let corpusPath = store.path, python = validator.pythonVersion, destination = out, exporterCopy = exporter
         let results = concurrentResults(count: formats.count, workers: formats.count) { index in
             let format = formats[index]
             let directory = formats.count == 1 ? destination : destination + "/" + format.rawValue
-            return try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
+            let started = ContinuousClock.now
+            let written = try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
+            // Per format, for the benchmark (they run at once, so the times overlap).
+            let seconds = (ContinuousClock.now - started).milliseconds / 1000
+            FileHandle.standardError.write(Data("export: wrote \(format.rawValue) in \(String(format: "%.2f", seconds)) s\n".utf8))
+            return written
         }
         var written: [JSONValue] = []
         for outcome in results {
@@ -187,7 +211,7 @@ struct CorpusExportCommand: ParsableCommand {
             do { result = try outcome.get() } catch { throw fail("\(error)") }
             let format = result.format, directory = result.directory
             let counts = CorpusSplits.Split.allCases.map { "\($0.rawValue) \(result.counts[$0] ?? 0)" }.joined(separator: ", ")
-            if format == .mlxChat || format == .mlxCompletions,
+            if format == .mlxChat || format == .mlxCompletions || format == .mlxTools,
                let small = CorpusSplits.Split.allCases.first(where: { (result.counts[$0] ?? 0) < 4 })
             {
                 FileHandle.standardError.write(Data(("crucible: warning: \(directory)/\(small.rawValue).jsonl has "

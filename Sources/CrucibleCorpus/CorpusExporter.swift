@@ -1,3 +1,4 @@
+import CrucibleConfiguration
 import CrucibleValidation
 import CrucibleWire
 import Foundation
@@ -9,6 +10,10 @@ public struct CorpusExporter: Sendable {
     public var seed = 0
     /// Validator rulesets per artifact kind (from Corpus/kinds), for re-validation.
     public var rulesets: [String: [String]] = [:]
+    /// The artifact kinds (their checks and how they run, for the RL rows).
+    public var kinds: [String: ArtifactKind] = [:]
+    /// The license the hf dataset card declares (a Hub license id).
+    public var license = "other"
     public var progress: (@Sendable (String) -> Void)?
 
     public init() {}
@@ -19,10 +24,13 @@ public struct CorpusExporter: Sendable {
         public var clusters: [Int64: Int]
         public var report: QualityGates.Report
         public var attempts: Int
+        /// What each attempt's run gave; read only when a format needs it (`ExportFormat.needsRuns`).
+        public var runs: [Int64: AttemptRun] = [:]
     }
 
-    public func select(from store: CorpusStore, validator: Validator) throws -> Selection {
+    public func select(from store: CorpusStore, validator: Validator, runs needsRuns: Bool = false) throws -> Selection {
         let attempts = try store.attempts()
+        let runs = needsRuns ? try store.attemptRuns() : [:]
         let examples = TrainingExample.derive(from: attempts)
         progress?("export: \(attempts.count) attempts, \(examples.count) candidate examples; computing code facts")
 
@@ -76,7 +84,7 @@ public struct CorpusExporter: Sendable {
 
         let (kept, report) = QualityGates(settings: gates).apply(examples, facts: facts, clusters: clusters)
         progress?("export: \(kept.count) examples kept; writing")
-        return Selection(examples: kept, clusters: clusters, report: report, attempts: attempts.count)
+        return Selection(examples: kept, clusters: clusters, report: report, attempts: attempts.count, runs: runs)
     }
 
     /// What one format's export wrote.
@@ -86,38 +94,61 @@ public struct CorpusExporter: Sendable {
         public var counts: [CorpusSplits.Split: Int]
     }
 
+    /// One format's records, split: the lines of each split and metadata.jsonl's lines.
+    struct Records {
+        var lines: [CorpusSplits.Split: [UInt8]] = [:]
+        var metadata: [UInt8] = []
+        var counts: [CorpusSplits.Split: Int] = [:]
+    }
+
+    /// The records of a line-based format, each in the split the gates' clusters and its
+    /// sessions decide (the same rules for every format).
+    func records(_ selection: Selection, format: ExportFormat) -> Records {
+        let examples = format.records(from: selection.examples)
+        let splits = CorpusSplits(seed: seed).assign(examples, clusters: selection.clusters)
+        var records = Records()
+        for (example, split) in zip(examples, splits) {
+            guard let line = format.line(for: example, runs: selection.runs, kinds: kinds, rulesets: rulesets) else { continue }
+            records.lines[split, default: []] += Array(line.jsonText.utf8) + [10]
+            records.counts[split, default: 0] += 1
+            let failed = example.failure.map { [$0] } ?? (example.role == .negative ? [example.attempt] : example.context)
+            let meta: JSONValue = [
+                "split": .string(split.rawValue), "line": .int(records.counts[split]!), "id": .string(example.id),
+                "role": .string(format == .rl ? "task" : example.role.rawValue), "session_id": .string(example.attempt.episodeID),
+                "task_id": .string(example.attempt.taskID), "kind": .string(example.attempt.kind),
+                "source": .string(example.attempt.source), "first_attempt": .bool(example.firstAttempt),
+                "cluster": .int(selection.clusters[example.attempt.id] ?? -1),
+                "failed_rules": .array(failed.flatMap(\.failedRules).map { .string($0) }),
+            ]
+            records.metadata += Array(meta.jsonText.utf8) + [10]
+        }
+        return records
+    }
+
     /// Writes `format` into `directory` (created): train/valid/test.jsonl, metadata.jsonl (one
-    /// line per record: split, role, session, task, first attempt, cluster) and manifest.json.
+    /// line per record: split, role, session, task, first attempt, cluster) and manifest.json;
+    /// for hf, a Hugging Face datasets folder instead (HuggingFaceDataset.swift).
     /// Files are written beside their final name and renamed, so a killed export leaves the
     /// previous files or the new ones, never half of one.
     public func write(_ selection: Selection, format: ExportFormat, to directory: String, corpusPath: String,
                       pythonVersion: String) throws -> Written {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let examples = selection.examples.filter { format.roles.contains($0.role) }
-        let splits = CorpusSplits(seed: seed).assign(examples, clusters: selection.clusters)
-        var lines: [CorpusSplits.Split: [UInt8]] = [:]
-        var metadata: [UInt8] = []
-        var counts: [CorpusSplits.Split: Int] = [:]
-        for (example, split) in zip(examples, splits) {
-            guard let line = format.line(for: example) else { continue }
-            lines[split, default: []] += Array(line.jsonText.utf8) + [10]
-            counts[split, default: 0] += 1
-            let meta: JSONValue = [
-                "split": .string(split.rawValue), "line": .int(counts[split]!), "id": .string(example.id),
-                "role": .string(example.role.rawValue), "session_id": .string(example.attempt.episodeID),
-                "task_id": .string(example.attempt.taskID), "kind": .string(example.attempt.kind),
-                "source": .string(example.attempt.source), "first_attempt": .bool(example.firstAttempt),
-                "cluster": .int(selection.clusters[example.attempt.id] ?? -1),
-                "failed_rules": .array((example.failure ?? (example.role == .negative ? example.attempt : nil))?
-                    .failedRules.map { .string($0) } ?? []),
-            ]
-            metadata += Array(meta.jsonText.utf8) + [10]
+        if format == .hf {
+            return try HuggingFaceDataset(exporter: self, license: license).write(selection, to: directory, corpusPath: corpusPath, pythonVersion: pythonVersion)
         }
+        let records = records(selection, format: format)
         for split in CorpusSplits.Split.allCases {
-            try Self.replace(directory + "/\(split.rawValue).jsonl", with: lines[split] ?? [])
+            try Self.replace(directory + "/\(split.rawValue).jsonl", with: records.lines[split] ?? [])
         }
-        try Self.replace(directory + "/metadata.jsonl", with: metadata)
-        let manifest: JSONValue = [
+        try Self.replace(directory + "/metadata.jsonl", with: records.metadata)
+        try Self.replace(directory + "/manifest.json", with: Array(manifest(selection, format: format, counts: records.counts,
+            corpusPath: corpusPath, pythonVersion: pythonVersion).jsonText.utf8) + [10])
+        return Written(format: format, directory: directory, counts: records.counts)
+    }
+
+    func manifest(_ selection: Selection, format: ExportFormat, counts: [CorpusSplits.Split: Int], corpusPath: String,
+                  pythonVersion: String) -> JSONValue {
+        [
             "format": .string(format.rawValue), "seed": .int(seed), "corpus": .string(corpusPath),
             "created_at": .string(CorpusStore.now()), "python": .string(pythonVersion),
             "attempts": .int(selection.attempts),
@@ -126,8 +157,6 @@ public struct CorpusExporter: Sendable {
             "gates": selection.report.json,
             "notes": .string(Self.notes(format)),
         ]
-        try Self.replace(directory + "/manifest.json", with: Array(manifest.jsonText.utf8) + [10])
-        return Written(format: format, directory: directory, counts: counts)
     }
 
     static func notes(_ format: ExportFormat) -> String {
@@ -140,6 +169,11 @@ public struct CorpusExporter: Sendable {
         case .trlDPO: "TRL DPOTrainer, conversational: chosen = the fix, rejected = the failure"
         case .kto: "TRL KTOTrainer, unpaired: label true for passing code, false for failing code"
         case .shareGPT: "ShareGPT conversations (from: system/human/gpt)"
+        case .openAITools: "OpenAI chat fine-tuning with tools: run_python calls; failed calls and their results carry weight 0, the passing call weight 1"
+        case .trlTools: "TRL SFTTrainer, conversational prompt/completion with a tools column: the failed calls and results are the prompt, the passing call the completion"
+        case .mlxTools: "mlx_lm.lora --data DIR (tools format); ends on the passing run_python call: train with --mask-prompt so only it is learned"
+        case .rl: "prompt-only rows for RL (TRL GRPOTrainer passes the other columns to reward functions): one per task, with kind, rulesets, runtime, check, expected output, tools"
+        case .hf: "Hugging Face datasets folder: datasets.load_dataset(DIR) reads the trl-tools rows (config default) and load_dataset(DIR, \"rl\") the rl rows"
         }
     }
 

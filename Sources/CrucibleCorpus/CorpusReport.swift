@@ -10,7 +10,7 @@ public enum CorpusReport {
         let kinds = stats.kinds.keys.sorted()
         let passRate: JSONValue = .array(kinds.map { kind in
             let figures = stats.kinds[kind]!
-            return ["label": .string(kind.isEmpty ? "(no kind)" : kind), "value": .double(figures.rate(figures.passedWithinBudget)),
+            return ["label": .string(Self.label(kind: kind)), "value": .double(figures.rate(figures.passedWithinBudget)),
                     "first": .double(figures.rate(figures.passedFirstAttempt))]
         })
         let histogram: JSONValue = .array(stats.overall.attemptsHistogram.keys.sorted().map {
@@ -29,10 +29,12 @@ public enum CorpusReport {
         // `</` inside a script element would end it early.
         let embedded = data.jsonText.replacingOccurrences(of: "</", with: "<\\/")
 
+        // The overall row first, then one per kind; attempts recorded without a kind are a
+        // kind of their own, "(no kind)", never a second "overall".
         var kindRows = ""
-        for kind in [""] + kinds {
-            let figures = kind.isEmpty ? stats.overall : stats.kinds[kind]!
-            kindRows += "<tr><td>\(escape(kind.isEmpty ? "overall" : kind))</td><td>\(figures.sessions)</td><td>\(figures.attempts)</td>"
+        let rows = [("overall", stats.overall, " class=\"overall\"")] + kinds.map { (Self.label(kind: $0), stats.kinds[$0]!, "") }
+        for (label, figures, attributes) in rows {
+            kindRows += "<tr\(attributes)><td>\(escape(label))</td><td>\(figures.sessions)</td><td>\(figures.attempts)</td>"
                 + "<td>\(figures.passedFirstAttempt)</td><td>\(figures.passedWithinBudget)</td>"
                 + "<td>\(String(format: "%.2f", figures.meanAttempts))</td><td>\(figures.positives)</td><td>\(figures.pairs)</td></tr>\n"
         }
@@ -56,19 +58,20 @@ public enum CorpusReport {
             body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:980px;color:#1d2330}
             h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em}
             table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccd;padding:3px 8px;text-align:right}
-            td:first-child,th:first-child{text-align:left}th{background:#eef}
+            td:first-child,th:first-child{text-align:left}th{background:#eef}tr.overall td{font-weight:600;background:#f6f7fb}
             .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.2em}figure{margin:0}figcaption{font-weight:600;margin-bottom:.3em}
             svg{background:#fafbff;border:1px solid #dde}svg text{font-size:11px;fill:#333}
+            svg .axis-title{font-size:12px;font-weight:600}svg .grid{stroke:#e3e5ee}svg .value{font-size:10px}
             </style></head>
             <body data-charts-drawn="0">
             <h1>Crucible corpus report</h1>
             <p>Corpus <code>\(escape(corpusPath))</code>, generated \(escape(generatedAt)).
             \(stats.overall.sessions) sessions, \(stats.overall.attempts) attempts.</p>
             <div class="grid">
-            <figure><figcaption>Pass rate per kind (within budget; dark: at first attempt)</figcaption><svg data-chart="pass_rate" width="460" height="260"></svg></figure>
-            <figure><figcaption>Sessions by number of attempts</figcaption><svg data-chart="histogram" width="460" height="260"></svg></figure>
-            <figure><figcaption>Top failing rules (failing attempts)</figcaption><svg data-chart="rules" width="460" height="260"></svg></figure>
-            <figure><figcaption>Failing rules over time (per day)</figcaption><svg data-chart="over_time" width="460" height="260"></svg></figure>
+            <figure><figcaption>Pass rate per kind (sessions passed within budget; dark: at the first attempt)</figcaption><svg data-chart="pass_rate" width="460" height="280"></svg></figure>
+            <figure><figcaption>Sessions by number of attempts</figcaption><svg data-chart="histogram" width="460" height="280"></svg></figure>
+            <figure><figcaption>Top failing rules (failing attempts that broke each rule)</figcaption><svg data-chart="rules" width="460" height="280"></svg></figure>
+            <figure><figcaption>Failing rules over time (failing attempts per day, UTC)</figcaption><svg data-chart="over_time" width="460" height="280"></svg></figure>
             </div>
             <h2>Per kind</h2>
             <table><tr><th>kind</th><th>sessions</th><th>attempts</th><th>pass@1</th><th>pass within budget</th><th>mean attempts</th><th>positives</th><th>pairs</th></tr>
@@ -83,17 +86,28 @@ public enum CorpusReport {
             """
     }
 
+    /// A kind as the page names it.
+    static func label(kind: String) -> String { kind.isEmpty ? "(no kind)" : kind }
+
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
-    /// Draws every chart from the embedded data; plain DOM and SVG, no library.
+    /// Draws every chart from the embedded data; plain DOM and SVG, no library. Every chart has
+    /// both axes with ticks, tick labels with their unit, and a title on each axis; bars carry
+    /// their value.
     static let script = #"""
         (function () {
           var data = JSON.parse(document.getElementById("data").textContent);
           var NS = "http://www.w3.org/2000/svg";
           var colors = ["#3b6fd8", "#d8563b", "#3bb273", "#a33bd8", "#d8b53b"];
+          var axes = {
+            pass_rate: {x: "kind", y: "sessions passed (%)"},
+            histogram: {x: "attempts per session", y: "sessions"},
+            rules: {x: "rule", y: "failing attempts"},
+            over_time: {x: "day (UTC)", y: "failing attempts per day"}
+          };
           function el(svg, name, attrs, text) {
             var node = document.createElementNS(NS, name);
             for (var key in attrs) node.setAttribute(key, attrs[key]);
@@ -103,53 +117,93 @@ public enum CorpusReport {
           }
           function frame(svg) {
             var w = +svg.getAttribute("width"), h = +svg.getAttribute("height");
-            return {w: w, h: h, left: 40, right: w - 10, top: 10, bottom: h - 40};
+            return {w: w, h: h, left: 58, right: w - 12, top: 32, bottom: h - 56};
           }
-          function empty(svg, f) { el(svg, "text", {x: f.left, y: f.top + 20}, "no data"); return 0; }
-          function bars(svg, items, max, extra) {
+          // Round tick steps (1, 2, 5 x 10^n) up to at least `max`; the top tick is the scale.
+          function ticks(max, percent) {
+            if (percent) return [0, 0.25, 0.5, 0.75, 1];
+            if (max <= 0) return [0, 1];
+            var raw = max / 4, power = Math.pow(10, Math.floor(Math.log10(raw))), step = power;
+            [1, 2, 5, 10].some(function (m) { step = m * power; return step >= raw; });
+            step = Math.max(1, step);
+            var list = [];
+            for (var v = 0; v < max + step; v += step) list.push(v);
+            return list;
+          }
+          // Axes, grid, tick labels and axis titles; returns the scale's top value.
+          function drawAxes(svg, f, name, max, percent) {
+            var list = ticks(max, percent), top = list[list.length - 1];
+            list.forEach(function (v) {
+              var y = f.bottom - (v / top) * (f.bottom - f.top);
+              el(svg, "line", {x1: f.left, y1: y, x2: f.right, y2: y, "class": "grid"});
+              el(svg, "line", {x1: f.left - 4, y1: y, x2: f.left, y2: y, stroke: "#555"});
+              el(svg, "text", {x: f.left - 7, y: y + 4, "text-anchor": "end", "class": "tick"}, percent ? Math.round(v * 100) + "%" : String(v));
+            });
+            el(svg, "line", {x1: f.left, y1: f.top, x2: f.left, y2: f.bottom, stroke: "#555"});
+            el(svg, "line", {x1: f.left, y1: f.bottom, x2: f.right, y2: f.bottom, stroke: "#555"});
+            el(svg, "text", {x: (f.left + f.right) / 2, y: f.h - 8, "text-anchor": "middle", "class": "axis-title"}, axes[name].x);
+            var cy = (f.top + f.bottom) / 2;
+            el(svg, "text", {x: 14, y: cy, "text-anchor": "middle", transform: "rotate(-90 14 " + cy + ")", "class": "axis-title"}, axes[name].y);
+            return top;
+          }
+          function empty(svg, f) { el(svg, "text", {x: f.left + 10, y: f.top + 20}, "no data"); return 0; }
+          function bars(svg, name, items, max, percent, extra) {
             var f = frame(svg), marks = 0;
+            var top = drawAxes(svg, f, name, max, percent);
             if (!items.length) return empty(svg, f);
             var step = (f.right - f.left) / items.length, width = Math.max(2, step * 0.7);
-            el(svg, "line", {x1: f.left, y1: f.bottom, x2: f.right, y2: f.bottom, stroke: "#888"});
             items.forEach(function (item, i) {
-              var height = max > 0 ? (item.value / max) * (f.bottom - f.top) : 0;
+              var height = top > 0 ? (item.value / top) * (f.bottom - f.top) : 0;
               var x = f.left + i * step + (step - width) / 2;
               el(svg, "rect", {x: x, y: f.bottom - height, width: width, height: height, fill: colors[0], "class": "mark"});
               marks++;
-              if (extra) { extra(item, x, width, f); }
-              el(svg, "text", {x: x, y: f.bottom + 14}, item.label.length > 14 ? item.label.slice(0, 13) + "…" : item.label);
+              if (extra) { extra(item, x, width, f, top); }
+              el(svg, "text", {x: x + width / 2, y: f.bottom - height - 3, "text-anchor": "middle", "class": "value"},
+                 percent ? Math.round(item.value * 100) + "%" : String(item.value));
+              el(svg, "text", {x: x + width / 2, y: f.bottom + 15, "text-anchor": "middle", "class": "tick"},
+                 item.label.length > 14 ? item.label.slice(0, 13) + "…" : item.label);
             });
-            el(svg, "text", {x: 2, y: f.top + 10}, String(max));
             return marks;
           }
           var drawn = 0;
           document.querySelectorAll("svg[data-chart]").forEach(function (svg) {
             var name = svg.getAttribute("data-chart"), marks = 0;
             if (name === "pass_rate") {
-              marks = bars(svg, data.pass_rate, 1, function (item, x, width, f) {
-                var height = item.first * (f.bottom - f.top);
+              marks = bars(svg, name, data.pass_rate, 1, true, function (item, x, width, f, top) {
+                var height = item.first / top * (f.bottom - f.top);
                 el(svg, "rect", {x: x + width / 4, y: f.bottom - height, width: width / 2, height: height, fill: "#1d3b7a"});
               });
+              var f0 = frame(svg);
+              el(svg, "rect", {x: f0.left + 6, y: 6, width: 10, height: 10, fill: colors[0]});
+              el(svg, "text", {x: f0.left + 20, y: 15}, "within budget");
+              el(svg, "rect", {x: f0.left + 110, y: 6, width: 10, height: 10, fill: "#1d3b7a"});
+              el(svg, "text", {x: f0.left + 124, y: 15}, "first attempt");
             } else if (name === "histogram" || name === "rules") {
               var items = data[name], max = 0;
               items.forEach(function (item) { max = Math.max(max, item.value); });
-              marks = bars(svg, items, max);
+              marks = bars(svg, name, items, max, false);
             } else if (name === "over_time") {
               var f = frame(svg), days = data.over_time.days, series = data.over_time.series, max = 0;
               series.forEach(function (s) { s.values.forEach(function (v) { max = Math.max(max, v); }); });
+              var top = drawAxes(svg, f, name, max, false);
               if (!days.length || !series.length) { marks = empty(svg, f); }
               series.forEach(function (s, k) {
                 var points = s.values.map(function (v, i) {
                   var x = f.left + (days.length > 1 ? i * (f.right - f.left) / (days.length - 1) : (f.right - f.left) / 2);
-                  var y = f.bottom - (max > 0 ? v / max : 0) * (f.bottom - f.top);
+                  var y = f.bottom - (top > 0 ? v / top : 0) * (f.bottom - f.top);
                   return x.toFixed(1) + "," + y.toFixed(1);
                 });
                 el(svg, "polyline", {points: points.join(" "), fill: "none", stroke: colors[k % colors.length], "stroke-width": 2, "class": "mark"});
                 points.forEach(function (p) { var xy = p.split(","); el(svg, "circle", {cx: xy[0], cy: xy[1], r: 3, fill: colors[k % colors.length]}); });
-                el(svg, "text", {x: f.left + 5 + k * 85, y: f.bottom + 30, fill: colors[k % colors.length]}, s.label);
+                el(svg, "text", {x: f.left + 5 + k * 85, y: 15, fill: colors[k % colors.length]}, s.label);
                 marks++;
               });
-              if (days.length) { el(svg, "text", {x: f.left, y: f.bottom + 14}, days[0]); el(svg, "text", {x: f.right - 70, y: f.bottom + 14}, days[days.length - 1]); }
+              if (days.length === 1) {
+                el(svg, "text", {x: (f.left + f.right) / 2, y: f.bottom + 15, "text-anchor": "middle", "class": "tick"}, days[0]);
+              } else if (days.length) {
+                el(svg, "text", {x: f.left, y: f.bottom + 15, "class": "tick"}, days[0]);
+                if (days.length > 1) el(svg, "text", {x: f.right, y: f.bottom + 15, "text-anchor": "end", "class": "tick"}, days[days.length - 1]);
+              }
             }
             svg.setAttribute("data-marks", String(marks));
             drawn++;

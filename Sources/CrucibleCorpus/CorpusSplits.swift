@@ -31,7 +31,7 @@ public struct CorpusSplits: Sendable {
         var exampleNodes: [Int] = []
         for example in examples {
             let session = node("s:" + example.attempt.episodeID)
-            for attempt in [example.attempt] + (example.failure.map { [$0] } ?? []) {
+            for attempt in [example.attempt] + (example.failure.map { [$0] } ?? []) + example.context {
                 sets.join(session, node("s:" + attempt.episodeID))
                 if let cluster = clusters[attempt.id] { sets.join(session, node("c:\(cluster)")) }
             }

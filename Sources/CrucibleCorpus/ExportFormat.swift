@@ -1,9 +1,10 @@
+import CrucibleConfiguration
 import CrucibleValidation
 import CrucibleWire
 /// The training formats `crucible corpus export` writes, one JSON object per line, each as
 /// its trainer documents it. Assistant turns are the attempt's code in one ```python block
-/// (the prose around it in the reply is not trained on); feedback turns are rendered again
-/// from the stored findings.
+/// (the prose around it in the reply is not trained on), or a `run_python` tool call in the
+/// tool-calling formats; feedback turns are rendered again from the stored findings.
 public enum ExportFormat: String, CaseIterable, Sendable {
     /// mlx-lm `{"messages"}`: positives single-turn, pairs as repair conversations ending in
     /// the fix (train those with `--mask-prompt` so only the fix is learned).
@@ -22,6 +23,19 @@ public enum ExportFormat: String, CaseIterable, Sendable {
     case kto
     /// ShareGPT `{"conversations": [{"from", "value"}]}`.
     case shareGPT = "sharegpt"
+    /// OpenAI chat fine-tuning with tools `{"messages", "tools"}`: failed `run_python` calls
+    /// (weight 0) and their results, then the passing call (weight 1). ToolConversation.swift.
+    case openAITools = "openai-tools"
+    /// TRL SFT, conversational prompt/completion with a `tools` column: the failed calls and
+    /// results are the prompt, the passing call the completion (the only part trained).
+    case trlTools = "trl-tools"
+    /// mlx-lm `{"messages", "tools"}`: ends on the passing call (train with --mask-prompt).
+    case mlxTools = "mlx-tools"
+    /// Prompt-only rows for RL with what a reward function needs, one per task. RLTask.swift.
+    case rl
+    /// A Hugging Face datasets folder: Parquet under data/ (the trl-tools rows as the default
+    /// config, the rl rows as config `rl`) and a README.md dataset card. HuggingFaceDataset.swift.
+    case hf
 
     /// Which derived examples the format carries.
     public var roles: Set<TrainingExample.Role> {
@@ -29,6 +43,29 @@ public enum ExportFormat: String, CaseIterable, Sendable {
         case .mlxChat, .mlxCompletions, .openAISFT, .trlSFT, .shareGPT: [.positive, .pair]
         case .openAIDPO, .trlDPO: [.pair]
         case .kto: [.positive, .negative]
+        case .openAITools, .trlTools, .mlxTools: [.positive, .pair]
+        case .rl, .hf: [.positive, .pair, .negative]
+        }
+    }
+
+    /// Whether the lines need what each attempt's run gave (`CorpusStore.attemptRuns`).
+    public var needsRuns: Bool {
+        switch self {
+        case .openAITools, .trlTools, .mlxTools, .rl, .hf: true
+        default: false
+        }
+    }
+
+    /// The records the format writes, from what the gates kept: one per example, or one per
+    /// conversation (tool formats), or one per task (rl). The agent formats leave out attempts
+    /// recorded without a task (a serve or MCP call not linked to one): a conversation needs
+    /// the user's request, and a reward function the task it judges.
+    func records(from kept: [TrainingExample]) -> [TrainingExample] {
+        let asked = kept.filter { !$0.attempt.task.isEmpty }
+        switch self {
+        case .openAITools, .trlTools, .mlxTools: return ToolConversation.examples(from: asked)
+        case .rl: return RLTask.examples(from: asked)
+        default: return kept.filter { roles.contains($0.role) }
         }
     }
 
@@ -57,8 +94,10 @@ public enum ExportFormat: String, CaseIterable, Sendable {
                                     attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
     }
 
-    /// The line for one example, or nil when the format does not carry its role.
-    public func line(for example: TrainingExample) -> JSONValue? {
+    /// The line for one example, or nil when the format does not carry its role (or is not
+    /// written line by line: hf). `runs` and `kinds` serve the tool and RL formats.
+    public func line(for example: TrainingExample, runs: [Int64: AttemptRun] = [:], kinds: [String: ArtifactKind] = [:],
+                     rulesets: [String: [String]] = [:]) -> JSONValue? {
         guard roles.contains(example.role) else { return nil }
         let attempt = example.attempt
         let system = attempt.systemPrompt ?? Self.fallbackSystemPrompt
@@ -109,6 +148,21 @@ public enum ExportFormat: String, CaseIterable, Sendable {
             }
             turns.append(["from": "gpt", "value": .string(answer)])
             return ["conversations": .array(turns)]
+        case .openAITools:
+            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .openAI)),
+                    "tools": [ToolConversation.definition]]
+        case .trlTools:
+            let messages = ToolConversation.messages(example, runs: runs, dialect: .huggingFace)
+            return ["prompt": .array(Array(messages.dropLast())), "completion": [messages.last!],
+                    "tools": [ToolConversation.definition]]
+        case .mlxTools:
+            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .mlx)),
+                    "tools": [ToolConversation.definition]]
+        case .rl:
+            let sets = rulesets[attempt.kind].flatMap { $0.isEmpty ? nil : $0 } ?? ["core"]
+            return RLTask.line(example, runs: runs, kinds: kinds, rulesets: sets)
+        case .hf:
+            return nil
         }
     }
 }

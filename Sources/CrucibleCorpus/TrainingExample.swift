@@ -15,6 +15,9 @@ public struct TrainingExample: Sendable {
     /// For a positive after retries: the failing attempt just before it (the fake-fix gate
     /// judges a pass that only silenced or deleted what failed).
     public var previous: CorpusAttempt?
+    /// Further attempts an exported record carries (a tool-calling conversation's failed calls,
+    /// an RL row's attempts at its task): the splits keep their sessions and clusters together too.
+    public var context: [CorpusAttempt] = []
     public var firstAttempt: Bool { role == .positive && attempt.attempt == 1 }
 
     /// Every example the sessions yield, in corpus order.

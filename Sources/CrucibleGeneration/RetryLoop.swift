@@ -119,6 +119,8 @@ public final class RetryLoop: Sendable {
             record.messages = messages.map(\.json)
             record.startedAt = Timestamp.iso8601(startedAt)
             record.extra["environment"] = sandbox.environmentRecord
+            // What a correct run must show: the RL export hands it to reward functions.
+            if let expectation = task.expectation { record.extra["expect"] = expectation }
             let reply: ModelReply
             do {
                 reply = try await model.complete(messages, parameters: settings.parameters)

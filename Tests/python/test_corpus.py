@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
 
@@ -52,6 +53,20 @@ def planted(tmp_path_factory):
     return folder, expected, plants
 
 
+@pytest.fixture(scope="module")
+def exported(planted, tmp_path_factory):
+    """Every format exported once from the planted corpus: (folder, the --json result)."""
+    folder = planted[0]
+    out = tmp_path_factory.mktemp("export")
+    result = json.loads(crucible("corpus", "export", "--corpus", "corpus.sqlite", "--format", "all", "--out", str(out),
+                                 "--json", cwd=folder).stdout)
+    return out, result
+
+
+def lines(path):
+    return [json.loads(line) for line in path.open()]
+
+
 def test_the_planted_corpus_has_over_a_thousand_attempts_and_stats_match_exactly(planted):
     folder, expected, _ = planted
     assert expected["attempts"] >= 1000
@@ -73,11 +88,9 @@ def test_the_planted_corpus_has_over_a_thousand_attempts_and_stats_match_exactly
         assert dict(rows) == expected["rules"]  # structured rows, one per finding
 
 
-def test_every_format_exports_gated_and_loads_by_its_trainers_rules(planted, tmp_path):
-    folder, expected, plants = planted
-    out = tmp_path / "export"
-    result = json.loads(crucible("corpus", "export", "--corpus", "corpus.sqlite", "--format", "all", "--out", str(out),
-                                 "--json", cwd=folder).stdout)
+def test_every_format_exports_gated_and_loads_by_its_trainers_rules(planted, exported):
+    _, expected, plants = planted
+    out, result = exported
     gates = {g["gate"]: g for g in result["gates"]["gates"]}
     for gate, removed in expected["gates"].items():
         assert gates[gate]["removed"] == removed, gate
@@ -86,7 +99,7 @@ def test_every_format_exports_gated_and_loads_by_its_trainers_rules(planted, tmp
     for gate in ("length", "revalidation", "caps"):
         assert gates[gate]["total"] == 0, gate
     formats = {e["format"] for e in result["exports"]}
-    assert formats == set(training_formats.CHECKS)
+    assert formats == set(training_formats.CHECKS) | {"hf"}  # hf: test_hf_folder_loads_with_datasets_offline
     for name, check in training_formats.CHECKS.items():
         check(out / name)
         manifest = json.loads((out / name / "manifest.json").read_text())
@@ -115,6 +128,122 @@ def test_every_format_exports_gated_and_loads_by_its_trainers_rules(planted, tmp
     assert firsts and all(m["role"] == "positive" and m["task_id"].split("-")[0] in ("first", "copy", "near") for m in firsts)
 
 
+def test_tool_calling_exports_hold_each_kept_pass_with_its_failed_calls_and_their_feedback(exported):
+    out, result = exported
+    kept = result["gates"]["kept"]
+    rows = {name: [r for split in ("train", "valid", "test") for r in lines(out / name / (split + ".jsonl"))]
+            for name in ("openai-tools", "trl-tools", "mlx-tools", "trl-dpo")}
+    # One conversation per kept pass, in every dialect; the failed calls are exactly the kept pairs.
+    assert len(rows["openai-tools"]) == len(rows["trl-tools"]) == len(rows["mlx-tools"]) == kept["positive"]
+    failed = [m for r in rows["openai-tools"] for m in r["messages"] if m.get("weight") == 0]
+    assert len(failed) == kept["pair"] == len(rows["trl-dpo"])
+    results = [json.loads(m["content"]) for r in rows["openai-tools"] for m in r["messages"] if m["role"] == "tool"]
+    assert len(results) == len(failed)
+    # A view is gated statically: its result says it was not run, and why, and the feedback names the rule.
+    assert all(r["passed"] is False and r["status"] == "not_run" and "automated feedback" in r["feedback"] for r in results)
+    assert all(re.search(r"VIEW00\d", r["feedback"]) for r in results)
+    # The code a failed call carried is the code of the pair's rejected side.
+    rejected = {r["rejected"][0]["content"].split("\n", 1)[1].rsplit("\n```", 1)[0] for r in rows["trl-dpo"]}
+    called = {json.loads(m["tool_calls"][0]["function"]["arguments"])["code"].strip("\n") for m in failed}
+    assert called == {code.strip("\n") for code in rejected}
+    # Each session's records stay in one split in the tool formats too.
+    meta = lines(out / "trl-tools" / "metadata.jsonl")
+    split_of = {}
+    for m in meta:
+        assert split_of.setdefault(m["session_id"], m["split"]) == m["split"], m
+        assert split_of.setdefault("c%d" % m["cluster"], m["split"]) == m["split"], m
+
+
+def test_rl_rows_are_one_per_task_with_what_a_reward_function_needs(exported):
+    out, _ = exported
+    rows = [r for split in ("train", "valid", "test") for r in lines(out / "rl" / (split + ".jsonl"))]
+    tasks = {m["task_id"] for name in ("kto", "trl-dpo") for m in lines(out / name / "metadata.jsonl")}
+    assert sorted(r["task_id"] for r in rows) == sorted(tasks)  # every task with a kept example, once
+    with open(os.path.join(ROOT, "Corpus", "kinds", "view.toml"), "rb") as handle:
+        view = tomllib.load(handle)["rulesets"]
+    for row in rows:
+        assert row["kind"] == "view" and row["rulesets"] == view and row["runtime"] == "static"
+        assert row["check_python"] == "3.14" and "def " in row["check"] and "def view" in row["check_prelude"]
+        assert row["prompt"][0]["role"] == "system" and "@view" in row["prompt"][0]["content"]
+    assert [m["role"] for m in lines(out / "rl" / "metadata.jsonl")] == ["task"] * len(rows)
+
+
+HF_LOAD = """
+import json, sys
+import datasets
+from huggingface_hub import DatasetCard
+folder = sys.argv[1]
+out = {}
+for config in ("default", "rl"):
+    loaded = datasets.load_dataset(folder, config)
+    out[config] = {split: loaded[split].to_list() for split in loaded}
+    train = loaded["train"]
+    out[config + "_features_match_parquet"] = train.features == datasets.Features.from_arrow_schema(train.data.schema)
+card = DatasetCard.load(folder + "/README.md").data  # the Hub's own reader of the front matter
+out["card_license"] = card.license
+out["card_configs"] = [c["config_name"] for c in card.configs]
+print(json.dumps(out))
+"""
+
+
+def test_hf_folder_loads_with_datasets_offline(exported, tmp_path):
+    out, result = exported
+    folder = out / "hf"
+    assert (folder / "data" / "train-00000-of-00001.parquet").exists()
+    environment = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
+    process = subprocess.run([sys.executable, "-c", HF_LOAD, str(folder)], capture_output=True, text=True, env=environment, timeout=600, check=False)
+    if "No module named 'datasets'" in process.stderr:
+        pytest.fail("the datasets package is missing: scripts/setup installs it into .crucible/tools")
+    assert process.returncode == 0, process.stderr[-3000:]
+    loaded = json.loads(process.stdout)
+    # The same rows as the JSON Lines formats, split the same way (Parquet gives absent fields as None).
+    def without_nones(value):
+        if isinstance(value, dict):
+            return {k: without_nones(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [without_nones(v) for v in value]
+        return value
+    for config, name in (("default", "trl-tools"), ("rl", "rl")):
+        assert set(loaded[config]) == {"train", "validation", "test"}
+        for split, jsonl in (("train", "train"), ("validation", "valid"), ("test", "test")):
+            expected = lines(out / name / (jsonl + ".jsonl"))
+            got = loaded[config][split]
+            if config == "rl":  # its columns may be null: compare as they are
+                assert got == expected, (config, split)
+            else:
+                assert [without_nones(r) for r in got] == expected, (config, split)
+        assert loaded[config + "_features_match_parquet"]
+    # The card: YAML front matter with configs, features, split sizes, license; the gate report in prose.
+    card = (folder / "README.md").read_text()
+    front = card.split("---\n")[1]
+    assert "license: other" in front and loaded["card_license"] == "other" and loaded["card_configs"] == ["default", "rl"]
+    assert "config_name: rl" in front and "path: data/rl/validation-00000-of-00001.parquet" in front
+    counts = json.loads((folder / "manifest.json").read_text())["configs"]
+    assert counts["default"]["train"] == len(loaded["default"]["train"]) and "num_examples: %d" % counts["default"]["train"] in front
+    for gate in result["gates"]["gates"]:
+        assert "| %s | %d | %d | %d |" % (gate["gate"], gate["removed"]["positive"], gate["removed"]["pair"], gate["removed"]["negative"]) in card
+
+
+def test_hf_without_pyarrow_says_what_to_run(tmp_path):
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps(record) + "\n" for record in _records(16)))
+    crucible("corpus", "import", "--corpus", "c.sqlite", str(records), cwd=tmp_path)
+    named = dict(os.environ, CRUCIBLE_PYARROW=str(tmp_path / "nowhere"))
+    process = subprocess.run([CRUCIBLE, "corpus", "export", "--corpus", "c.sqlite", "--format", "hf", "--out", "hf"],
+                             capture_output=True, text=True, cwd=tmp_path, env=named, timeout=600, check=False)
+    assert process.returncode == 1 and "Traceback" not in process.stderr, process.stderr[-2000:]
+    assert "holds no pyarrow" in process.stderr and "python3 -m pip install --target DIR pyarrow==" in process.stderr
+    # No cached environment and no package index: pip's failure, and the same advice.
+    offline = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PIP_INDEX_URL="http://127.0.0.1:9/simple/",
+                   PIP_RETRIES="0", PIP_TIMEOUT="2", PIP_FIND_LINKS="")
+    offline.pop("CRUCIBLE_PYARROW", None)
+    process = subprocess.run([CRUCIBLE, "corpus", "export", "--corpus", "c.sqlite", "--format", "hf", "--out", "hf"],
+                             capture_output=True, text=True, cwd=tmp_path, env=offline, timeout=600, check=False)
+    assert process.returncode == 1 and "Traceback" not in process.stderr, process.stderr[-2000:]
+    assert "installing pyarrow==" in process.stderr and "CRUCIBLE_PYARROW=DIR" in process.stderr, process.stderr[-2000:]
+    assert not (tmp_path / "hf" / "data").exists()
+
+
 def test_splits_keep_sessions_and_clusters_together_and_follow_the_seed(planted, tmp_path):
     folder, _, _ = planted
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
@@ -138,16 +267,66 @@ def test_report_is_self_contained_and_draws_its_charts_in_headless_chromium(plan
     crucible("corpus", "report", "--corpus", "corpus.sqlite", "--out", str(report), cwd=folder)
     page = report.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load anything from the network"
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is missing: scripts/setup installs Debian's chromium package"
-    dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120).stdout
+    chromium = _chromium()
+    dom = _dom(chromium, report)
     assert 'data-charts-drawn="4"' in dom, dom[:2000]
     marks = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks="(\d+)"', dom))
     assert marks == {"pass_rate": "1", "histogram": "4", "rules": "3", "over_time": "3"}, marks  # 1 kind; 1-4 attempts; VIEW006, VIEW001, VIEW004
     assert dom.count('class="mark"') == 11  # the bars and lines themselves are in the DOM
+    # Every chart has both axis titles, with units, and tick labels on its value axis.
+    titles = re.findall(r'class="axis-title"[^>]*>([^<]+)<', dom)
+    assert titles == ["kind", "sessions passed (%)", "attempts per session", "sessions", "rule", "failing attempts",
+                      "day (UTC)", "failing attempts per day"], titles
+    charts = {name: chart for chart, name in re.findall(r'(<svg data-chart="(\w+)".*?</svg>)', dom, re.DOTALL)}
+    assert set(charts) == {"pass_rate", "histogram", "rules", "over_time"}
+    assert all(len(re.findall(r'class="tick"', chart)) >= 3 for chart in charts.values()), "every chart has tick labels"
+    assert ">100%<" in charts["pass_rate"] and ">0%<" in charts["pass_rate"]
+    assert re.search(r'class="value"[^>]*>%d<' % expected["rules"]["VIEW006"], charts["rules"])  # bars carry their value
+    # The per-kind table: one overall row, then the kinds.
+    assert [row[0] for row in _kind_rows(dom)] == ["overall", "view"]
+    _screenshot(chromium, report, tmp_path / "report.png")
+
+
+def _kind_rows(dom):
+    table = dom.split("<h2>Per kind</h2>", 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.DOTALL) if "<td>" in row]
+
+
+def _chromium():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is missing: scripts/setup installs Debian's chromium package"
+    return chromium
+
+
+def _dom(chromium, page):
+    return subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False).stdout
+
+
+def _screenshot(chromium, page, png):
+    """The page as a person sees it (kept beside the test's files to look at when it fails)."""
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                    "--hide-scrollbars", "--virtual-time-budget=5000", "--window-size=1100,1300", "--screenshot=%s" % png,
+                    page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20000, "no screenshot, or a blank one (%d bytes)" % len(data)
+
+
+def test_report_names_attempts_without_a_kind_apart_from_the_overall_row(tmp_path):
+    records = list(_records(8))  # kind "script"
+    records += [{"session_id": "free-%d" % i, "attempt": 1, "task": "no kind given", "passed": i % 2 == 0, "code": "y = %d\n" % i}
+                for i in range(3)]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    crucible("corpus", "import", "--corpus", "c.sqlite", "r.jsonl", cwd=tmp_path)
+    crucible("corpus", "report", "--corpus", "c.sqlite", "--out", "report.html", cwd=tmp_path)
+    chromium = _chromium()
+    dom = _dom(chromium, tmp_path / "report.html")
+    rows = _kind_rows(dom)
+    assert [row[:3] for row in rows] == [["overall", "5", "11"], ["(no kind)", "3", "3"], ["script", "2", "8"]], rows
+    assert re.search(r'class="tick"[^>]*>\(no kind\)<', dom)  # the pass-rate chart names it the same way
+    _screenshot(chromium, tmp_path / "report.html", tmp_path / "report.png")
 
 
 def test_writers_in_several_processes_at_once_lose_nothing(tmp_path):
@@ -302,6 +481,17 @@ def test_an_agent_through_serve_gets_its_failure_and_fix_paired(tmp_path):
     assert len(pairs) == 1
     assert 'html(f"' in pairs[0]["rejected"][0]["content"] and 'html(t"' in pairs[0]["chosen"][0]["content"]
     assert pairs[0]["prompt"][-1]["content"] == link["task"]
+    # The same session as a tool-calling conversation: the failed call, its feedback, the passing call.
+    out = tmp_path / "tools"
+    crucible("corpus", "export", "--corpus", str(corpus), "--format", "openai-tools", "--out", str(out), cwd=tmp_path)
+    training_formats.check_openai_tools(out)
+    rows = [json.loads(line) for split in ("train", "valid", "test") for line in (out / (split + ".jsonl")).open()]
+    linked = [r for r in rows if r["messages"][1]["content"] == link["task"]]
+    assert len(linked) == 1 and [m["role"] for m in linked[0]["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
+    calls = [json.loads(m["tool_calls"][0]["function"]["arguments"])["code"] for m in linked[0]["messages"] if m["role"] == "assistant"]
+    assert calls == [bad, good]
+    result = json.loads(linked[0]["messages"][3]["content"])
+    assert result["passed"] is False and "VIEW006" in result["feedback"] and result["reason"] == "validation only"
 
 
 def test_import_checks_every_line_first_and_is_idempotent(tmp_path):

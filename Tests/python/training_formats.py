@@ -15,9 +15,27 @@ the file, line and rule a record breaks.
   with both labels present.
 - ShareGPT: {"conversations": [{"from": "system"|"human"|"gpt", "value"}]}, human and gpt
   alternating after an optional system turn, ending with gpt.
+
+Tool calling (the code as a `run_python` call, its result as a `tool` message):
+- OpenAI chat fine-tuning with tools: {"messages", "tools"} (and optionally
+  "parallel_tool_calls"); `tools` are {"type": "function", "function": {"name", "description",
+  "parameters"}} with a name of at most 64 letters, digits, _ or -, and parameters a JSON Schema
+  object; an assistant message has content, tool_calls or both, each call {"id", "type":
+  "function", "function": {"name", "arguments"}} with arguments a JSON string that decodes to an
+  object and a name the tools define; a `tool` message has content and the tool_call_id of a
+  call made before it and not yet answered; weight only on assistant messages, 0 or 1, and at
+  least one trained assistant message.
+- TRL SFT with tools: conversational prompt/completion plus a `tools` column (JSON Schema
+  function definitions); tool-call arguments are objects (what chat templates render); tool
+  messages name their tool.
+- mlx-lm tools format: {"messages", "tools"}; chat templates get `tools`; arguments as JSON
+  strings; with --mask-prompt only the last message is trained, so it must be the assistant's.
+- RL (TRL GRPOTrainer, prompt-only): a conversational `prompt` ending on the user's turn; every
+  other column is passed to the reward functions as a keyword argument.
 """
 
 import json
+import re
 
 SPLITS = ("train", "valid", "test")
 ROLES = {"system", "user", "assistant"}
@@ -54,6 +72,71 @@ def _assistant_code(where, message):
     assert content.startswith("```python\n") and content.endswith("\n```"), "%s: not one python block" % where
 
 
+def _tools(where, tools):
+    assert isinstance(tools, list) and tools, "%s: tools must be a non-empty list" % where
+    names = set()
+    for tool in tools:
+        assert set(tool) == {"type", "function"} and tool["type"] == "function", "%s: tool %r" % (where, tool)
+        function = tool["function"]
+        assert set(function) <= {"name", "description", "parameters", "strict"}, "%s: function keys %s" % (where, sorted(function))
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function["name"]), "%s: function name %r" % (where, function["name"])
+        parameters = function.get("parameters", {"type": "object", "properties": {}})
+        assert parameters.get("type") == "object" and isinstance(parameters.get("properties"), dict), \
+            "%s: parameters must be a JSON Schema object" % where
+        assert set(parameters.get("required", [])) <= set(parameters["properties"]), "%s: required names an unknown property" % where
+        names.add(function["name"])
+    return names
+
+
+def _tool_conversation(where, messages, tools, *, arguments, weights=False, tool_names=False):
+    """The rules every tool-calling format shares; returns the calls in order."""
+    names = _tools(where, tools)
+    assert isinstance(messages, list) and messages, "%s: messages must be a non-empty list" % where
+    pending, calls = {}, []
+    for message in messages:
+        role = message.get("role")
+        assert role in ROLES | {"tool"}, "%s: role %r" % (where, role)
+        if "weight" in message:
+            assert weights and role == "assistant" and message["weight"] in (0, 1), "%s: weight %r" % (where, message)
+        if role == "tool":
+            assert set(message) <= {"role", "content", "tool_call_id", "name"}, "%s: tool message keys %s" % (where, sorted(message))
+            assert message.get("tool_call_id") in pending, "%s: tool message answers no open call" % where
+            if tool_names:
+                assert message.get("name") == pending[message["tool_call_id"]], "%s: the tool message must name its tool" % where
+            del pending[message["tool_call_id"]]
+            assert isinstance(message.get("content"), str) and message["content"], "%s: tool content must be a non-empty string" % where
+            continue
+        assert not pending, "%s: calls %s unanswered before a %s message" % (where, sorted(pending), role)
+        if role != "assistant" or "tool_calls" not in message:
+            assert set(message) <= {"role", "content", "weight"}, "%s: unexpected keys %s" % (where, sorted(message))
+            assert isinstance(message.get("content"), str) and message["content"], "%s: content must be a non-empty string" % where
+            continue
+        assert set(message) <= {"role", "content", "tool_calls", "weight"}, "%s: unexpected keys %s" % (where, sorted(message))
+        assert message.get("content") in (None, "") or isinstance(message["content"], str), where
+        assert isinstance(message["tool_calls"], list) and message["tool_calls"], "%s: tool_calls must be a non-empty list" % where
+        for call in message["tool_calls"]:
+            assert set(call) == {"id", "type", "function"} and call["type"] == "function", "%s: call %r" % (where, call)
+            assert isinstance(call["id"], str) and call["id"] and call["id"] not in pending, "%s: call id %r" % (where, call["id"])
+            function = call["function"]
+            assert set(function) == {"name", "arguments"} and function["name"] in names, "%s: call of %r, not a defined tool" % (where, function.get("name"))
+            if arguments is str:
+                assert isinstance(function["arguments"], str), "%s: arguments must be a JSON string" % where
+                decoded = json.loads(function["arguments"])
+            else:
+                decoded = function["arguments"]
+            assert isinstance(decoded, dict), "%s: arguments must be an object" % where
+            pending[call["id"]] = function["name"]
+            calls.append((message, function["name"], decoded))
+    return calls
+
+
+def _run_python(where, calls):
+    """Crucible's own rows: every call runs code; the conversation ends on the passing call."""
+    assert calls, "%s: no run_python call" % where
+    for _, name, decoded in calls:
+        assert name == "run_python" and set(decoded) == {"code"} and decoded["code"].strip(), "%s: %r" % (where, decoded)
+
+
 def check_mlx(directory, batch_size=4):
     shape = None
     for split in SPLITS:
@@ -68,7 +151,11 @@ def check_mlx(directory, batch_size=4):
                 shape = keys
             assert keys == shape, "%s:%d: keys %s differ from the first record's %s" % (path, number, sorted(keys), sorted(shape))
             where = "%s:%d" % (path, number)
-            if "messages" in keys:
+            if "tools" in keys:
+                calls = _tool_conversation(where, record["messages"], record["tools"], arguments=str, tool_names=True)
+                _run_python(where, calls)
+                assert record["messages"][-1] is calls[-1][0], "%s: the last message (the one --mask-prompt trains) must be the passing call" % where
+            elif "messages" in keys:
                 messages = _messages(where, record["messages"])
                 _assistant_code(where, messages[-1])
             else:
@@ -157,8 +244,53 @@ def check_sharegpt(directory):
             assert all(isinstance(t["value"], str) and t["value"] for t in turns), where
 
 
+def check_openai_tools(directory):
+    for split in SPLITS:
+        path, records = read(directory, split)
+        for number, record in records:
+            where = "%s:%d" % (path, number)
+            assert set(record) <= {"messages", "tools", "parallel_tool_calls"} and {"messages", "tools"} <= set(record), where
+            calls = _tool_conversation(where, record["messages"], record["tools"], arguments=str, weights=True)
+            _run_python(where, calls)
+            trained = [m for m in record["messages"] if m["role"] == "assistant" and m.get("weight", 1) == 1]
+            assert trained, "%s: no assistant message with weight 1" % where
+            assert record["messages"][-1] is calls[-1][0] and record["messages"][-1].get("weight", 1) == 1, where
+            assert all(m.get("weight") == 0 for m, _, _ in calls[:-1]), "%s: a failed call must not be trained" % where
+
+
+def check_trl_tools(directory):
+    for split in SPLITS:
+        path, records = read(directory, split)
+        for number, record in records:
+            where = "%s:%d" % (path, number)
+            assert set(record) == {"prompt", "completion", "tools"}, where
+            assert len(record["completion"]) == 1 and record["completion"][0]["role"] == "assistant", where
+            calls = _tool_conversation(where, record["prompt"] + record["completion"], record["tools"], arguments=dict, tool_names=True)
+            _run_python(where, calls)
+            assert calls[-1][0] is record["completion"][0], "%s: the completion must be the passing call" % where
+
+
+def check_rl(directory):
+    for split in SPLITS:
+        path, records = read(directory, split)
+        for number, record in records:
+            where = "%s:%d" % (path, number)
+            assert set(record) == {"prompt", "task_id", "kind", "rulesets", "runtime", "check", "check_prelude",
+                                   "check_python", "expected", "tools"}, "%s: keys %s" % (where, sorted(record))
+            messages = _messages(where, record["prompt"])
+            assert messages[-1]["role"] == "user", "%s: a prompt-only row ends on the user's turn" % where
+            assert isinstance(record["rulesets"], list) and record["rulesets"] and all(isinstance(r, str) for r in record["rulesets"]), where
+            assert record["runtime"] in ("sandbox", "pytest", "static", None), where
+            for key in ("check", "check_prelude", "check_python", "expected"):
+                assert record[key] is None or isinstance(record[key], str), "%s: %s" % (where, key)
+            if record["expected"] is not None:
+                assert isinstance(json.loads(record["expected"]), dict), where
+            assert all(isinstance(t, str) for t in record["tools"]), where
+
+
 CHECKS = {
     "mlx-chat": check_mlx, "mlx-completions": check_mlx, "openai-sft": check_openai_sft,
     "openai-dpo": check_openai_dpo, "trl-sft": check_trl_sft, "trl-dpo": check_trl_dpo,
-    "kto": check_kto, "sharegpt": check_sharegpt,
+    "kto": check_kto, "sharegpt": check_sharegpt, "openai-tools": check_openai_tools, "trl-tools": check_trl_tools,
+    "mlx-tools": check_mlx, "rl": check_rl,
 }
