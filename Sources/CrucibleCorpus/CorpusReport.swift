@@ -1,7 +1,8 @@
 import CrucibleWire
 /// `crucible corpus report`: one self-contained HTML page (no network: data, styles and the
-/// drawing script are inline) with four charts (pass rate per kind, sessions by attempts,
-/// top failing rules, failing rules over time) and tables. The charts are SVG drawn by the
+/// drawing script are inline) with five charts (pass rate per kind, sessions by attempts,
+/// top failing rules, failing rules over time, calls per tool) and tables (per kind, tools,
+/// result fields with likely tool bugs flagged, tool sequences, data flows, feedback, gates). The charts are SVG drawn by the
 /// page's script from the embedded data; each chart records how many marks it drew in
 /// `data-marks`, and the body gets `data-charts-drawn`, which the test reads after
 /// rendering the page in headless Chromium.
@@ -25,7 +26,11 @@ public enum CorpusReport {
                 ["label": .string(rule.rule), "values": .array(days.map { .int(stats.rulesByDay[rule.rule]?[$0] ?? 0) })]
             }),
         ]
-        let data: JSONValue = ["pass_rate": passRate, "histogram": histogram, "rules": rules, "over_time": overTime]
+        let tools = stats.tools ?? ToolAnalytics()
+        let toolList = tools.tools.values.sorted { ($1.calls, $0.name) < ($0.calls, $1.name) }
+        let toolCalls: JSONValue = .array(toolList.prefix(12).map { ["label": .string($0.name), "value": .int($0.calls)] })
+        let data: JSONValue = ["pass_rate": passRate, "histogram": histogram, "rules": rules, "over_time": overTime,
+                               "tool_calls": toolCalls]
         // `</` inside a script element would end it early.
         let embedded = data.jsonText.replacingOccurrences(of: "</", with: "<\\/")
 
@@ -46,6 +51,7 @@ public enum CorpusReport {
                     + "<td>\(removed?["pair"]?.intValue ?? 0)</td><td>\(removed?["negative"]?.intValue ?? 0)</td></tr>\n"
             }
         }
+        let toolsSection = Self.toolsSection(tools, toolList, feedback: stats.feedback)
         let gatesSection = gateRows.isEmpty
             ? "<p>No export yet: <code>crucible corpus export</code> runs the gates and records what each removed.</p>"
             : "<p>Latest export: \(escape(stats.latestExport!.format)), \(escape(stats.latestExport!.createdAt)).</p>"
@@ -59,6 +65,7 @@ public enum CorpusReport {
             h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em}
             table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccd;padding:3px 8px;text-align:right}
             td:first-child,th:first-child{text-align:left}th{background:#eef}tr.overall td{font-weight:600;background:#f6f7fb}
+            tr.flagged td{background:#fde8e4;font-weight:600}h3{font-size:1em;margin-top:1.2em}
             .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.2em}figure{margin:0}figcaption{font-weight:600;margin-bottom:.3em}
             svg{background:#fafbff;border:1px solid #dde}svg text{font-size:11px;fill:#333}
             svg .axis-title{font-size:12px;font-weight:600}svg .grid{stroke:#e3e5ee}svg .value{font-size:10px}
@@ -72,10 +79,12 @@ public enum CorpusReport {
             <figure><figcaption>Sessions by number of attempts</figcaption><svg data-chart="histogram" width="460" height="280"></svg></figure>
             <figure><figcaption>Top failing rules (failing attempts that broke each rule)</figcaption><svg data-chart="rules" width="460" height="280"></svg></figure>
             <figure><figcaption>Failing rules over time (failing attempts per day, UTC)</figcaption><svg data-chart="over_time" width="460" height="280"></svg></figure>
+            <figure><figcaption>Tool calls per tool (calls the recorded code made)</figcaption><svg data-chart="tool_calls" width="460" height="280"></svg></figure>
             </div>
             <h2>Per kind</h2>
             <table><tr><th>kind</th><th>sessions</th><th>attempts</th><th>pass@1</th><th>pass within budget</th><th>mean attempts</th><th>positives</th><th>pairs</th></tr>
             \(kindRows)</table>
+            \(toolsSection)
             <h2>Quality gates</h2>
             \(gatesSection)
             <script type="application/json" id="data">\(embedded)</script>
@@ -84,6 +93,63 @@ public enum CorpusReport {
             </script>
             </body></html>
             """
+    }
+
+    /// Tools (calls, outcomes, latency), result fields (read and null rates, likely tool bugs
+    /// flagged), tool sequences, data flows and feedback, as tables.
+    static func toolsSection(_ tools: ToolAnalytics, _ list: [ToolAnalytics.Tool], feedback: [String: Int]) -> String {
+        func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+        var html = "<h2>Tools</h2>\n"
+        if list.isEmpty {
+            html += "<p>No tool calls recorded.</p>\n"
+        } else {
+            html += "<table id=\"tools\"><tr><th>tool</th><th>calls</th><th>ok</th><th>errors</th><th>error rate</th>"
+                + "<th>latency p50 (ms)</th><th>latency p95 (ms)</th><th>result p50 (bytes)</th></tr>\n"
+            for tool in list {
+                let errors = tool.outcomes.filter { $0.key != "ok" }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                html += "<tr><td>\(escape(tool.name))</td><td>\(tool.calls)</td><td>\(tool.outcomes["ok"] ?? 0)</td>"
+                    + "<td>\(escape(errors.joined(separator: ", ")))</td><td>\(percent(tool.errorRate))</td>"
+                    + String(format: "<td>%.1f</td><td>%.1f</td>", tool.latencyP50MS, tool.latencyP95MS)
+                    + "<td>\(tool.resultBytesP50)</td></tr>\n"
+            }
+            html += "</table>\n<h3>Result fields: how often code reads them, how often they are null</h3>\n"
+            html += "<table id=\"fields\"><tr><th>tool</th><th>field</th><th>calls</th><th>read rate</th><th>null rate</th><th></th></tr>\n"
+            for tool in list {
+                let ok = max(tool.outcomes["ok"] ?? 0, 1)
+                for field in tool.fields.values.sorted(by: { $0.path < $1.path }) {
+                    let flagged = field.nulls == field.occurrences && field.calls >= ToolAnalytics.minimumCallsForFlag
+                    html += "<tr\(flagged ? " class=\"flagged\"" : "")><td>\(escape(tool.name))</td><td>\(escape(field.path))</td>"
+                        + "<td>\(field.calls)</td><td>\(percent(Double(field.reads) / Double(ok)))</td>"
+                        + "<td>\(percent(field.nullRate))</td><td>\(flagged ? "likely tool bug: always null" : "")</td></tr>\n"
+                }
+            }
+            html += "</table>\n"
+        }
+        if !tools.bigrams.isEmpty {
+            html += "<h3>Tool sequences (one call right after another, in one execution)</h3>\n<table id=\"sequences\"><tr><th>call</th><th>then</th><th>times</th></tr>\n"
+            for bigram in tools.bigrams.prefix(20) {
+                html += "<tr><td>\(escape(bigram.from))</td><td>\(escape(bigram.to))</td><td>\(bigram.count)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        if !tools.flows.isEmpty {
+            html += "<h3>Data flows (a result value passed on as another call's argument)</h3>\n<table id=\"flows\"><tr><th>from result field</th><th>into argument</th><th>times</th></tr>\n"
+            for flow in tools.flows.prefix(20) {
+                html += "<tr><td>\(escape(flow.fromTool)).\(escape(flow.fromPath))</td><td>\(escape(flow.toTool))(\(escape(flow.argument)))</td><td>\(flow.count)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        html += "<h2>Feedback</h2>\n"
+        if feedback.isEmpty {
+            html += "<p>No feedback yet (<code>feedback</code> in serve and MCP).</p>\n"
+        } else {
+            html += "<table id=\"feedback\"><tr><th>verdict</th><th>attempts</th></tr>\n"
+            for verdict in Verdict.allCases {
+                html += "<tr><td>\(verdict.rawValue)</td><td>\(feedback[verdict.rawValue] ?? 0)</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        return html
     }
 
     /// A kind as the page names it.
@@ -106,6 +172,7 @@ public enum CorpusReport {
             pass_rate: {x: "kind", y: "sessions passed (%)"},
             histogram: {x: "attempts per session", y: "sessions"},
             rules: {x: "rule", y: "failing attempts"},
+            tool_calls: {x: "tool", y: "calls"},
             over_time: {x: "day (UTC)", y: "failing attempts per day"}
           };
           function el(svg, name, attrs, text) {
@@ -178,7 +245,7 @@ public enum CorpusReport {
               el(svg, "text", {x: f0.left + 20, y: 15}, "within budget");
               el(svg, "rect", {x: f0.left + 110, y: 6, width: 10, height: 10, fill: "#1d3b7a"});
               el(svg, "text", {x: f0.left + 124, y: 15}, "first attempt");
-            } else if (name === "histogram" || name === "rules") {
+            } else if (name === "histogram" || name === "rules" || name === "tool_calls") {
               var items = data[name], max = 0;
               items.forEach(function (item) { max = Math.max(max, item.value); });
               marks = bars(svg, name, items, max, false);

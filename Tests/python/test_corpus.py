@@ -269,16 +269,18 @@ def test_report_is_self_contained_and_draws_its_charts_in_headless_chromium(plan
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load anything from the network"
     chromium = _chromium()
     dom = _dom(chromium, report)
-    assert 'data-charts-drawn="4"' in dom, dom[:2000]
+    assert 'data-charts-drawn="5"' in dom, dom[:2000]
     marks = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks="(\d+)"', dom))
-    assert marks == {"pass_rate": "1", "histogram": "4", "rules": "3", "over_time": "3"}, marks  # 1 kind; 1-4 attempts; VIEW006, VIEW001, VIEW004
+    # 1 kind; 1-4 attempts; VIEW006, VIEW001, VIEW004; the planted attempts call no tools.
+    assert marks == {"pass_rate": "1", "histogram": "4", "rules": "3", "over_time": "3", "tool_calls": "0"}, marks
     assert dom.count('class="mark"') == 11  # the bars and lines themselves are in the DOM
     # Every chart has both axis titles, with units, and tick labels on its value axis.
     titles = re.findall(r'class="axis-title"[^>]*>([^<]+)<', dom)
     assert titles == ["kind", "sessions passed (%)", "attempts per session", "sessions", "rule", "failing attempts",
-                      "day (UTC)", "failing attempts per day"], titles
+                      "day (UTC)", "failing attempts per day", "tool", "calls"], titles
     charts = {name: chart for chart, name in re.findall(r'(<svg data-chart="(\w+)".*?</svg>)', dom, re.DOTALL)}
-    assert set(charts) == {"pass_rate", "histogram", "rules", "over_time"}
+    assert set(charts) == {"pass_rate", "histogram", "rules", "over_time", "tool_calls"}
+    assert ">no data<" in charts.pop("tool_calls")
     assert all(len(re.findall(r'class="tick"', chart)) >= 3 for chart in charts.values()), "every chart has tick labels"
     assert ">100%<" in charts["pass_rate"] and ">0%<" in charts["pass_rate"]
     assert re.search(r'class="value"[^>]*>%d<' % expected["rules"]["VIEW006"], charts["rules"])  # bars carry their value

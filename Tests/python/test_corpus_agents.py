@@ -7,6 +7,7 @@ attempt. Every figure is read back with `crucible corpus stats`, as a user would
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,7 @@ CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 
 from crucible_client import Crucible, CrucibleError, Tool  # noqa: E402
+from test_corpus import _chromium, _dom, _screenshot  # noqa: E402  (headless Chromium, as the report test uses it)
 
 # A directory service whose `email` is promised by its contract and never filled: the bug
 # the analytics exist to find (the `git_log` author/date bug, in the caller's own tool).
@@ -94,6 +96,29 @@ def test_tool_analytics_find_the_always_null_field_the_sequence_and_the_data_flo
     text = stats(corpus)
     assert "LIKELY TOOL BUG: get_user.email was null in all 6 results of 6 calls, and code read it 6 times" in text
     assert "get_user -> find_orders (6)" in text and "get_user.name -> find_orders(customer) (6)" in text
+
+    # The report shows the same, as a person reads it: rendered in headless Chromium.
+    report = tmp_path / "report.html"
+    out = subprocess.run([CRUCIBLE, "corpus", "report", "--corpus", str(corpus), "--out", str(report)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    chromium = _chromium()
+    dom = _dom(chromium, report)
+    marks = dict(re.findall(r'data-chart="(\w+)"[^>]*data-marks="(\d+)"', dom))
+    assert marks["tool_calls"] == "2"  # a bar per tool
+    tools = _rows(dom, "tools")
+    assert tools[0][:5] == ["get_user", "7", "6", "argument_error 1", "14.3%"] and tools[1][:3] == ["find_orders", "6", "6"]
+    fields = {(row[0], row[1]): row[2:] for row in _rows(dom, "fields")}
+    assert fields[("get_user", "email")] == ["6", "100.0%", "100.0%", "likely tool bug: always null"]
+    assert fields[("get_user", "id")] == ["6", "0.0%", "0.0%", ""]
+    assert _rows(dom, "sequences") == [["get_user", "find_orders", "6"]]
+    assert _rows(dom, "flows") == [["get_user.name", "find_orders(customer)", "6"]]
+    _screenshot(chromium, report, tmp_path / "report.png")
+
+
+def _rows(dom, table_id):
+    table = dom.split('<table id="%s">' % table_id, 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.DOTALL) if "<td>" in row]
 
 
 def test_a_flow_is_provenance_not_equality_and_a_forged_flow_is_dropped(tmp_path):
