@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 
 from crucible_client import Crucible, CrucibleError, Tool  # noqa: E402
 from test_corpus import _chromium, _dom, _screenshot  # noqa: E402  (headless Chromium, as the report test uses it)
+import training_formats  # noqa: E402
 
 # A directory service whose `email` is promised by its contract and never filled: the bug
 # the analytics exist to find (the `git_log` author/date bug, in the caller's own tool).
@@ -218,8 +219,12 @@ def test_feedback_through_the_official_mcp_client(tmp_path):
                                        cwd=str(tmp_path), env=env)
         async with Client(params) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-            ran = await client.call_tool("run_python", {"code": "x = 2\nx * 21"})
+            # An agent's attempts at one artifact: a failure, then the fix.
+            failed = await client.call_tool("run_python", {"code": "x = 2\nx * undefined", "artifact": "the answer"})
+            assert failed.is_error and "NameError" in failed.content[0].text
+            ran = await client.call_tool("run_python", {"code": "x = 2\nx * 21", "artifact": "the answer"})
             jsonschema.validate(ran.structured_content, tools["run_python"].output_schema)
+            assert ran.structured_content["value"] == 42
             attempt = ran.structured_content["attempt"]
             answer = await client.call_tool("feedback", {"attempt": attempt, "verdict": "edited", "edited_code": "42"})
             assert not answer.is_error
@@ -230,4 +235,16 @@ def test_feedback_through_the_official_mcp_client(tmp_path):
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=240))
     figures = stats(corpus, "--json")
-    assert figures["feedback"]["edited"] == 1 and figures["overall"]["examples"]["pairs"] == 1
+    # The failure pairs with the passing call; the user's edit then follows the passing call as its fix.
+    assert figures["feedback"]["edited"] == 1 and figures["overall"]["examples"]["pairs"] == 2
+    # The MCP session as a tool-calling conversation, checked by OpenAI's documented rules.
+    out = tmp_path / "tools"
+    export = subprocess.run([CRUCIBLE, "corpus", "export", "--corpus", str(corpus), "--format", "openai-tools", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert export.returncode == 0, export.stderr
+    training_formats.check_openai_tools(out)
+    rows = [json.loads(line) for split in ("train", "valid", "test") for line in (out / (split + ".jsonl")).open()]
+    codes = [[json.loads(m["tool_calls"][0]["function"]["arguments"])["code"] for m in r["messages"] if m["role"] == "assistant"]
+             for r in rows]
+    # One conversation: the failed call, the call the user then edited, ending on the user's code.
+    assert codes == [["x = 2\nx * undefined", "x = 2\nx * 21", "42"]], codes
