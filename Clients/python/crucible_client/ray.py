@@ -88,11 +88,12 @@ class CruciblePool:
             raise RuntimeError("call ray.init(...) first: the pool spreads work over the cluster it connected to")
         self.per_node = per_node
         self.retried = []  # of the last execute_many: indices run again after their node died
-        actor_class = ray.remote(_NodeCrucible).options(
+        actor_class = ray.remote(
             # serve's sandbox is its own process pool: the actor itself only relays, so it takes
             # no CPU from Ray's accounting (the training job's tasks keep theirs); threads let
-            # per_node executions wait on serve at once.
-            num_cpus=0, max_concurrency=per_node, max_restarts=0)
+            # per_node executions wait on serve at once. A dead node's actor is not restarted
+            # elsewhere: the other nodes' actors take its work.
+            num_cpus=0, max_concurrency=per_node, max_restarts=0)(_NodeCrucible)
         self.actors = {}
         for node in ray.nodes():
             if node.get("Alive"):
