@@ -70,7 +70,7 @@ extension CorpusStore {
                         }
                         let stored = try PreparedAttempt(record, source: record.source ?? "merge").insert(into: db)
                         mapped[sourceID] = stored.attemptID
-                        counts.inserted += 1
+                        if stored.inserted { counts.inserted += 1 } else { counts.alreadyPresent += 1 }
                     }
                 }
             } catch let failure as Failure {
