@@ -4,6 +4,7 @@ python=/packages= and CRUCIBLE_BIN."""
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,8 +23,10 @@ from crucible_client import (AsyncCrucible, Crucible, CrucibleError, ExecutionRe
 
 def test_pip_installs_a_package_that_runs_code_from_anywhere(tmp_path):
     target = tmp_path / "site"
+    # From a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
+    source = shutil.copytree(CLIENT, tmp_path / "source", ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              "--target", str(target), CLIENT], capture_output=True, text=True, timeout=300)
+                              "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     # A fresh interpreter that sees only the installed copy (not the checkout), run from an
     # empty folder, with crucible found through CRUCIBLE_BIN as a pip user would set it.
