@@ -163,7 +163,11 @@ class AsyncCrucible:
                 else:
                     future.set_result(reply.get("result"))
         if reason is None:
-            reason = "the crucible serve process ended (exit status %s)" % self._process.returncode
+            try:  # its stdout closed: it is exiting, and its status says how (2: a usage error)
+                status = await asyncio.wait_for(self._process.wait(), 5)
+            except asyncio.TimeoutError:
+                status = None
+            reason = "the crucible serve process ended (exit status %s)" % status
         self._closed = reason
         for future in list(self._pending.values()):
             if not future.done():

@@ -20,7 +20,7 @@ Ray is imported here only: the rest of the package works without it.
 
 import collections
 import os
-import subprocess
+import tempfile
 import threading
 
 import ray
@@ -53,7 +53,16 @@ class _NodeCrucible:
         if corpus_dir is not None:
             os.makedirs(corpus_dir, exist_ok=True)
             env["CRUCIBLE_CORPUS"] = os.path.join(corpus_dir, "%s.sqlite" % self.node_id)
-        return Crucible(python=python, packages=packages, args=serve_args, env=env, stderr=subprocess.DEVNULL)
+        # serve's log goes to a file, so a serve that cannot start can say why (a package that
+        # will not install, a bad flag) in the error the driver sees.
+        log = tempfile.TemporaryFile()
+        try:
+            return Crucible(python=python, packages=packages, args=serve_args, env=env, stderr=log)
+        except CrucibleError as error:
+            log.seek(0)
+            said = log.read()[-4000:].decode("utf-8", "replace").strip()
+            raise RuntimeError("crucible serve did not start on node %s: %s%s" % (
+                self.node_id, error.message, "; it said: " + said if said else "")) from None
 
     def ready(self):
         return self.node_id
@@ -107,7 +116,8 @@ class CruciblePool:
         for node, ref in ready.items():
             try:
                 ray.get(ref)
-            except ray.exceptions.RayActorError as error:
+            except ray.exceptions.RayError as error:
+                self.close()
                 raise RuntimeError("the Crucible actor on node %s did not start: %s" % (node, error)) from None
 
     def execute_many(self, codes, *, timeout=None, memory_mb=None, corpus=None, max_tries=3, on_result=None):
@@ -138,6 +148,10 @@ class CruciblePool:
                     # way and comes back here, so each index is queued again exactly once.
                     self.actors.pop(node, None)
                     status, answer = "retry", "node %s died" % node
+                except ray.exceptions.ObjectLostError:
+                    # A large result (over Ray's inline size) stays in its node's object store
+                    # until fetched; the node died first. The code ran, but its result is gone.
+                    status, answer = "retry", "the result of code #%d was lost with node %s" % (index, node)
                 if status == "done":
                     assert results[index] is None, "a second result for code #%d" % index
                     results[index] = ExecutionResult(answer)

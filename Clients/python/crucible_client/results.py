@@ -23,6 +23,11 @@ class CrucibleError(Exception):
         self.code, self.message, self.data = code, message, data
         self.status, self.retry_after = status, retry_after
 
+    def __reduce__(self):
+        # Pickled by its fields: Ray sends an actor's exceptions to the driver this way, and
+        # the default (the message as the only argument) does not fit __init__.
+        return (type(self), (self.code, self.message, self.data), {"status": self.status, "retry_after": self.retry_after})
+
     @property
     def busy(self):
         """True when the server refused for lack of capacity: retrying later may work."""

@@ -263,7 +263,11 @@ class Crucible:
                 else:
                     waiter["result"] = reply.get("result")
                 waiter["event"].set()
-        self._fail("the crucible serve process ended (exit status %s)" % self._process.poll())
+        try:  # its stdout closed: it is exiting, and its status says how (2: a usage error)
+            status = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+        self._fail("the crucible serve process ended (exit status %s)" % status)
 
     def _fail(self, reason):
         with self._state_lock:
