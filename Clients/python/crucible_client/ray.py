@@ -182,10 +182,11 @@ class CruciblePool:
         then the actors."""
         actors, self.actors = self.actors, {}
         closing = [actor.close.remote() for actor in actors.values()]
-        try:
-            ray.get(closing, timeout=60)
-        except (ray.exceptions.RayError, TimeoutError):
-            pass  # a dead node has nothing left to close
+        for ref in closing:  # each on its own: one dead node must not cut the others' writes short
+            try:
+                ray.get(ref, timeout=60)
+            except (ray.exceptions.RayError, TimeoutError):
+                pass  # a dead node has nothing left to close
         for actor in actors.values():
             ray.kill(actor)
 
