@@ -201,7 +201,7 @@ sustained throughput, fresh workers, 2 threads: {d['throughput_executions_per_se
 
 ## The agent's view: Python driving `crucible serve`
 
-`Benchmarks/peers/serve_bench.py`: a Python program using `Clients/python/crucible_client.py`
+`Benchmarks/peers/serve_bench.py`: a Python program using `Clients/python/crucible_client` (its stdio client)
 (JSON-RPC over pipes to a `crucible serve` process), `get_user` declared by the client (so each
 call goes sandbox → host → client → host → sandbox), executions back to back (the pool
 refills while the next one runs: this is the sustained regime), beside Monty in the same

@@ -14,7 +14,7 @@ struct CorpusCommand: ParsableCommand {
             (bad input file, unknown format); 3 the sandbox (which normalizes and re-validates \
             code) could not be built.
             """,
-        subcommands: [CorpusImportCommand.self, CorpusExportCommand.self, CorpusStatsCommand.self, CorpusReportCommand.self])
+        subcommands: [CorpusImportCommand.self, CorpusMergeCommand.self, CorpusExportCommand.self, CorpusStatsCommand.self, CorpusReportCommand.self])
 }
 
 struct CorpusOptions: ParsableArguments {

@@ -1,4 +1,4 @@
-"""A stdlib-only Python client for `crucible serve` (JSON-RPC 2.0, one JSON object per line).
+"""The synchronous client for `crucible serve` (JSON-RPC 2.0, one JSON object per line), stdlib only.
 
     from crucible_client import Crucible, tool
 
@@ -26,15 +26,10 @@ import shutil
 import subprocess
 import threading
 
-__all__ = ["Crucible", "CrucibleError", "Session", "Tool", "tool"]
+from .results import (CrucibleError, ExecutionResult, FeedbackResult, ValidationResult, execute_params,
+                      feedback_params, validate_params)
 
-
-class CrucibleError(Exception):
-    """A JSON-RPC error from the server (`code`, `message`, `data`), or a dead connection."""
-
-    def __init__(self, code, message, data=None):
-        super().__init__("%s (code %s)" % (message, code))
-        self.code, self.message, self.data = code, message, data
+__all__ = ["Crucible", "CrucibleError", "Session", "Tool", "tool", "serve_command"]
 
 
 class Tool:
@@ -66,26 +61,54 @@ def tool(function=None, *, name=None, description=None, input_schema=None, outpu
     return wrap(function) if function is not None else wrap
 
 
-def _default_command():
+def crucible_binary():
+    """The crucible executable: $CRUCIBLE_BIN, else the repository's debug build when this
+    package is used from a checkout (the tests), else `crucible` on PATH."""
+    given = os.environ.get("CRUCIBLE_BIN")
+    if given:
+        if not os.access(given, os.X_OK):
+            raise FileNotFoundError("CRUCIBLE_BIN=%s is not an executable file" % given)
+        return given
     here = os.path.dirname(os.path.abspath(__file__))
-    built = os.path.join(here, "..", "..", ".build", "debug", "crucible")
+    built = os.path.normpath(os.path.join(here, "..", "..", "..", ".build", "debug", "crucible"))
     if os.path.exists(built):
-        return [os.path.normpath(built), "serve"]
+        return built
     found = shutil.which("crucible")
     if found:
-        return [found, "serve"]
-    raise FileNotFoundError("crucible not found: build it (scripts/setup) or pass command=[...]")
+        return found
+    raise FileNotFoundError("crucible not found: set CRUCIBLE_BIN, put crucible on PATH, or pass command=[...]")
+
+
+def serve_command(*, python=None, packages=(), corpus=None):
+    """argv for `crucible serve` with an interpreter (`python="3.14"`), packages the code may
+    import (`packages=["attrs==25.1.0"]`, pip requirement strings) and a corpus file."""
+    argv = [crucible_binary(), "serve"]
+    if python is not None:
+        argv += ["--python", python]
+    for requirement in packages or ():
+        argv += ["--with", requirement]
+    if corpus is not None:
+        argv += ["--corpus", str(corpus)]
+    return argv
 
 
 class Crucible:
     """A `crucible serve` process and the connection to it. Thread-safe: requests may be
-    made from several threads at once and run concurrently on the server."""
+    made from several threads at once and run concurrently on the server.
 
-    def __init__(self, command=None, *, args=(), cwd=None, stderr=None):
-        argv = list(command or _default_command()) + list(args)
+    `python` and `packages` choose the interpreter and the third-party packages for the whole
+    server (`--python`, `--with`: over stdio they are fixed when the server starts; packages
+    are installed on first use and cached). `execute(python=...)` picks another installed
+    interpreter for one call."""
+
+    def __init__(self, command=None, *, args=(), cwd=None, stderr=None, env=None, python=None, packages=()):
+        if command is not None and (python is not None or packages):
+            raise ValueError("python= and packages= build the command; with command=[...] pass --python/--with in it")
+        argv = list(command or serve_command(python=python, packages=packages)) + list(args)
         self._process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, bufsize=0
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env, bufsize=0
         )
+        self._python_sessions = {}  # version -> session id: how execute(python=...) reaches another interpreter
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._pending = {}
@@ -100,42 +123,30 @@ class Crucible:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def execute(self, code, *, inputs=None, session=None, timeout=None, memory_mb=None, corpus=None):
-        """Runs code in a fresh confined worker (or a session); returns the result object.
+    def execute(self, code, *, inputs=None, session=None, timeout=None, memory_mb=None, corpus=None, python=None):
+        """Runs code in a fresh confined worker (or a session); returns an ExecutionResult.
         `corpus` links attempts at one artifact in the server's corpus: {"session": ID,
-        "task": ..., "kind": ...}; False records nothing."""
-        params = {"code": code}
-        if corpus is not None:
-            params["corpus"] = corpus
-        if inputs is not None:
-            params["inputs"] = inputs
+        "task": ..., "kind": ...}; False records nothing. `python` ("3.14") runs it on
+        another interpreter than the server's (through a session kept for that version)."""
+        if python is not None:
+            if session is not None:
+                raise ValueError("a session's interpreter is chosen when it opens: pass python= to open_session")
+            session = self._session_for_python(python)
+        params = execute_params(code, inputs=inputs, timeout=timeout, memory_mb=memory_mb, corpus=corpus)
         if session is not None:
             params["session"] = session.id if isinstance(session, Session) else session
-        if timeout is not None:
-            params["timeout"] = timeout
-        if memory_mb is not None:
-            params["memory_mb"] = memory_mb
-        return self.request("execute", params)
+        return ExecutionResult(self.request("execute", params))
 
     def validate(self, code, *, kind=None, rulesets=None, path=None, corpus=None):
-        """The validators on `code` (by artifact kind or ruleset names): {passed, diagnostics,
-        feedback}. `corpus` links it with other attempts, as for execute."""
-        params = {"code": code}
-        for key, value in (("kind", kind), ("rulesets", rulesets), ("path", path), ("corpus", corpus)):
-            if value is not None:
-                params[key] = value
-        return self.request("validate", params)
+        """The validators on `code` (by artifact kind or ruleset names): a ValidationResult
+        {passed, diagnostics, feedback}. `corpus` links it with other attempts, as for execute."""
+        return ValidationResult(self.request("validate", validate_params(code, kind=kind, rulesets=rulesets, path=path, corpus=corpus)))
 
     def feedback(self, attempt, verdict, *, edited_code=None, note=None):
         """The user's verdict on an attempt: `attempt` is the id an execute or validate result
         carried (`result["attempt"]`); verdict "accepted", "edited" (with `edited_code`, kept as
         the fix) or "rejected"."""
-        params = {"attempt": attempt, "verdict": verdict}
-        if edited_code is not None:
-            params["edited_code"] = edited_code
-        if note is not None:
-            params["note"] = note
-        return self.request("feedback", params)
+        return FeedbackResult(self.request("feedback", feedback_params(attempt, verdict, edited_code=edited_code, note=note)))
 
     def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None, python=None):
         """Opens a session whose code may call `tools` (Tool objects) besides the server's own.
@@ -157,6 +168,17 @@ class Crucible:
         with self._state_lock:
             self._tools[answer["session"]] = pending_tools
         return Session(self, answer["session"], answer)
+
+    def _session_for_python(self, version):
+        # Serve picks the interpreter per session: one non-persistent session per version,
+        # opened on first use, gives every later execute a fresh worker on that interpreter.
+        with self._state_lock:
+            found = self._python_sessions.get(version)
+        if found is None:
+            found = self.request("open_session", {"python": version})["session"]
+            with self._state_lock:
+                found = self._python_sessions.setdefault(version, found)
+        return found
 
     def list_tools(self, session=None):
         return self.request("list_tools", self._session_params(session))["tools"]
@@ -241,7 +263,11 @@ class Crucible:
                 else:
                     waiter["result"] = reply.get("result")
                 waiter["event"].set()
-        self._fail("the crucible serve process ended (exit status %s)" % self._process.poll())
+        try:  # its stdout closed: it is exiting, and its status says how (2: a usage error)
+            status = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+        self._fail("the crucible serve process ended (exit status %s)" % status)
 
     def _fail(self, reason):
         with self._state_lock:
