@@ -12,7 +12,7 @@ public struct ToolAnalytics: Sendable {
         public var calls = 0
         public var occurrences = 0
         public var nulls = 0
-        /// Calls whose result the code read this field of.
+        /// Calls whose result the code read this field of (a call's reads are distinct paths).
         public var reads = 0
 
         public var nullRate: Double { occurrences == 0 ? 0 : Double(nulls) / Double(occurrences) }
@@ -57,19 +57,25 @@ public struct ToolAnalytics: Sendable {
 
     static func load(_ db: Database) throws -> ToolAnalytics {
         var analytics = ToolAnalytics()
-        for row in try Row.fetchAll(db, sql: "SELECT tool, outcome, COUNT(*) FROM tool_calls GROUP BY tool, outcome") {
+        // One scan for outcomes, latencies and sizes (a query per tool rescanned the table).
+        var latencies: [String: [Double]] = [:]
+        var sizes: [String: [Int]] = [:]
+        let calls = try Row.fetchCursor(db, sql: "SELECT tool, outcome, duration_ms, result_bytes FROM tool_calls")
+        while let row = try calls.next() {
             let name: String = row[0]
-            let count: Int = row[2]
-            analytics.tools[name, default: Tool(name: name)].calls += count
-            analytics.tools[name]!.outcomes[row[1], default: 0] += count
+            let outcome: String = row[1]
+            analytics.tools[name, default: Tool(name: name)].calls += 1
+            analytics.tools[name]!.outcomes[outcome, default: 0] += 1
+            if let latency = row[2] as Double? { latencies[name, default: []].append(latency) }
+            if outcome == "ok", let size = row[3] as Int? { sizes[name, default: []].append(size) }
         }
         for name in analytics.tools.keys {
-            let latencies = try Double.fetchAll(db, sql: "SELECT duration_ms FROM tool_calls WHERE tool = ? AND duration_ms IS NOT NULL ORDER BY duration_ms", arguments: [name])
-            let sizes = try Int.fetchAll(db, sql: "SELECT result_bytes FROM tool_calls WHERE tool = ? AND outcome = 'ok' AND result_bytes IS NOT NULL ORDER BY result_bytes", arguments: [name])
-            analytics.tools[name]!.latencyP50MS = percentile(latencies, 0.5) ?? 0
-            analytics.tools[name]!.latencyP95MS = percentile(latencies, 0.95) ?? 0
-            analytics.tools[name]!.resultBytesP50 = percentile(sizes, 0.5) ?? 0
-            analytics.tools[name]!.resultBytesP95 = percentile(sizes, 0.95) ?? 0
+            let sortedLatencies = (latencies[name] ?? []).sorted()
+            let sortedSizes = (sizes[name] ?? []).sorted()
+            analytics.tools[name]!.latencyP50MS = percentile(sortedLatencies, 0.5) ?? 0
+            analytics.tools[name]!.latencyP95MS = percentile(sortedLatencies, 0.95) ?? 0
+            analytics.tools[name]!.resultBytesP50 = percentile(sortedSizes, 0.5) ?? 0
+            analytics.tools[name]!.resultBytesP95 = percentile(sortedSizes, 0.95) ?? 0
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT t.tool, f.key, COUNT(*), SUM(json_extract(f.value, '$[0]')), SUM(json_extract(f.value, '$[1]'))
@@ -82,7 +88,7 @@ public struct ToolAnalytics: Sendable {
                 path: path, calls: row[2], occurrences: row[3], nulls: row[4])
         }
         for row in try Row.fetchAll(db, sql: """
-            SELECT t.tool, r.value, COUNT(DISTINCT t.rowid)
+            SELECT t.tool, r.value, COUNT(*)
             FROM tool_calls t, json_each(t.fields_read) r
             GROUP BY t.tool, r.value
             """) {
