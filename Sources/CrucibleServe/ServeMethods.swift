@@ -142,6 +142,12 @@ public final class ServeMethods: @unchecked Sendable {
         var toolbox = baseTools
         // Reserved now, so concurrent opens cannot pass the cap together; released on failure.
         let id: String = try lock.withLock {
+            if sessions.count + openingSessions >= maxSessions {
+                // Persistent sessions that closed themselves (idle, or their worker died) no
+                // longer hold anything: at the cap they make room, so clients that vanished
+                // without closing theirs cannot lock the server out.
+                sessions = sessions.filter { $0.value.persistent?.closedBecause == nil }
+            }
             guard sessions.count + openingSessions < maxSessions else {
                 throw JSONRPCError(
                     code: -32004,

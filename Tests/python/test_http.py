@@ -186,6 +186,19 @@ def test_execute_validate_sessions_and_feedback(server):
     assert status == 400 and unknown["error"]["code"] == "invalid_params"
 
 
+def test_sessions_left_open_make_room_once_idle():
+    server = Server("--no-corpus", "--max-sessions", "1")
+    try:
+        first = server.post("/v1/sessions", {"idle_timeout": 0.2})
+        assert first[0] == 200
+        status, headers, full = server.post("/v1/sessions", {})
+        assert status == 429 and "Too many sessions" in full["error"]["message"] and headers["Retry-After"] == "1"
+        # The client never closes the first; once idle it closed itself, and its place is free.
+        wait_until(lambda: server.post("/v1/sessions", {})[0] == 200, what="a session opened after the idle one closed")
+    finally:
+        assert server.stop() == 0
+
+
 def test_malformed_requests_are_400_naming_the_problem(server):
     status, _, answer = server.post("/v1/execute", None, raw=b'{"code": ')
     assert status == 400 and "not JSON" in answer["error"]["message"]
