@@ -15,6 +15,7 @@ import PackageDescription
 //   CrucibleCorpus         the SQLite corpus, its gates, exports, stats and report
 //   CrucibleServe          `crucible serve`: JSON-RPC 2.0 for agents in any language
 //   CrucibleMCP            `crucible mcp`: the same as an MCP server
+//   CrucibleHTTP           `crucible http`: the serve methods and SandboxFusion's /run_code over HTTP
 //   Crucible               the library: all of the above under one import
 //   CrucibleCLI            `crucible`
 //
@@ -81,6 +82,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         // Child processes (tools, MCP servers): spawned with a clean signal state, killed on cancellation.
         .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
+        // `crucible http`: the HTTP server (SwiftNIO underneath) and its Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -116,12 +120,20 @@ let package = Package(
             name: "CrucibleMCP",
             dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation",
                            "CrucibleGeneration", "CrucibleCorpus", mcp]),
+        // `crucible http`: the serve methods over HTTP, plus SandboxFusion's /run_code. Not in
+        // the library below: only the command needs Hummingbird and its NIO stack.
+        .target(
+            name: "CrucibleHTTP",
+            dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleServe",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]),
         // The library: the stages above under one `import Crucible`.
         .target(
             name: "Crucible",
             dependencies: ["CrucibleWire", "CrucibleSandbox", "CrucibleConfiguration", "CrucibleTools", "CrucibleValidation",
                            "CrucibleGeneration", "CrucibleCorpus", "CrucibleServe", "CrucibleMCP"]),
-        .executableTarget(name: "CrucibleCLI", dependencies: ["Crucible", argumentParser]),
+        .executableTarget(name: "CrucibleCLI", dependencies: ["Crucible", "CrucibleHTTP", argumentParser]),
 
         // What the test targets share: sandboxes, fixtures, tools, a git repository.
         .target(name: "CrucibleTesting", dependencies: ["Crucible", "CSandboxKernel"], path: "Tests/CrucibleTesting"),

@@ -11,7 +11,7 @@ struct CrucibleCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 the code failed (exception, limit, seccomp kill); \
             2 usage error; 3 the sandbox could not be built on this machine.
             """,
-        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, McpCommand.self, CorpusCommand.self, ToolsCommand.self, DoctorCommand.self, PythonCommand.self, DemoCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, GenerateCommand.self, ServeCommand.self, HTTPCommand.self, McpCommand.self, CorpusCommand.self, ToolsCommand.self, DoctorCommand.self, PythonCommand.self, DemoCommand.self])
 
     static let version = "0.7.0"
 

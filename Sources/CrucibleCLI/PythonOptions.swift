@@ -46,10 +46,10 @@ struct PythonOptions: ParsableArguments {
         }
     }
 
-    /// The same packages and preloads for the interpreter `version` names (nil: the system's);
-    /// failures are thrown as they are.
-    func prepare(project: ProjectConfiguration?, python version: String?) async throws -> Prepared {
-        let wanted = strings("packages", project) + requirements
+    /// The same packages (and `extra` ones) and preloads for the interpreter `version` names
+    /// (nil: the system's); failures are thrown as they are.
+    func prepare(project: ProjectConfiguration?, python version: String?, extra: [String] = []) async throws -> Prepared {
+        let wanted = strings("packages", project) + requirements + extra
         let modules = strings("preload", project) + preload
         let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }
         let sandbox = try SandboxConfiguration().resolvedPaths().sandbox
@@ -63,10 +63,11 @@ struct PythonOptions: ParsableArguments {
     }
 }
 
-/// The sandboxes of other interpreters that `crucible serve` sessions ask for
-/// (`open_session {python: "3.14"}`): each prepared with the server's packages and preloads
-/// (the image installed first when needed) and started on the first session that asks, then
-/// kept for the server's life.
+/// The sandboxes of other interpreters and packages that `crucible serve` sessions and
+/// `crucible http` requests ask for (`{python: "3.14", packages: ["attrs==25.1.0"]}`): each
+/// prepared with the server's packages and preloads plus the requested packages (the image
+/// and the environment installed first when needed), started on the first request that asks,
+/// then kept for the server's life, one per (python, packages).
 final class InterpreterSandboxes: Sendable {
     private let options: PythonOptions
     private let project: ProjectConfiguration?
@@ -81,23 +82,29 @@ final class InterpreterSandboxes: Sendable {
         self.make = make
     }
 
-    func sandbox(for version: String) throws -> Sandbox {
+    /// `version` nil: the server's own interpreter (--python, else the project's, else the system's).
+    func sandbox(for version: String?, packages: [String] = []) throws -> Sandbox {
+        let wanted = Array(Set(packages.map { $0.trimmingCharacters(in: .whitespaces) })).sorted()
+        let key = ([version ?? ""] + wanted).joined(separator: "\n")
+        // Those already started answer at once, even while another is being installed.
+        if let existing = started.withLock({ $0[key] }) { return existing }
         preparing.lock()
         defer { preparing.unlock() }
-        if let existing = started.withLock({ $0[version] }) { return existing }
+        if let existing = started.withLock({ $0[key] }) { return existing }
+        let python = version ?? options.python ?? project?.settings["python"]?.stringValue
         // Called from a request's thread, never the cooperative pool: waiting here cannot starve it.
         final class Outcome: @unchecked Sendable { var result: Result<PythonOptions.Prepared, Error>? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task.detached { [options, project] in
-            do { outcome.result = .success(try await options.prepare(project: project, python: version)) } catch {
+            do { outcome.result = .success(try await options.prepare(project: project, python: python, extra: wanted)) } catch {
                 outcome.result = .failure(error)
             }
             done.signal()
         }
         done.wait()
         let sandbox = try make(try outcome.result!.get())
-        started.withLock { $0[version] = sandbox }
+        started.withLock { $0[key] = sandbox }
         return sandbox
     }
 

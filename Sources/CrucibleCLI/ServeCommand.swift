@@ -56,7 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = ServeServer(sandbox: sandbox, baseTools: toolbox, input: STDIN_FILENO, output: protocolOutput, recorder: recorder,
                                  maxSessions: maxSessions, kinds: project.kinds,
                                  makeValidator: { [validatorSandbox = prepared.validatorSandbox] in try Validator(sandbox: validatorSandbox) },
-                                 interpreterSandboxes: { try others.sandbox(for: $0) })
+                                 interpreterSandboxes: { try others.sandbox(for: $0, packages: $1) })
         // The server's loop blocks on stdin: on a thread of its own, not one of the cooperative
         // pool's few, which program-backed tools need.
         await onOwnThread { server.run() }

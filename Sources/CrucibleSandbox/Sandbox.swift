@@ -31,8 +31,10 @@ public final class Sandbox: Sendable {
     /// `maxQueuedExecutions` already wait), then for at most the wall-clock limit.
     /// From async code call `run` instead: async tools (every tool that starts a program)
     /// need a cooperative thread, and blocking one here may leave them none.
+    /// `io`: stdin and files to read (SandboxFusion's `run_code`).
     public func execute(
-        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil
+        _ code: String, inputs: [String: JSONValue] = [:], limits: ExecutionLimits? = nil, tools: (any ExecutionTools)? = nil,
+        io: ExecutionIO? = nil
     ) -> ExecutionResult {
         let limits = limits ?? configuration.defaultLimits
         if let name = WorkerJob.invalidInputName(in: inputs) {
@@ -43,6 +45,11 @@ public final class Sandbox: Sendable {
             code: code, filename: "<code>", inputs: inputs, keepAlive: false, stdoutLimit: limits.stdoutBytes,
             stderrLimit: limits.stderrBytes, valueLimit: limits.valueBytes, tools: tools?.definitions ?? [])
         job.filesLimit = limits.outputFileBytes
+        if let io {
+            job.stdin = io.stdin
+            job.inputFiles = io.files
+            job.relativeToOutput = io.relativeToOutput
+        }
         do {
             guard try admission.enter() else { return Self.failed(.sandboxFailure("the sandbox was shut down")) }
         } catch { return Self.failed(.busy(error.description)) }

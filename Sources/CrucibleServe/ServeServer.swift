@@ -8,357 +8,38 @@ import Foundation
 
 /// `crucible serve`: the sandbox for agents in any language, over JSON-RPC 2.0 on stdio.
 /// The protocol is documented in docs/serve-protocol.md; the stdlib-only Python client is
-/// Clients/python/crucible_client.py.
-public final class ServeServer: @unchecked Sendable {
-    public static let protocolVersion = 1
+/// Clients/python/crucible_client.py. The methods themselves are `ServeMethods`, which
+/// `crucible http` answers too; this is their line transport.
+public final class ServeServer: Sendable {
+    public static let protocolVersion = ServeMethods.protocolVersion
+    public typealias InterpreterSandboxes = ServeMethods.InterpreterSandboxes
 
-    let sandbox: Sandbox
-    /// Tools every session gets (the standard toolset and configured command tools).
-    let baseTools: Toolbox
     private let connection: JSONRPCConnection
-    private let lock = NSLock()
-    private var sessions: [String: ServeSession] = [:]
-    private var sessionCounter = 0
-    private var openingSessions = 0
-    private var describeCache: [String: JSONValue] = [:]
-    /// Where executions and validations are recorded (nil: not recorded).
-    let recorder: CorpusRecorder?
-    /// Started on the first `validate` (a second zygote most agents never need).
-    private let validator: LazyValidator?
-
-    final class ServeSession: @unchecked Sendable {
-        let id: String
-        let label: String?
-        let toolbox: Toolbox
-        let persistent: SandboxSession?
-        /// The sandbox of the session's interpreter (`open_session {python}`).
-        let sandbox: Sandbox
-        init(id: String, label: String?, toolbox: Toolbox, persistent: SandboxSession?, sandbox: Sandbox) {
-            self.id = id
-            self.label = label
-            self.toolbox = toolbox
-            self.persistent = persistent
-            self.sandbox = sandbox
-        }
-    }
-
-    /// The sandbox for another interpreter than the server's (a version such as "3.14"),
-    /// started on the first session that asks for it; throws when it cannot be had.
-    public typealias InterpreterSandboxes = @Sendable (_ version: String) throws -> Sandbox
-    private let interpreterSandboxes: InterpreterSandboxes?
-
-    /// Sessions open at once (each persistent one holds a worker and two descriptors); one
-    /// more is refused with error -32004 until one closes.
-    let maxSessions: Int
+    let methods: ServeMethods
 
     public init(sandbox: Sandbox, baseTools: Toolbox, input: Int32, output: Int32, recorder: CorpusRecorder? = nil,
                 maxSessions: Int? = nil, kinds: [String: ArtifactKind] = [:],
                 makeValidator: (@Sendable () throws -> Validator)? = nil, interpreterSandboxes: InterpreterSandboxes? = nil) {
-        self.sandbox = sandbox
-        self.interpreterSandboxes = interpreterSandboxes
-        self.baseTools = baseTools
         let configuration = sandbox.configuration
-        self.maxSessions = maxSessions
-            ?? DescriptorBudget.sessions(runningExecutions: configuration.maxRunningExecutions)
         // Requests beyond what the sandbox runs and queues, plus room for quick ones, are
         // answered "busy" by the connection itself, without a thread each.
-        self.connection = JSONRPCConnection(
+        let connection = JSONRPCConnection(
             input: input, output: output,
             maxInFlight: configuration.maxRunningExecutions + configuration.maxQueuedExecutions + 64)
-        self.recorder = recorder
-        self.validator = makeValidator.map { LazyValidator(kinds: kinds, start: $0) }
+        self.connection = connection
+        // A client-declared tool is called back over this connection (`call_tool`).
+        self.methods = ServeMethods(
+            sandbox: sandbox, baseTools: baseTools, recorder: recorder, maxSessions: maxSessions, kinds: kinds,
+            makeValidator: makeValidator, interpreterSandboxes: interpreterSandboxes,
+            clientRequest: { method, params in try await connection.request(method, params: params) })
     }
 
     /// Serves until the client closes its end, then closes every session.
     public func run() {
-        connection.run { [self] method, params in try handle(method, params ?? [:]) }
-        lock.withLock {
-            for session in sessions.values { session.persistent?.close() }
-            sessions.removeAll()
+        connection.run { [methods] method, params in try methods.handle(method, params ?? [:]) }
+        methods.close()
+        if let recorder = methods.recorder {
+            FileHandle.standardError.write(Data("crucible serve: \(recorder.summary)\n".utf8))
         }
-        recorder?.drain()
-        validator?.shutdown()
-        if let recorder { FileHandle.standardError.write(Data("crucible serve: \(recorder.summary)\n".utf8)) }
-    }
-
-
-    func handle(_ method: String, _ params: JSONValue) throws -> JSONValue {
-        guard case .object = params else { throw JSONRPCError.invalidParams("params must be an object, not a list") }
-        switch method {
-        case "initialize":
-            return [
-                "server": "crucible", "protocol_version": .int(Self.protocolVersion),
-                "methods": ["initialize", "open_session", "close_session", "execute", "validate", "feedback", "list_tools", "describe_tools"],
-                "server_requests": ["call_tool"],
-                "python": .string(sandbox.report.pythonVersion),
-                "corpus": recorder.map { .string($0.path) } ?? .null,
-            ]
-        case "open_session": return try openSession(params)
-        case "close_session":
-            let session = try session(params, required: true)!
-            lock.withLock {
-                _ = sessions.removeValue(forKey: session.id)
-                _ = describeCache.removeValue(forKey: session.id)
-            }
-            session.persistent?.close()
-            return ["closed": true]
-        case "execute": return try execute(params)
-        case "validate": return try validate(params)
-        case "feedback": return try feedback(params)
-        case "list_tools":
-            let toolbox = try session(params, required: false)?.toolbox ?? baseTools
-            return ["tools": .array(toolbox.contracts.map(\.mcpDefinition))]
-        case "describe_tools": return try describe(params)
-        default: throw JSONRPCError.methodNotFound(method)
-        }
-    }
-
-    private func session(_ params: JSONValue, required: Bool) throws -> ServeSession? {
-        guard let id = params["session"] else {
-            if required { throw JSONRPCError.invalidParams("\"session\" is required") }
-            return nil
-        }
-        guard let key = id.stringValue else { throw JSONRPCError.invalidParams("\"session\" must be a string") }
-        guard let session = lock.withLock({ sessions[key] }) else {
-            throw JSONRPCError(code: -32001, message: "Unknown session: \(key) (closed, or never opened)")
-        }
-        return session
-    }
-
-    private func openSession(_ params: JSONValue) throws -> JSONValue {
-        if let tools = params["tools"], tools.arrayValue == nil {
-            throw JSONRPCError.invalidParams("\"tools\" must be a list of MCP tool definitions")
-        }
-        var toolbox = baseTools
-        // Reserved now, so concurrent opens cannot pass the cap together; released on failure.
-        let id: String = try lock.withLock {
-            guard sessions.count + openingSessions < maxSessions else {
-                throw JSONRPCError(
-                    code: -32004,
-                    message: "Too many sessions: \(sessions.count) are open, the most this server allows (--max-sessions \(maxSessions)); close one with close_session")
-            }
-            openingSessions += 1
-            sessionCounter += 1
-            return "session-\(sessionCounter)"
-        }
-        defer { lock.withLock { openingSessions -= 1 } }
-        for (index, definition) in (params["tools"]?.arrayValue ?? []).enumerated() {
-            // A client-declared tool: calls from the sandbox are forwarded to the client.
-            let connection = self.connection
-            do {
-                let contract = try ToolContract(mcpDefinition: definition)
-                try toolbox.add(Tool(contract) { arguments in
-                    try await connection.request(
-                        "call_tool", params: ["session": .string(id), "name": .string(contract.name), "arguments": arguments])
-                })
-            } catch { throw JSONRPCError.invalidParams("tools[\(index)]: \(error)") }
-        }
-        do {
-            if let limits = params["limits"] {
-                guard case .object = limits else { throw JSONRPCError.invalidParams("\"limits\" must be an object") }
-                if let calls = limits["calls_per_execution"] {
-                    toolbox.limits.callsPerExecution = try SettingRange.toolCalls.checkInt(json: calls, as: "limits.calls_per_execution")
-                }
-                if let seconds = limits["tool_timeout"] {
-                    toolbox.limits.perCallTimeout = try SettingRange.toolTimeout.seconds(
-                        SettingRange.toolTimeout.check(json: seconds, as: "limits.tool_timeout"), as: "limits.tool_timeout")
-                }
-                if let bytes = limits["result_bytes"] {
-                    toolbox.limits.resultBytes = try SettingRange.resultBytes.checkInt(json: bytes, as: "limits.result_bytes")
-                }
-            }
-        } catch let range as SettingRange.OutOfRange { throw JSONRPCError.invalidParams(range.description) }
-        let sessionSandbox = try sandbox(forPython: params["python"])
-        var persistent: SandboxSession?
-        if let flag = params["persistent"], flag.boolValue == nil {
-            throw JSONRPCError.invalidParams("\"persistent\" must be true or false")
-        }
-        if params["persistent"]?.boolValue == true {
-            var idle: Duration = .seconds(300)
-            if let given = params["idle_timeout"] {
-                do { idle = try SettingRange.idleTimeout.seconds(SettingRange.idleTimeout.check(json: given)) } catch {
-                    throw JSONRPCError.invalidParams(error.description)
-                }
-            }
-            let sessionLimits = try limits(params)
-            do {
-                persistent = try sessionSandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
-            } catch {
-                throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)")
-            }
-        }
-        let session = ServeSession(id: id, label: params["label"]?.stringValue, toolbox: toolbox, persistent: persistent,
-                                   sandbox: sessionSandbox)
-        lock.withLock { sessions[id] = session }
-        return ["session": .string(id), "tools": .array(toolbox.contracts.map { .string($0.name) }),
-                "persistent": .bool(persistent != nil), "python": .string(sessionSandbox.report.pythonVersion)]
-    }
-
-    /// The server's sandbox, or the one for the interpreter `python` names ("3.14").
-    private func sandbox(forPython python: JSONValue?) throws -> Sandbox {
-        guard let python else { return sandbox }
-        guard let version = python.stringValue, !version.isEmpty else {
-            throw JSONRPCError.invalidParams("\"python\" must be a version such as \"3.14\"")
-        }
-        let running = sandbox.report.pythonVersion
-        if running == version || running.hasPrefix(version + ".") { return sandbox }
-        guard let interpreterSandboxes else {
-            throw JSONRPCError.invalidParams("this server runs Python \(running) only")
-        }
-        do { return try interpreterSandboxes(version) } catch {
-            throw JSONRPCError.invalidParams("Python \(version): \(error)")
-        }
-    }
-
-    private func limits(_ params: JSONValue, base: ExecutionLimits? = nil) throws -> ExecutionLimits {
-        var limits = base ?? sandbox.configuration.defaultLimits
-        do {
-            if let timeout = params["timeout"] {
-                limits.wallClock = try SettingRange.timeout.seconds(SettingRange.timeout.check(json: timeout))
-            }
-            if let memory = params["memory_mb"] {
-                limits.memoryBytes = try SettingRange.memoryMB.checkInt(json: memory) << 20
-            }
-        } catch { throw JSONRPCError.invalidParams(error.description) }
-        return limits
-    }
-
-    private func execute(_ params: JSONValue) throws -> JSONValue {
-        guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
-        let link = try corpusLink(params)
-        let started = Date()
-        let result = try executeUnrecorded(params, code: code)
-        var attemptID: String?
-        if let link {
-            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-                               environment: (try? session(params, required: false))??.sandbox.environmentRecord,
-                               feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
-        }
-        return CallRecord.withAttempt(result.jsonObject, attemptID)
-    }
-
-    private func executeUnrecorded(_ params: JSONValue, code: String) throws -> ExecutionResult {
-        var inputs: [String: JSONValue] = [:]
-        if let given = params["inputs"] {
-            guard case .object(let members) = given else { throw JSONRPCError.invalidParams("\"inputs\" must be an object") }
-            inputs = members
-        }
-        let session = try session(params, required: false)
-        if let persistent = session?.persistent {
-            // The worker was forked with the session's memory limit; only the wall clock can change per cell.
-            let cell = try limits(params, base: persistent.limits)
-            if cell.memoryBytes != persistent.limits.memoryBytes {
-                throw JSONRPCError.invalidParams(
-                    "\"memory_mb\" is fixed when a persistent session opens (this one has \(persistent.limits.memoryBytes >> 20) MiB); open another session for another limit")
-            }
-            do {
-                return try persistent.execute(code, inputs: inputs, timeout: params["timeout"] == nil ? nil : cell.wallClock)
-            } catch let error as SandboxError {
-                if case .sessionClosed = error { throw JSONRPCError(code: -32001, message: "\(error)") }
-                throw JSONRPCError.invalidParams("\(error)")
-            }
-        }
-        let limits = try limits(params)
-        let result = (session?.sandbox ?? sandbox).execute(code, inputs: inputs, limits: limits, tools: session?.toolbox ?? baseTools)
-        if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
-            throw JSONRPCError.invalidParams(detail)
-        }
-        if case .busy(let detail) = result.outcome { throw JSONRPCError.busy(detail) }
-        return result
-    }
-
-    /// `validate`: the validators on one piece of code, by kind (its rulesets) or by rulesets.
-    private func validate(_ params: JSONValue) throws -> JSONValue {
-        guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
-        if let given = params["rulesets"], given.arrayValue?.allSatisfy({ $0.stringValue != nil }) != true {
-            throw JSONRPCError.invalidParams("\"rulesets\" must be a list of ruleset names")
-        }
-        let link = try corpusLink(params)
-        let started = Date()
-        guard let validator else { throw JSONRPCError(code: -32002, message: "Sandbox failure: this server has no validators") }
-        let check: LazyValidator.Check
-        do {
-            check = try validator.check(
-                code, kind: params["kind"]?.stringValue ?? link.map(\.kind),
-                rulesets: params["rulesets"]?.arrayValue?.compactMap(\.stringValue),
-                path: params["path"]?.stringValue ?? "<code>")
-        } catch LazyValidator.Problem.unknownKind(let kind, let known) {
-            throw JSONRPCError.invalidParams("unknown kind \(kind.debugDescription); known: \(known.joined(separator: ", "))")
-        } catch LazyValidator.Problem.unknownRulesets(let problem) {
-            throw JSONRPCError.invalidParams("\(problem)")
-        } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
-        var attemptID: String?
-        if let link {
-            attemptID = record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
-                               runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
-        }
-        return CallRecord.withAttempt(
-            ["passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
-             "feedback": check.feedback.map { .string($0) } ?? .null], attemptID)
-    }
-
-    /// How a call joins the corpus: the client's `corpus` object links calls that are attempts
-    /// at one artifact into one session (`{"session": ID, "task": ..., "kind": ...}`);
-    /// without one each call is a session of its own; `"corpus": false` records nothing.
-    private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
-        guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else { return CallRecord.Link(episode: "serve:" + UUID().uuidString.lowercased()) }
-        if given == .bool(false) { return nil }
-        guard case .object = given else {
-            throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
-        }
-        for key in ["session", "task_id", "task", "kind", "model"] {
-            if let value = given[key], value.stringValue == nil {
-                throw JSONRPCError.invalidParams("\"corpus.\(key)\" must be a string")
-            }
-        }
-        let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
-        return CallRecord.Link(
-            episode: "serve:" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
-            taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
-            model: given["model"]?.stringValue)
-    }
-
-    /// Queues the call's record; returns its attempt id (the result carries it, for `feedback`).
-    private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
-                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: Date) -> String? {
-        guard let recorder else { return nil }
-        let record = CallRecord.make(link, source: "serve", code: code, passed: passed, diagnostics: diagnostics,
-                                     runtime: runtime, feedback: feedback, started: started,
-                                     extra: ["environment": environment ?? sandbox.environmentRecord])
-        recorder.recordLater(record)
-        return record.attemptID
-    }
-
-    /// `feedback`: the user's verdict on an attempt a result named (`{attempt, verdict, edited_code?, note?}`).
-    private func feedback(_ params: JSONValue) throws -> JSONValue {
-        guard let recorder else {
-            throw JSONRPCError(code: -32002, message: "this server records no corpus (--no-corpus), so it takes no feedback")
-        }
-        do {
-            let feedback = try AttemptFeedback(json: params)
-            let stored = try recorder.feedback(feedback)
-            var answer: [String: JSONValue] = ["attempt": .string(feedback.attempt), "verdict": .string(feedback.verdict.rawValue)]
-            if stored.fixAttemptID != nil { answer["recorded_fix"] = true }
-            return .object(answer)
-        } catch .invalid(let message) {
-            throw JSONRPCError.invalidParams(message)
-        } catch .unknownAttempt(let id) {
-            throw JSONRPCError.invalidParams(FeedbackError.unknownAttempt(id).description)
-        } catch {
-            throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)")
-        }
-    }
-
-    private func describe(_ params: JSONValue) throws -> JSONValue {
-        let session = try session(params, required: false)
-        let key = session?.id ?? ""
-        if let cached = lock.withLock({ describeCache[key] }) { return cached }
-        let toolbox = session?.toolbox ?? baseTools
-        let api: String
-        do { api = try sandbox.describe(toolbox) } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
-        let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(api: api, packages: sandbox.configuration.packages?.resolved ?? [:]))]
-        lock.withLock { describeCache[key] = described }
-        return described
     }
 }

@@ -9,6 +9,11 @@ to the real `open`, unchanged. Writers that call the C library directly are not 
 
 The host trusts none of it: it checks names, counts and sizes again and decides each file's
 type from its bytes (CrucibleWire's `OutputFiles`).
+
+Files in (SandboxFusion's `files`, through `crucible http`): the job may carry files the code
+reads under /output, and may make /output its working folder, so that `open("data.txt")`
+finds them and a relative path written comes back as a file out, as in SandboxFusion's
+temporary folder. They are read-only copies in memory too; only files written come back.
 """
 
 import base64
@@ -24,6 +29,8 @@ _real_mkdir = os.mkdir
 
 class _Store:
     files = {}  # name -> bytes, this cell's
+    given = {}  # name -> bytes, the job's input files: readable, never sent back unless rewritten
+    relative = False  # the job's relative paths name files under /output (its working folder)
     limit = 8 << 20  # total bytes, from the job
     used = 0
 
@@ -34,6 +41,8 @@ def _name(path):
         path = os.fsdecode(path)
     if not isinstance(path, str):
         return None
+    if _Store.relative and path and not path.startswith("/"):
+        path = PREFIX + "/" + path
     normal = os.path.normpath(path)
     if normal == PREFIX:
         return ""
@@ -76,10 +85,15 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
     if any(flag in mode for flag in "wax+"):
         if "x" in mode and name in _Store.files:
             raise FileExistsError(17, "File exists", file)
-        initial = _Store.files.get(name, b"") if ("a" in mode or ("+" in mode and "w" not in mode)) else b""
+        if "x" in mode and name in _Store.given:
+            raise FileExistsError(17, "File exists", file)
+        keep = "a" in mode or ("+" in mode and "w" not in mode)
+        initial = _Store.files.get(name, _Store.given.get(name, b"")) if keep else b""
         raw = _OutputBuffer(name, initial)
     elif name in _Store.files:
         raw = io.BytesIO(_Store.files[name])
+    elif name in _Store.given:
+        raw = io.BytesIO(_Store.given[name])
     else:
         raise FileNotFoundError(2, "No such file or directory", file)
     if "b" in mode:
@@ -107,10 +121,13 @@ def install():
     os.makedirs, os.mkdir = _makedirs, _mkdir
 
 
-def begin_cell(limit):
+def begin_cell(limit, given=None, relative=False):
+    """A cell's store: empty, with the job's input files ({name: base64}) to read."""
     _Store.files = {}
     _Store.used = 0
     _Store.limit = max(0, int(limit))
+    _Store.given = {name: base64.b64decode(text) for name, text in given.items()} if given else {}
+    _Store.relative = bool(relative)
 
 
 def take():

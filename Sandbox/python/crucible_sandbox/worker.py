@@ -291,7 +291,9 @@ def run_job(job, namespace, channel, user_files, streams=None):
 
     streams = streams or Streams(channel)
     streams.install(job)
-    output_files.begin_cell(job.get("files_limit", DEFAULT_FILES_LIMIT))
+    output_files.begin_cell(job.get("files_limit", DEFAULT_FILES_LIMIT), job.get("files_in"), job.get("relative_to_output"))
+    if "stdin" in job:
+        sys.stdin = io.StringIO(job["stdin"])
     result = {"status": "ok"}
     try:
         body, last = compile_cell(source, filename)

@@ -28,6 +28,13 @@ package struct WorkerJob {
     /// the worker knows: a fresh worker then parses no JSON for it).
     package var filesLimit = WorkerJob.defaultFilesLimit
     package static let defaultFilesLimit = 8 << 20
+    /// What the code's `sys.stdin` reads (nil: nothing, an empty stream).
+    package var stdin: String?
+    /// Files the code may read under /output (SandboxFusion's `files`); only files the code
+    /// writes come back.
+    package var inputFiles: [OutputFile] = []
+    /// Relative paths name files under /output, as if it were the working folder.
+    package var relativeToOutput = false
 
     package init(
         code: String, filename: String, inputs: [String: JSONValue], keepAlive: Bool, stdoutLimit: Int, stderrLimit: Int,
@@ -46,11 +53,19 @@ package struct WorkerJob {
 
     package func encoded() -> [UInt8] {
         var extras: [UInt8] = []
-        if !inputs.isEmpty || !tools.isEmpty || filesLimit != Self.defaultFilesLimit {
+        if !inputs.isEmpty || !tools.isEmpty || filesLimit != Self.defaultFilesLimit || stdin != nil || !inputFiles.isEmpty
+            || relativeToOutput
+        {
             var object: [String: JSONValue] = [:]
             if !inputs.isEmpty { object["inputs"] = .object(inputs) }
             if !tools.isEmpty { object["tools"] = .array(tools) }
             if filesLimit != Self.defaultFilesLimit { object["files_limit"] = .int(filesLimit) }
+            if let stdin { object["stdin"] = .string(stdin) }
+            if !inputFiles.isEmpty {
+                object["files_in"] = .object(Dictionary(
+                    inputFiles.map { ($0.name, JSONValue.string(Data($0.data).base64EncodedString())) }, uniquingKeysWith: { $1 }))
+            }
+            if relativeToOutput { object["relative_to_output"] = true }
             JSONValue.object(object).write(to: &extras)
         }
         let name = Array(filename.utf8.prefix(Int(UInt16.max)))
