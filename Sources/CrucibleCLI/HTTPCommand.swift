@@ -11,8 +11,9 @@ struct HTTPCommand: AsyncParsableCommand {
             Routes (docs/http-api.md): POST /v1/execute, /v1/validate, /v1/sessions, \
             /v1/sessions/ID/execute, DELETE /v1/sessions/ID, POST /v1/feedback, GET /health \
             (no token), GET /metrics (Prometheus), and POST /run_code or \
-            /sandbox-fusion/TOKEN/run_code (SandboxFusion's API: verl's reward.sandbox_fusion.url \
-            is http://HOST:PORT/sandbox-fusion/TOKEN). Every route but /health needs the token \
+            /sandbox-fusion/TOKEN/run_code (SandboxFusion's API: verl posts to its \
+            reward.sandbox_fusion.url as given, so that is http://HOST:PORT/sandbox-fusion/TOKEN/run_code; \
+            the sandbox-fusion client's endpoint is the same without /run_code). Every route but /health needs the token \
             (--token or $CRUCIBLE_HTTP_TOKEN) as `Authorization: Bearer TOKEN`; without one the \
             server refuses to start unless --no-auth. Prints `listening on http://HOST:PORT` on \
             stdout once it listens. SIGTERM or SIGINT: stops accepting, answers the requests in \

@@ -8,7 +8,7 @@ import Foundation
 
 /// `crucible serve`: the sandbox for agents in any language, over JSON-RPC 2.0 on stdio.
 /// The protocol is documented in docs/serve-protocol.md; the stdlib-only Python client is
-/// Clients/python/crucible_client.py. The methods themselves are `ServeMethods`, which
+/// the crucible_client package in Clients/python. The methods themselves are `ServeMethods`, which
 /// `crucible http` answers too; this is their line transport.
 public final class ServeServer: Sendable {
     public static let protocolVersion = ServeMethods.protocolVersion

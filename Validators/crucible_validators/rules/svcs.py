@@ -150,7 +150,21 @@ def collect(context):
             _injectable(node, where, facts)
     facts["registrations"].sort(key=lambda entry: entry["span"])
     facts["requests"].sort(key=lambda entry: entry["span"])
+    _note_target_definitions(context, facts["registrations"])
     return facts
+
+
+def _note_target_definitions(context, registrations):
+    """Where each registration's target (a class or function of this file) was last defined
+    before it: a replacement defined after an earlier registration of the same type is an
+    override written on purpose (svcs-di's "site configuration" example), not a slip."""
+    defined = {}
+    for node in context.nodes:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.setdefault(node.name, []).append(node.lineno)
+    for entry in registrations:
+        lines = [line for line in defined.get((entry.get("target") or "").split(".")[-1], ()) if line < entry["span"][0]]
+        entry["target_defined_line"] = max(lines) if lines else None
 
 
 # Calls through which a container builds what it is given (so its Inject[] fields are asked
@@ -724,7 +738,9 @@ def alias_keys(project):
       hint="keep one registration; to replace one on purpose (tests), use the overwrite helpers or a "
            "separate registry",
       doc="A second registration silently replaces the first on the same registry; two different ones in "
-          "one place are almost always a mistake.",
+          "one place are almost always a mistake. Not reported: registrations in the two branches of one `if`, "
+          "and a replacement defined between the two registrations (an override written on purpose, as svcs "
+          "documents: repeated registrations overwrite).",
       bad="registry.register_factory(Database, connect)\nregistry.register_factory(Database, connect_replica)",
       good="registry.register_factory(Database, connect)\nregistry.register_factory(Replica, connect_replica)",
       project=True)
@@ -738,6 +754,10 @@ def duplicates(project):
             # Registrations in the two branches of one `if` never both run.
             first = next((e for e in earlier if not _exclusive(e["branch"], entry["branch"])), None)
             earlier.append(entry)
+            # The replacement made between the two registrations: an override on purpose.
+            replacement = entry.get("target_defined_line")
+            if first is not None and replacement is not None and replacement > first["span"][0]:
+                continue
             if first is not None and first["target_text"] != entry["target_text"]:
                 yield path, _finding(entry["span"], message="%s is already registered on line %d with %s"
                                      % (entry["text"], first["span"][0], first["target_text"]))
