@@ -38,7 +38,9 @@ if validate:
         + ["| %s | %.2f | %.2f |" % (n, validate["median_seconds"][n], validate["min_seconds"][n]) for n in names]
         + ["", "crucible / ruff: %.2fx (bar: at most 4x). Nearly all of Crucible's time is CPython's own `ast.parse`"
            " (3.3 s of 3.4 s single-threaded on this corpus); files are split into batches across the pool's"
-           " workers, and a file is tokenized for t-strings only when it fails to parse." % validate["ratio_crucible_over_ruff"]])
+           " workers, and a file is tokenized for t-strings only when it fails to parse." % validate["ratio_crucible_over_ruff"]]
+        + (["", "On Python 3.14 (native parsing): %.2f of ruff's throughput (issue 20 aims for at least 0.5)."
+            % validate["throughput_314_fraction_of_ruff"]] if "throughput_314_fraction_of_ruff" in validate else []))
 
 generate = d.get("generate")
 generate_section = ""
@@ -68,11 +70,14 @@ if corpus:
          "`Benchmarks/peers/corpus_bench.py`: the planted shapes of `Tests/python/corpus_plan.py` x100"
          " (%s JSON Lines, %s MB) imported into a fresh corpus, then `crucible corpus export --format all`:"
          " facts and re-validation of every distinct program in the sandbox, MinHash clustering, the six"
-         " gates, splits, and all eight formats written." % (format(corpus["attempts"], ","), corpus["jsonl_mb"]), "",
+         " gates, splits, and every format written." % (format(corpus["attempts"], ","), corpus["jsonl_mb"]), "",
          "| step | seconds |", "|---|---:|",
          "| import (%s records, one transaction per 500) | %.1f |" % (format(corpus["attempts"], ","), corpus["import_s"]),
-         "| **export, all 8 formats (bar: under 60 s)** | **%.1f** |" % corpus["export_all_formats_s"]]
+         "| **export, every format (bar: under 60 s)** | **%.1f** |" % corpus["export_all_formats_s"]]
         + ["| &nbsp;&nbsp;%s | %.2f |" % (name.replace("_s", "").replace("_", " "), value) for name, value in stages.items()]
+        + (["| `corpus stats --json`, tool analytics over %s calls included (bar: under 5 s) | %.2f |"
+            % (format(corpus["tool_calls"], ","), corpus["stats_s"]),
+            "| `corpus report` (bar: under 10 s) | %.2f |" % corpus["report_s"]] if "stats_s" in corpus else [])
         + ["", "Near duplicates beside a peer on the same %s distinct programs (same tokens, 5-token shingles,"
            " 256 permutations, threshold 0.7): crucible %.2f s, %s %.1f s: **%.0fx**."
            % (format(peer["programs"], ","), stages["near_duplicates_s"], peer["name"], peer["seconds"],
@@ -359,6 +364,9 @@ kept here rather than in the comments so the code says why and this file says ho
 | read buffer | `Sandbox/python/crucible_sandbox/worker.py` (`_READ_BUFFER`) | read frames into one preallocated buffer | worker side of a tool call 28 to 11 µs; fresh `x = 1 + 2` 176-200 to 148-157 µs | `Benchmarks/diagnostics/tool_call_worker_side.py`; interleaved A/B through `Sandbox.execute` |
 | warm-up | `Sandbox/python/crucible_sandbox/worker.py` (warm-up) | skip the warm-up when a job already waits | a warm-up costs about 1.3 ms of CPU | /proc CPU times |
 | session spin | `Sandbox/python/crucible_sandbox/worker.py` (`_SESSION_SPIN_NS`) | poll up to 300 µs before sleeping between cells | a futex wake-up costs about 25 µs here | timestamps in worker and host |
+| codec lookup | `Sandbox/python/crucible_sandbox/worker.py` (`codecs.lookup`) | the utf-8 codec looked up in the zygote | copy-on-write faults per fresh execution 638 to 538 (3.11): each worker imported `encodings.utf_8` from disk | the zygote's `cminflt` over 300 sequential `crucible serve` executions (`/proc/PID/stat`) |
+| zygote warm-up | `Sandbox/python/crucible_sandbox/worker.py` (`_prime`) | the warm-up path run once in the zygote before it forks | faults per fresh execution 538 to about 495 (3.11) | as above |
+| bind now | `CSandboxKernel/kernel.c` (`crucible_spawn_zygote`) | `LD_BIND_NOW=1` for the zygote, removed before Python starts | faults per fresh execution about 495 to about 475 (3.11); with the two above 701 to 525 on 3.14 | as above |
 | validator GC | `Validators/crucible_validators/engine.py` (`validate_many`) | cycle collector off while validating | the collector took about 20% of validating the standard library | `crucible validate` on the stdlib, gc on/off |
 | ctypes preload | `Sandbox/python/crucible_sandbox/worker.py` (`PRELOAD`) | import ctypes in the zygote (3.14's libffi maps its trampolines from a memfd) | serve fresh `x = 1 + 2`, three interleaved rounds on 3.11: with 5,818 / 5,921 / 6,004 µs, without 6,312 / 6,111 / 5,863 µs: no cost beyond the noise | 300 fresh executions through `crucible serve` from `Clients/python` after 50 warm-up ones, release build, `PRELOAD` edited between rounds |
 | /output open() | `Sandbox/python/crucible_sandbox/output_files.py` | wrap `open()` in the zygote for files out | `open(os.__file__).close()` in a worker: 17.0 / 17.4 µs wrapped against 16.9 / 15.7 µs with the real `open` (best of 5 x 20,000) | `crucible run` of a loop calling both |
