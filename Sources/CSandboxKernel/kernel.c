@@ -112,11 +112,12 @@ pid_t crucible_spawn_zygote(const char *path, char *const argv[], int control_fd
     posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
     posix_spawn_file_actions_adddup2(&actions, control_fd, 3);
     posix_spawn_file_actions_addclosefrom_np(&actions, 4);
-    // Nothing of the host's environment, only LD_BIND_NOW: the dynamic linker then resolves
-    // every symbol at start, in the zygote, instead of lazily in each forked worker (each
-    // first call there wrote a GOT page: a copy-on-write fault per worker). The zygote
-    // removes the variable before Python starts, so workers' os.environ stays empty.
-    char *const env[] = { "LD_BIND_NOW=1", NULL };
+    // Nothing of the host's environment. Not LD_BIND_NOW either, though binding every symbol
+    // at start saved about 20 copy-on-write faults per worker: with the shared Swift runtime
+    // of a development build, glibc's dynamic linker then printed two "direct reference to
+    // protected function" warnings on every command's stderr (BENCHMARKS.md, "Design
+    // measurements": bind now).
+    char *const env[] = { NULL };
     pid_t pid = -1;
     int rc = posix_spawn(&pid, path, &actions, NULL, argv, env);
     posix_spawn_file_actions_destroy(&actions);

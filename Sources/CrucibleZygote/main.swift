@@ -74,9 +74,6 @@ if let image = arguments.image, let imageZygote = arguments.imageZygote {
         writableForTesting: arguments.imageWritableForTesting,
         innerArguments: arguments.forImageZygote)
 }
-// The host set it for the dynamic linker (kernel.c, crucible_spawn_zygote), which has used it
-// by now (the image's zygote got it through exec above): not for Python's os.environ.
-unsetenv("LD_BIND_NOW")
 // At most two malloc arenas in every worker: glibc gives each new thread its own 64 MiB arena
 // reservation, and RLIMIT_AS counts reservations, so a few threads would use up a worker's
 // memory limit without touching a page of it.

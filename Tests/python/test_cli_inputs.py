@@ -103,3 +103,16 @@ def test_mcp_output_limit_caps_what_run_python_returns(tmp_path):
     result = asyncio.run(asyncio.wait_for(scenario(), 120))
     out = result.structured_content
     assert out["stdout"].startswith("x" * 100) and out["stdout_truncated_bytes"] == 4901
+
+
+def test_a_successful_run_writes_nothing_on_stderr(tmp_path):
+    # Logs go to stderr, so anything there is read as a problem: a dynamic-linker warning from
+    # the zygote's start (LD_BIND_NOW with a development build's shared Swift runtime printed
+    # two on every command) must not reach the user.
+    ran = crucible("run", "-", "--no-standard-tools", code="print(6 * 7)", cwd=tmp_path)
+    assert ran.returncode == 0 and ran.stdout == "42\n"
+    assert ran.stderr == ""
+    (tmp_path / "app.py").write_text("x = 1\n")
+    checked = crucible("validate", "app.py", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
