@@ -173,12 +173,15 @@ class RuleCrashed(Exception):
     """A rule raised: an internal error (exit 2), named with the rule and the file."""
 
 
-def validate(text, path, config=None, facts=None, parsed=None):
+def validate(text, path, config=None, facts=None, parsed=None, selected=None):
     """Diagnostics of the per-file rules for one source text (sorted by position). When `facts`
     (a dict) is given, the collectors of selected project rules add this file's facts to it.
-    `parsed` (from source.parse, not modified since) saves a caller that parsed already a parse."""
+    `parsed` (from source.parse, not modified since) saves a caller that parsed already a parse;
+    `selected` (`_selected_rules(config)`) one that validates many files with one configuration
+    the same selection for each."""
     config = config or {}
-    selected = _selected_rules(config)
+    if selected is None:
+        selected = _selected_rules(config)
     parsed = parsed or parsing.parse(text, path)
     diagnostics = []
     for problem in parsed.problems:
@@ -355,8 +358,9 @@ def validate_many(files, config=None):
     collecting = gc.isenabled()
     gc.disable()
     try:
+        selected = _selected_rules(config or {})
         for path, text in files:
-            out.extend(validate(text, path, config, facts))
+            out.extend(validate(text, path, config, facts, selected=selected))
     finally:
         if collecting:
             gc.enable()

@@ -27,6 +27,7 @@ inside an interpolation (`t"{d["k"]}"`, valid in 3.14) is reported as a syntax e
 """
 
 import ast
+import bisect
 import io
 import re
 import sys
@@ -35,8 +36,10 @@ import tokenize
 # Python's own parser knows t-strings (PEP 750) and PEP 695/696 from 3.14 on.
 NATIVE = sys.version_info >= (3, 14)
 
-# A t-prefix where an expression can start (not inside a word, not right after a quote).
-_CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:;+*%!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
+# A t-prefix where an expression can start (not inside a word, not right after a quote). Every
+# t-string of a file starts at a match: the 3.14 path looks for t-strings only in the
+# statements on those lines.
+_CANDIDATE = re.compile(r"(?:^|(?<=[\s(\[{,=:;+*/%@!<>|&^~-]))(?:[tT][rR]?|[rR][tT])['\"]", re.MULTILINE)
 # A PEP 695 `type X = ...` / `type X[T] = ...` statement (3.12+), which 3.11 cannot parse either.
 _TYPE_STATEMENT = re.compile(r"^[ \t]*type[ \t]+[A-Za-z_]\w*[ \t]*[\[=]", re.MULTILINE)
 # PEP 695/696 type parameters: `def f[T](...)`, `class Box[T: int = int]:`.
@@ -68,36 +71,62 @@ class Parsed:
         return self.blanked_type_parameters.get((definition.lineno, definition.name), [])
 
 
-class _TemplatesAsJoinedStr(ast.NodeTransformer):
-    """3.14's TemplateStr/Interpolation nodes as the JoinedStr/FormattedValue nodes the rules
-    read, each recorded by position as a t-string (what the 3.11 path records)."""
+def _templates_as_joined_str(tree, lines):
+    """3.14's TemplateStr/Interpolation nodes replaced, in place, by the JoinedStr/FormattedValue
+    nodes the rules read; returns the positions of the t-strings (what the 3.11 path records).
+    `lines` (sorted) are the lines where a t-string can start (`_candidate_lines`): a statement
+    spanning none of them holds none and is not walked (a statement's children lie within its
+    lines, decorators excepted). Not ast.NodeTransformer: its walk of a whole tree costs about
+    as much as parsing it, and most candidates are not t-strings (argparse's '-t')."""
+    positions = set()
+    template, interpolation, node_type, statement = ast.TemplateStr, ast.Interpolation, ast.AST, ast.stmt
 
-    def __init__(self):
-        self.positions = set()
-
-    def visit_TemplateStr(self, node):
-        self.generic_visit(node)  # nested t-strings first
-        values = []
-        for value in node.values:
-            if type(value).__name__ == "Interpolation":
-                value = ast.copy_location(
-                    ast.FormattedValue(value=value.value, conversion=value.conversion, format_spec=value.format_spec), value)
-            values.append(value)
-        self.positions.add((node.lineno, node.col_offset))
+    def joined(node):
+        positions.add((node.lineno, node.col_offset))
+        values = [ast.copy_location(ast.FormattedValue(value=value.value, conversion=value.conversion,
+                                                       format_spec=value.format_spec), value)
+                  if type(value) is interpolation else value for value in node.values]
         return ast.copy_location(ast.JoinedStr(values=values), node)
+
+    def spans_a_line(node):
+        first = node.lineno
+        for decorator in getattr(node, "decorator_list", ()):
+            first = min(first, decorator.lineno)
+        at = bisect.bisect_left(lines, first)
+        return at < len(lines) and lines[at] <= node.end_lineno
+
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for index, item in enumerate(value):
+                    if isinstance(item, node_type):
+                        if type(item) is template:
+                            item = value[index] = joined(item)
+                        elif isinstance(item, statement) and not spans_a_line(item):
+                            continue
+                        pending.append(item)
+            elif isinstance(value, node_type):
+                if type(value) is template:
+                    value = joined(value)
+                    setattr(node, field, value)
+                pending.append(value)
+    return positions
 
 
 def _parse_native(text, filename):
     tree = ast.parse(text, filename)
-    # Both walks below are pure Python over the whole tree (on the standard library they cost
-    # five times ast.parse): each runs only where the text can hold what it looks for.
+    # Both walks below are pure Python (over the whole tree, on the standard library they cost
+    # five times ast.parse): each runs only where the text can hold what it looks for, the
+    # t-string one only through the statements on the lines of a t-prefix candidate.
     positions = set()
-    if _has_candidate(text):
-        converter = _TemplatesAsJoinedStr()
-        tree = converter.visit(tree)
-        positions = converter.positions
+    lines = _candidate_lines(text)
+    if lines:
+        positions = _templates_as_joined_str(tree, lines)
     aliases = {}
-    if _TYPE_STATEMENT.search(text):
+    if _has_type_statement(text):
         aliases = {node.name.id: node.lineno for node in ast.walk(tree)
                    if type(node).__name__ == "TypeAlias" and isinstance(node.name, ast.Name)}
     return Parsed(tree, positions, [], None, aliases)
@@ -128,7 +157,7 @@ def parse(text, filename="<code>"):
         return Parsed(ast.parse(text, filename), positions, problems, lines)
     except SyntaxError as first_error:
         error = first_error
-    if _has_candidate(text) or _TYPE_STATEMENT.search(text) or _TYPE_PARAMETERS.search(text):
+    if _has_candidate(text) or _has_type_statement(text) or _TYPE_PARAMETERS.search(text):
         try:
             source, positions, problems, aliases, parameters = _rewrite(text)
             return Parsed(ast.parse(source, filename), positions, problems, lines, aliases, parameters)
@@ -252,9 +281,49 @@ def _rewrite_native(text):
     return "".join(rows), positions, problems
 
 
+# Every text _CANDIDATE matches holds one of these: a t-prefix's last letter before its quote.
+_NEEDLES = ("t'", 't"', "T'", 'T"') + tuple(t + r + q for t in "tT" for r in "rR" for q in "'\"")
+
+
+def _candidate_starts(text):
+    """The offsets where _CANDIDATE matches. The regex, searched over a whole file, tries its
+    look-behind at every character (1.4 s of CPU over the standard library); str.find of the
+    needles is a fast scan, and the regex then judges only where one was found."""
+    for needle in _NEEDLES:
+        at = text.find(needle)
+        while at != -1:
+            quote = at + len(needle) - 1
+            for start in (quote - 2, quote - 1):
+                if start >= 0 and _CANDIDATE.match(text, start):
+                    yield start
+            at = text.find(needle, at + 1)
+
+
 def _has_candidate(text):
-    # Only files that failed to parse get here; the regex decides.
-    return _CANDIDATE.search(text) is not None
+    return next(_candidate_starts(text), None) is not None
+
+
+def _candidate_lines(text):
+    """The sorted line numbers (1-based) where a t-string can start."""
+    lines, line, counted = set(), 1, 0
+    for start in sorted(_candidate_starts(text)):
+        line += text.count("\n", counted, start)
+        counted = start
+        lines.add(line)
+    return sorted(lines)
+
+
+def _has_type_statement(text):
+    """Whether _TYPE_STATEMENT matches: the regex is tried only at the starts of the lines where
+    `type` and a blank follow nothing but blanks (a search tries its `^` at every character)."""
+    for needle in ("type ", "type\t"):
+        at = text.find(needle)
+        while at != -1:
+            line = text.rfind("\n", 0, at) + 1
+            if not text[line:at].strip(" \t") and _TYPE_STATEMENT.match(text, line):
+                return True
+            at = text.find(needle, at + 5)
+    return False
 
 
 def _rewrite(text):

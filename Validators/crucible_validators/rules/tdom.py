@@ -6,12 +6,14 @@ messages follow tdom's own errors (t-strings/tdom's processor and parser). Where
 is importable (Python 3.14 with tdom in the environment), tdom's parser itself judges each
 piece of markup's literal text instead of the static scanner (markup.py), for TDOM002, the
 tag-shape part of TDOM003 and TDOM010; each of their findings says which one judged.
+Markup is a t-string holding a tag that can reach tdom's rendering (`_templates`).
 """
 
 import ast
+import posixpath
 import re
 
-from .. import markup
+from .. import markup, python_names
 from ..engine import Finding, rule
 from ..signatures import dotted_name, is_injected, last_name, of_definition, own_returns
 
@@ -31,11 +33,101 @@ def _scan(text):
 
 
 def _templates(context):
+    """The t-strings holding a tag that can reach tdom's rendering (see `_not_rendered`)."""
     if not context.parsed.template_positions:
         return  # the parser saw no t-string at all: nothing to walk
+    not_rendered = None
     for node in context.nodes:
         if context.is_template(node) and any(isinstance(v, ast.Constant) and "<" in str(v.value) for v in node.values):
-            yield node
+            if not_rendered is None:
+                not_rendered = _not_rendered(context)
+            if id(node) not in not_rendered:
+                yield node
+
+
+# tdom's own modules whose functions read a Template's parts without parsing its markup:
+# positions (parser_utils, template_utils), placeholders, reprs (source) and plain formatting
+# (format); read in tdom 0.1.20's source. Everything else in tdom (html, svg, the parser, the
+# processor, Scope) treats a Template as markup.
+_READ_AS_PARTS = {"parser_utils", "template_utils", "placeholders", "source", "format"}
+
+
+def _not_rendered(context):
+    """ids of the t-strings this file gives only to code that never parses them as markup: a
+    call of one of tdom's modules above, directly or through a parameter of a function defined
+    in this file that goes to nothing else (tdom's tests: make_ppt(t"<{0}", config)). Any other
+    t-string counts as markup: it can reach html() in ways one file does not show."""
+    if "tdom_not_rendered" not in context.memo:
+        found = set()
+        for call in context.calls:
+            for argument in call.args + [k.value for k in call.keywords]:
+                if context.is_template(argument) and _reads_parts(context, call, argument):
+                    found.add(id(argument))
+        context.memo["tdom_not_rendered"] = found
+    return context.memo["tdom_not_rendered"]
+
+
+def _reads_parts(context, call, argument, depth=0):
+    """Whether `call` uses `argument` only as a Template's parts, never as markup."""
+    name = dotted_name(call.func)
+    if not name:
+        return False
+    module = _tdom_module(context, name)
+    if module is not None:
+        return module in _READ_AS_PARTS
+    function = context.definitions.get(name)
+    if depth >= 3 or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    parameter = _parameter_for(function, call, argument)
+    if parameter is None:
+        return False
+    # Every use of the parameter must be an argument of a call that reads only parts.
+    given_to = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            for value in node.args + [k.value for k in node.keywords]:
+                given_to[id(value)] = node
+    uses = [n for n in ast.walk(function) if isinstance(n, ast.Name) and n.id == parameter]
+    return bool(uses) and all(
+        isinstance(use.ctx, ast.Load) and id(use) in given_to
+        and _reads_parts(context, given_to[id(use)], use, depth + 1) for use in uses)
+
+
+def _parameter_for(function, call, argument):
+    """The name of `function`'s parameter that `argument` of `call` binds, or None."""
+    arguments = function.args
+    positional = [a.arg for a in arguments.posonlyargs + arguments.args]
+    index = next((i for i, a in enumerate(call.args) if a is argument), None)
+    if index is not None:
+        if any(isinstance(a, ast.Starred) for a in call.args[:index + 1]):
+            return None
+        return positional[index] if index < len(positional) else None
+    keyword = next(k.arg for k in call.keywords if k.value is argument)
+    named = positional[len(arguments.posonlyargs):] + [a.arg for a in arguments.kwonlyargs]
+    return keyword if keyword in named else None
+
+
+def _tdom_module(context, name):
+    """The tdom submodule (`format`, `parser_utils`, "" for tdom itself) that the called
+    `name` comes from through this file's imports, or None when it is not from tdom. A
+    relative import counts as tdom's inside a package folder named tdom (tdom's own tests)."""
+    if "tdom_imports" not in context.memo:
+        context.memo["tdom_imports"] = python_names.module_facts(context.tree, context.nodes)["imports"]
+    head, _, rest = name.partition(".")
+    imported = context.memo["tdom_imports"].get(head)
+    if imported is None:
+        return None
+    level, module, member = imported
+    if level:
+        folders = posixpath.dirname(posixpath.normpath(context.path.replace("\\", "/"))).split("/")
+        if len(folders) < level or folders[-level] != "tdom":
+            return None
+        module = "tdom" + ("." + module if module else "")
+    parts = [p for p in (module + "." + (member or "") + "." + rest).split(".") if p]
+    if parts[0] != "tdom":
+        return None
+    # tdom.format.format_template -> "format"; tdom.html -> "" (a name of tdom's own package)
+    return parts[1] if len(parts) > 2 else ""
 
 
 def _has_templates(text, config):
@@ -229,7 +321,10 @@ def _unfinished(text):
           " ('static check:'). A tag left without '>' at the end is always reported: tdom up to 0.1.19 raises"
           " 'Parser expects more data', 0.1.20 drops the tag silently. Fragments joined with + (t'<ul>' + rows +"
           " t'</ul>') are checked as one piece; pieces built up in a variable (body += t'<li>...</li>') or"
-          " collected in a list or tuple to be joined later are whole only at run time and are left unchecked.",
+          " collected in a list or tuple to be joined later are whole only at run time and are left unchecked."
+          " A t-string the file gives only to tdom's position, placeholder, repr or formatting utilities"
+          " (tdom.parser_utils, template_utils, placeholders, source, format), directly or through a parameter"
+          " of a function it defines, never reaches rendering and is not judged (nor by the other markup rules).",
       bad="html(t'<div><p>{text}</div>')", good="html(t'<div><p>{text}</p></div>')", gate=_has_templates)
 def well_formed(context):
     for node, atoms in _markup_units(context)[0]:
