@@ -3,8 +3,15 @@
     python report.py RESULTS_JSON BENCHMARKS_MD [PREVIOUS_RESULTS_JSON]
 
 With the previous run's JSON (Benchmarks/results.json before it is replaced), the page also
-lists how the headline figures moved since then."""
+lists how the headline figures moved since then.
+
+Sections written by hand from benchmarks that keep their own tables (http_bench.py,
+ray_bench.py, the issue sections) sit between `<!-- kept -->` and `<!-- /kept -->` lines: they
+are carried over from the page being replaced, in their order, after the generated ones, so a
+full run never drops them; each says when and how it was measured."""
 import json
+import os
+import re
 import sys
 
 results, out = sys.argv[1], sys.argv[2]
@@ -372,4 +379,6 @@ kept here rather than in the comments so the code says why and this file says ho
 | /output open() | `Sandbox/python/crucible_sandbox/output_files.py` | wrap `open()` in the zygote for files out | `open(os.__file__).close()` in a worker: 17.0 / 17.4 µs wrapped against 16.9 / 15.7 µs with the real `open` (best of 5 x 20,000) | `crucible run` of a loop calling both |
 | static libpython | `Package.swift` (`zygotePythonLinkerSettings`) | link Debian's static libpython where installed | a CPU loop: shared libpython 8.5-8.9 ms, static 7.1-7.7 ms, python3.11 6.6 ms | three alternating runs of `crucible run` |
 """
+kept = re.findall(r"^<!-- kept -->\n.*?^<!-- /kept -->\n", open(out).read(), re.S | re.M) if os.path.exists(out) else []
+doc = doc.rstrip("\n") + "\n" + "".join("\n" + block for block in kept)
 open(out, "w").write(doc)
