@@ -52,8 +52,12 @@ public enum CallRecord {
     }
 
     /// An execution as the `runtime` of a record: the result, marked as run.
-    public static func runtime(of result: ExecutionResult) -> JSONValue {
-        guard case .object(var members) = result.jsonObject else { return result.jsonObject }
+    public static func runtime(of result: ExecutionResult) -> JSONValue { runtime(of: result, encoded: result.jsonObject) }
+
+    /// The same, from the result's `jsonObject` already made (for the caller's answer: encoding
+    /// a result is a good part of the host's work on a session cell).
+    public static func runtime(of result: ExecutionResult, encoded: JSONValue) -> JSONValue {
+        guard case .object(var members) = encoded else { return encoded }
         members["status"] = "ran"
         // The corpus keeps what was written, not the bytes.
         if !result.files.isEmpty {

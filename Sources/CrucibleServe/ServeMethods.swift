@@ -21,6 +21,8 @@ public final class ServeMethods: @unchecked Sendable {
     private var sessionCounter = 0
     private var openingSessions = 0
     private var describeCache: [String: JSONValue] = [:]
+    /// `environment(of:)`, by sandbox (the server's own and those `interpreterSandboxes` made, all kept for its life).
+    private var environments: [ObjectIdentifier: JSONValue] = [:]
     /// Where executions and validations are recorded (nil: not recorded).
     public let recorder: CorpusRecorder?
     /// Started on the first `validate` (a second zygote most agents never need).
@@ -50,9 +52,10 @@ public final class ServeMethods: @unchecked Sendable {
     public typealias InterpreterSandboxes = @Sendable (_ python: String?, _ packages: [String]) throws -> Sandbox
     private let interpreterSandboxes: InterpreterSandboxes?
 
-    /// Asks the client something (serve's `call_tool`): how a client-declared tool is called.
-    /// nil where the transport cannot call back (HTTP): sessions then take no `tools`.
-    public typealias ClientRequest = @Sendable (_ method: String, _ params: JSONValue) async throws -> JSONValue
+    /// Asks the client something (serve's `call_tool`) and blocks until it answers or `timeout`
+    /// passes (nil): how a client-declared tool is called. nil where the transport cannot call
+    /// back (HTTP): sessions then take no `tools`.
+    public typealias ClientRequest = @Sendable (_ method: String, _ params: JSONValue, _ timeout: Duration) throws -> JSONValue?
     private let clientRequest: ClientRequest?
 
     /// Sessions open at once (each persistent one holds a worker and two descriptors); one
@@ -167,10 +170,10 @@ public final class ServeMethods: @unchecked Sendable {
             guard let clientRequest else { break }
             do {
                 let contract = try ToolContract(mcpDefinition: definition)
-                try toolbox.add(Tool(contract) { arguments in
-                    try await clientRequest(
-                        "call_tool", ["session": .string(id), "name": .string(contract.name), "arguments": arguments])
-                })
+                try toolbox.add(Tool(contract, waiting: { arguments, timeout in
+                    try clientRequest(
+                        "call_tool", ["session": .string(id), "name": .string(contract.name), "arguments": arguments], timeout)
+                }))
             } catch { throw JSONRPCError.invalidParams("tools[\(index)]: \(error)") }
         }
         do {
@@ -259,25 +262,43 @@ public final class ServeMethods: @unchecked Sendable {
     }
 
     private func execute(_ params: JSONValue) throws -> JSONValue {
-        let (result, attemptID) = try executeResult(params)
-        return CallRecord.withAttempt(result.jsonObject, attemptID)
+        let (_, encoded, attemptID) = try executeEncoded(params, io: nil)
+        return CallRecord.withAttempt(encoded, attemptID)
     }
 
     /// `execute`, its result as a record and its attempt id (nil: not recorded), for a
     /// transport that reshapes it (SandboxFusion's `run_code`); `io` brings stdin and files.
     public func executeResult(_ params: JSONValue, io: ExecutionIO? = nil) throws -> (ExecutionResult, attempt: String?) {
+        let (result, _, attemptID) = try executeEncoded(params, io: io)
+        return (result, attemptID)
+    }
+
+    /// The result, its `jsonObject` (made once, for the answer and the corpus record), and its attempt id.
+    private func executeEncoded(_ params: JSONValue, io: ExecutionIO?) throws -> (ExecutionResult, JSONValue, attempt: String?) {
         guard case .object = params else { throw JSONRPCError.invalidParams("params must be an object, not a list") }
         guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
         let link = try corpusLink(params)
         let started = Date()
         let (result, ranOn) = try executeUnrecorded(params, code: code, io: io)
+        let encoded = result.jsonObject
         var attemptID: String?
         if let link {
-            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [], runtime: CallRecord.runtime(of: result),
-                               environment: ranOn.environmentRecord,
+            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [],
+                               runtime: CallRecord.runtime(of: result, encoded: encoded), environment: environment(of: ranOn),
                                feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
         }
-        return (result, attemptID)
+        return (result, encoded, attemptID)
+    }
+
+    /// A sandbox's `environmentRecord`, made once per sandbox: making it parses the zygote's
+    /// report, which was a tenth of the host's CPU per recorded session cell (BENCHMARKS.md,
+    /// issue 22 item 4). A sandbox's interpreter and packages never change.
+    private func environment(of sandbox: Sandbox) -> JSONValue {
+        let key = ObjectIdentifier(sandbox)
+        if let known = lock.withLock({ environments[key] }) { return known }
+        let made = sandbox.environmentRecord
+        lock.withLock { environments[key] = made }
+        return made
     }
 
     /// The result and the sandbox that ran it (its interpreter and packages are recorded).
@@ -375,7 +396,7 @@ public final class ServeMethods: @unchecked Sendable {
         guard let recorder else { return nil }
         let record = CallRecord.make(link, source: source, code: code, passed: passed, diagnostics: diagnostics,
                                      runtime: runtime, feedback: feedback, started: started,
-                                     extra: ["environment": environment ?? sandbox.environmentRecord])
+                                     extra: ["environment": environment ?? self.environment(of: sandbox)])
         recorder.recordLater(record)
         return record.attemptID
     }

@@ -31,7 +31,9 @@ public final class ServeServer: Sendable {
         self.methods = ServeMethods(
             sandbox: sandbox, baseTools: baseTools, recorder: recorder, maxSessions: maxSessions, kinds: kinds,
             makeValidator: makeValidator, interpreterSandboxes: interpreterSandboxes,
-            clientRequest: { method, params in try await connection.request(method, params: params) })
+            clientRequest: { method, params, timeout in
+                try connection.requestWaiting(method, params: params, timeout: timeout)
+            })
     }
 
     /// Serves until the client closes its end, then closes every session.

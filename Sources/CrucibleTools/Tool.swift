@@ -10,6 +10,10 @@ public struct Tool: Sendable {
         /// Runs inline on the execution's thread: no task hop, for cheap lookups that never
         /// block. The per-call timeout cannot interrupt it.
         case immediate(@Sendable (JSONValue) throws -> JSONValue)
+        /// Runs on the execution's thread, which it blocks until the answer comes from elsewhere
+        /// (another process: `crucible serve`'s client tools), up to the timeout it is given;
+        /// nil when none came. No task hop: the thread that reads the answer wakes this one.
+        case waiting(@Sendable (_ arguments: JSONValue, _ timeout: Duration) throws -> JSONValue?)
     }
 
     public var contract: ToolContract
@@ -25,6 +29,12 @@ public struct Tool: Sendable {
     public init(_ contract: ToolContract, immediate: @escaping @Sendable (JSONValue) throws -> JSONValue) {
         self.contract = contract
         self.perform = .immediate(immediate)
+    }
+
+    /// A tool that waits for its answer on the execution's thread (see `Perform.waiting`).
+    public init(_ contract: ToolContract, waiting: @escaping @Sendable (JSONValue, Duration) throws -> JSONValue?) {
+        self.contract = contract
+        self.perform = .waiting(waiting)
     }
 
     public var name: String { contract.name }

@@ -74,6 +74,13 @@ final class ToolDispatcher: ToolCallHandler {
                 return finish(.timeout, message: "\(name)() did not answer within \(timeout)")
             }
             result = awaited
+        case .waiting(let perform):
+            do {
+                guard let answered = try perform(arguments, timeout) else {
+                    return finish(.timeout, message: "\(name)() did not answer within \(timeout)")
+                }
+                result = .success(answered)
+            } catch { result = .failure(error) }
         }
         let value: JSONValue
         switch result {

@@ -105,6 +105,45 @@ struct ToolCallTests {
         #expect(result.trace.toolCalls.first?.outcome == .timeout)
     }
 
+    @Test("a tool that waits for its answer on the execution's thread: its answer, its failure, and the per-call timeout it is given")
+    func waitingTool() throws {
+        let contract = { (name: String) in
+            try ToolContract(name: name, description: "Answered elsewhere.",
+                             inputSchema: ["type": "object", "properties": ["x": ["type": "integer"]]])
+        }
+        let given = Locked<Duration?>(nil)
+        let answers = Tool(try contract("answers"), waiting: { arguments, timeout in
+            given.withLock { $0 = timeout }
+            return ["echo": arguments]
+        })
+        let silent = Tool(try contract("silent"), waiting: { _, timeout in
+            Thread.sleep(forTimeInterval: timeout.seconds)
+            return nil  // no answer within the timeout
+        })
+        let failing = Tool(try contract("failing"), waiting: { _, _ in throw ToolFailure("the client is gone") })
+        var limits = ToolLimits()
+        limits.perCallTimeout = .milliseconds(300)
+        let result = sandbox.execute(
+            """
+            out = [answers(x=1).echo.x]
+            for f in (silent, failing):
+                try:
+                    f()
+                except ToolError as e:
+                    out.append((type(e).__name__, str(e)))
+            out
+            """, tools: try Toolbox([answers, silent, failing], limits: limits))
+        #expect(result.outcome == .ok, "\(result)")
+        let out = result.value?.json?.arrayValue ?? []
+        #expect(out.count == 3)
+        #expect(out.first == 1)
+        #expect(out.dropFirst().first?.arrayValue?.first == "ToolTimeoutError")
+        #expect(out.dropFirst().first?.arrayValue?.last?.stringValue?.hasPrefix("silent() did not answer within") == true)
+        #expect(out.last == ["ToolError", "failing() failed: the client is gone"])
+        #expect(given.value == .milliseconds(300))
+        #expect(result.trace.toolCalls.map(\.outcome) == [.ok, .timeout, .toolError("the client is gone")])
+    }
+
     @Test("a tool that fails raises ToolError with its message")
     func failingTool() throws {
         let failing = Tool(try ToolContract(name: "fail", description: "Fails.", inputSchema: ["type": "object"])) { _ in

@@ -19,9 +19,11 @@ code, after the server checks it against the tool's output schema. An exception 
 ToolError in the sandbox with the exception's message.
 """
 
+import io
 import itertools
 import json
 import os
+import queue
 import shutil
 import subprocess
 import threading
@@ -111,7 +113,10 @@ class Crucible:
         self._python_sessions = {}  # version -> session id: how execute(python=...) reaches another interpreter
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._pending = {}
+        self._pending = {}  # request id -> the inbox of the thread waiting for its reply
+        # Tool calls go to threads kept for them: one started per call cost more than the call.
+        self._tool_calls = queue.SimpleQueue()
+        self._idle_tool_threads = 0
         self._ids = itertools.count(1)
         self._tools = {}  # session id -> {name: Tool}
         self._closed = None
@@ -190,17 +195,22 @@ class Crucible:
     def request(self, method, params=None):
         """Sends one request and waits for its result; raises CrucibleError on an error."""
         request_id = next(self._ids)
-        waiter = {"event": threading.Event()}
+        inbox = queue.SimpleQueue()  # where the reader puts the reply
         with self._state_lock:
             if self._closed:
                 raise CrucibleError(-32000, self._closed)
-            self._pending[request_id] = waiter
-        self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
-        waiter["event"].wait()
-        if "error" in waiter:
-            error = waiter["error"]
+            self._pending[request_id] = inbox
+        try:
+            self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
+        except CrucibleError:
+            with self._state_lock:
+                self._pending.pop(request_id, None)
+            raise
+        reply = inbox.get()
+        if "error" in reply:
+            error = reply["error"]
             raise CrucibleError(error.get("code"), error.get("message"), error.get("data"))
-        return waiter["result"]
+        return reply.get("result")
 
     def send_raw(self, line):
         """Writes one raw line (tests use it to send malformed messages)."""
@@ -216,6 +226,10 @@ class Crucible:
             pass
         code = self._process.wait(timeout=30)
         self._reader.join(timeout=5)
+        with self._state_lock:
+            idle, self._idle_tool_threads = self._idle_tool_threads, 0
+        for _ in range(idle):
+            self._tool_calls.put(None)
         return code
 
     def __enter__(self):
@@ -241,7 +255,9 @@ class Crucible:
                 raise CrucibleError(-32000, "the connection to crucible serve is closed (%s)" % error) from None
 
     def _read(self):
-        stream = self._process.stdout
+        # Buffered: the process's stdout is unbuffered (bufsize=0, for stdin's sake), and lines
+        # read from a raw pipe come one read(2) per byte.
+        stream = io.BufferedReader(self._process.stdout, 1 << 16)
         for line in stream:
             try:
                 message = json.loads(line)
@@ -249,33 +265,47 @@ class Crucible:
                 self._fail("the server wrote a line that is not JSON: %r" % line[:200])
                 return
             if isinstance(message, dict) and "method" in message:
-                threading.Thread(target=self._serve_request, args=(message,), daemon=True).start()
+                self._hand_to_tool_thread(message)
                 continue
             messages = message if isinstance(message, list) else [message]
             for reply in messages:
                 with self._state_lock:
-                    waiter = self._pending.pop(reply.get("id"), None)
-                if waiter is None:
+                    inbox = self._pending.pop(reply.get("id"), None)
+                if inbox is None:
                     self.unsolicited.append(reply)
                     continue
-                if "error" in reply:
-                    waiter["error"] = reply["error"]
-                else:
-                    waiter["result"] = reply.get("result")
-                waiter["event"].set()
+                inbox.put(reply)
         try:  # its stdout closed: it is exiting, and its status says how (2: a usage error)
             status = self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             status = None
         self._fail("the crucible serve process ended (exit status %s)" % status)
 
+    def _hand_to_tool_thread(self, message):
+        """A request from the server (`call_tool`) goes to an idle tool thread, or to a new one:
+        each call has a thread, so one tool that hangs holds up no other call."""
+        with self._state_lock:
+            idle = self._idle_tool_threads > 0
+            if idle:
+                self._idle_tool_threads -= 1
+        if idle:
+            self._tool_calls.put(message)
+        else:
+            threading.Thread(target=self._run_tool_calls, args=(message,), name="crucible-tool", daemon=True).start()
+
+    def _run_tool_calls(self, message):
+        while message is not None:  # None: the client closed
+            self._serve_request(message)
+            with self._state_lock:
+                self._idle_tool_threads += 1
+            message = self._tool_calls.get()
+
     def _fail(self, reason):
         with self._state_lock:
             self._closed = reason
             pending, self._pending = self._pending, {}
-        for waiter in pending.values():
-            waiter["error"] = {"code": -32000, "message": reason}
-            waiter["event"].set()
+        for inbox in pending.values():
+            inbox.put({"error": {"code": -32000, "message": reason}})
 
     def _serve_request(self, message):
         request_id = message.get("id")

@@ -87,25 +87,52 @@ public final class JSONRPCLines: Sendable {
     /// that is not UTF-8 JSON with -32700 and one over `maxMessageBytes` with -32600, both under
     /// id null, and goes on; a client reports them to `unreadable` and skips them.
     public func receive(unreadable: (String) -> Void = { _ in }, _ body: (JSONValue, [UInt8]) -> Void) {
-        var lines = LineReader(descriptor: input, maxLine: Self.maxMessageBytes)
-        while let event = lines.next() {
-            let refusal: JSONRPCError
-            switch event {
-            case .tooLong:
-                refusal = .invalidRequest("a message longer than \(Self.maxMessageBytes) bytes (the rest of the line is skipped)")
-            case .line(let bytes):
-                switch JSONRPCLine.parse(bytes) {
-                case .blank: continue
-                case .message(let message):
-                    body(message, bytes)
-                    continue
-                case .invalid(let message): refusal = JSONRPCError(code: -32700, message: message)
+        let reader = makeReader()
+        while let incoming = reader.next() {
+            switch incoming {
+            case .message(let message, let bytes): body(message, bytes)
+            case .refused(let refusal):
+                switch role {
+                case .server: send(refusal.response(id: .null))
+                case .client: unreadable(refusal.message)
                 }
             }
-            switch role {
-            case .server: send(refusal.response(id: .null))
-            case .client: unreadable(refusal.message)
+        }
+    }
+
+    /// A reader of this connection's input for callers that read one message at a time (threads
+    /// that take turns reading, as `crucible serve`'s do). Not thread-safe: one reader at a time.
+    public func makeReader() -> Reader { Reader(input: input) }
+
+    /// What the next line of input is.
+    public enum Incoming {
+        /// A message, and its line as received.
+        case message(JSONValue, [UInt8])
+        /// A line that is not a message: the error a server answers it with, under id null.
+        case refused(JSONRPCError)
+    }
+
+    /// Unchecked: the threads that share one take turns (one reads at a time, under their own lock).
+    public final class Reader: @unchecked Sendable {
+        private var lines: LineReader
+
+        init(input: Int32) { lines = LineReader(descriptor: input, maxLine: JSONRPCLines.maxMessageBytes) }
+
+        /// The next message or refusal (blank lines are skipped); nil at the end of input. Blocks in read(2).
+        public func next() -> Incoming? {
+            while let event = lines.next() {
+                switch event {
+                case .tooLong:
+                    return .refused(.invalidRequest("a message longer than \(JSONRPCLines.maxMessageBytes) bytes (the rest of the line is skipped)"))
+                case .line(let bytes):
+                    switch JSONRPCLine.parse(bytes) {
+                    case .blank: continue
+                    case .message(let message): return .message(message, bytes)
+                    case .invalid(let message): return .refused(JSONRPCError(code: -32700, message: message))
+                    }
+                }
             }
+            return nil
         }
     }
 }
