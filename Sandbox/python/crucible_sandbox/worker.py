@@ -386,8 +386,17 @@ def _result_payload(result):
                 '"traceback":"","frames":[]}}' % json.dumps("result could not be encoded: %r" % (error,))).encode()
 
 
-def _job_waiting(fd):
-    return bool(select.select((fd,), (), (), 0)[0])
+# How long a new worker waits for a job before it warms up. A worker the host forked because
+# a request was already waiting for one (the pool ran dry: the machine is saturated) gets its
+# job within this time; warming up would only spend CPU that the next execution needs (about
+# 130 more copy-on-write faults per worker: BENCHMARKS.md, "Design measurements": warm-up
+# grace). A worker forked to refill an idle pool gets none and warms up, so a lone request
+# still finds a warm worker.
+_WARM_UP_GRACE_S = 0.002
+
+
+def _job_waiting(fd, timeout=0.0):
+    return bool(select.select((fd,), (), (), timeout)[0])
 
 
 def serve(fd):
@@ -395,9 +404,10 @@ def serve(fd):
     # A fresh fork shares every page with the zygote; the first job would pay a copy-on-write
     # fault for each page it touches. Take those faults now, while the worker waits in the
     # pool, on the same path a job takes (decode, run, encode the result). Not when a job is
-    # already waiting (a worker forked on demand for non-default limits, or handed out before
-    # its warm-up because the pool ran dry): a warm-up would only delay it.
-    if not _job_waiting(fd):
+    # already waiting or arrives within the grace (a worker forked on demand for non-default
+    # limits, or handed out before its warm-up because the pool ran dry): a warm-up would only
+    # delay it.
+    if not _job_waiting(fd, _WARM_UP_GRACE_S):
         _safe(lambda: _result_payload(run_job(decode_job(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set())), None)
         if not _job_waiting(fd):
             _safe(tools.warm_up, None)
