@@ -11,10 +11,8 @@ warm-up and the host cost; the floor is what the machine allows.
     python3 Benchmarks/diagnostics/fork_floor.py [N per stream] [streams] [python]
 """
 
-import os
 import subprocess
 import sys
-import time
 
 STREAM = r"""
 import ast, builtins, inspect, io, json, linecache, os, select, sys, time, traceback, codecs
