@@ -35,7 +35,7 @@ if "--corpus" in arguments:
     at = arguments.index("--corpus")
     kept_folder = os.path.abspath(arguments[at + 1])
     del arguments[at:at + 2]
-crucible, results_path = arguments[0], arguments[1]
+crucible, results_path = os.path.abspath(arguments[0]), arguments[1]
 scale = int(arguments[2]) if len(arguments) > 2 else 100
 counts = {"first": 230, "retry": 150, "twice": 60, "never": 40, "deletes": 25, "silences": 25, "copy": 20, "near": 20}
 counts = {shape: n * scale for shape, n in counts.items()}
