@@ -44,8 +44,9 @@ folder = tempfile.mkdtemp(prefix="crucible-export-identical-")
 try:
     source = os.path.join(folder, "attempts.jsonl")
     with open(source, "w") as handle:
-        for number, record in enumerate(corpus_plan.records(counts)):
-            handle.write(json.dumps(corpus_plan.with_trace(record, number)) + "\n")
+        lines = [json.dumps(corpus_plan.with_trace(record, number)) + "\n"
+                 for number, record in enumerate(corpus_plan.records(counts))]
+        handle.writelines(lines)
     subprocess.run([new, "corpus", "import", "--corpus", "corpus.sqlite", source], cwd=folder, check=True,
                    stdout=subprocess.DEVNULL)
     for name, binary in (("old", old), ("new", new)):
@@ -63,7 +64,7 @@ try:
             problems.append("differs: %s" % path)
     for line in problems:
         print(line)
-    print("%d files identical, %d differences (%d attempts)" % (same, len(problems), sum(1 for _ in open(source))))
+    print("%d files identical, %d differences (%d attempts)" % (same, len(problems), len(lines)))
     sys.exit(1 if problems else 0)
 finally:
     shutil.rmtree(folder, ignore_errors=True)
