@@ -72,7 +72,23 @@ public enum ExportFormat: String, CaseIterable, Sendable {
     static let fallbackSystemPrompt = "You write Python code. Reply with the whole code in one ```python block."
 
     static func fenced(_ code: String) -> String {
-        "```python\n" + code.trimmingCharacters(in: .newlines) + "\n```"
+        "```python\n" + trimmingNewlines(code) + "\n```"
+    }
+
+    /// `text.trimmingCharacters(in: .newlines)` without Foundation, whose trimming goes through
+    /// UTF-16 on Linux: it was half the host's CPU in an export of every format (each format
+    /// fences every example's code again). Same characters: CharacterSet.newlines is U+000A to
+    /// U+000D, U+0085, U+2028 and U+2029, each one UTF-16 unit, so trimming unicode scalars
+    /// trims what Foundation trims.
+    static func trimmingNewlines(_ text: String) -> String {
+        func isNewline(_ scalar: Unicode.Scalar) -> Bool {
+            (0x0A...0x0D).contains(scalar.value) || scalar.value == 0x85 || scalar.value == 0x2028 || scalar.value == 0x2029
+        }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isNewline($0) }), let last = scalars.lastIndex(where: { !isNewline($0) })
+        else { return "" }
+        if first == scalars.startIndex && last == scalars.index(before: scalars.endIndex) { return text }
+        return String(scalars[first...last])
     }
 
     /// The feedback a failed attempt earned, rendered again from its stored findings; the

@@ -230,3 +230,23 @@ def records(counts, seed=7):
         at = _return_index(changed)
         changed[at] = changed[at].replace("<section class='", "<section class='x")
         yield from session("near", [(changed, None, True)])
+
+
+def with_trace(record, number):
+    """Three tool calls as the host records them: git_log, read_file (its path flowed from the
+    log), ruff_check; `author` null in every result (a planted tool bug for the analytics)."""
+    calls = [
+        {"index": 0, "tool": "git_log", "arguments": {"limit": 5}, "duration_ms": 2.0 + number % 7, "outcome": "ok",
+         "result_bytes": 420, "result_fields": {"commits": [1, 0], "commits[].author": [5, 5], "commits[].subject": [5, 0],
+                                                 "commits[].path": [5, 0]}},
+        {"index": 1, "tool": "read_file", "arguments": {"path": "app/views.py"}, "duration_ms": 0.5 + number % 3,
+         "outcome": "ok", "result_bytes": 900, "result_fields": {"content": [1, 0], "path": [1, 0]}},
+        {"index": 2, "tool": "ruff_check", "arguments": {"paths": ["app"]}, "duration_ms": 30.0 + number % 11,
+         "outcome": "ok" if number % 10 else "tool_error", "result_bytes": 80, "result_fields": {"findings": [1, 0]}},
+    ]
+    reads = [{"call": 0, "tool": "git_log", "path": "commits[].subject"}, {"call": 0, "tool": "git_log", "path": "commits[].author"},
+             {"call": 1, "tool": "read_file", "path": "content"}]
+    flows = [{"from_call": 0, "from_tool": "git_log", "from_path": "commits[].path", "to_call": 1, "to_tool": "read_file",
+              "argument": "path"}]
+    record["runtime"] = {"status": "ran", "outcome": "ok", "trace": {"tool_calls": calls, "field_reads": reads, "data_flows": flows}}
+    return record

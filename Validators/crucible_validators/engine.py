@@ -15,6 +15,7 @@ import re
 
 from . import signatures
 from . import source as parsing
+from . import fastwalk
 
 RULES = {}  # id -> Rule
 RULESETS = {}  # name -> [rule ids]
@@ -118,7 +119,7 @@ class Context:
     def nodes(self):
         """Every node of the tree, walked once and shared by all rules."""
         if self._nodes is None:
-            self._nodes = list(ast.walk(self.tree))
+            self._nodes = fastwalk.walk(self.tree)
         return self._nodes
 
     @property

@@ -7,6 +7,8 @@ fields or its `__init__`), without running anything.
 
 import ast
 
+from . import fastwalk
+
 
 class Signature:
     """Parameters of a callable as the caller sees them (`self` already dropped)."""
@@ -180,5 +182,5 @@ def own_returns(function):
             found.append(node)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(fastwalk.children(node))
     return found

@@ -153,6 +153,19 @@ def parse(text, filename="<code>"):
         return Parsed(None, set(), [_syntax_problem(error, native=True)], lines)
     # A t-string is always a syntax error to 3.11's parser, so a file that parses has none:
     # the tokenize pass runs only for files that fail and contain a t-prefix candidate.
+    if _has_candidate(text):
+        # Such a file nearly always holds a t-string, which the parse below would spend a whole
+        # parse failing on: rewrite first. Whenever the rewrite changed something (a t-string, a
+        # `type` statement, type parameters: each a syntax error to 3.11), the parse below fails
+        # and the rewritten source is what gets parsed, so this is the same result. Anything
+        # else (nothing rewritten, the rewrite or its parse failing) takes the path below.
+        try:
+            source, positions, problems, aliases, parameters = _rewrite(text)
+            if source != text:
+                return Parsed(ast.parse(source, filename), positions, problems, lines, aliases, parameters)
+        except (tokenize.TokenError, SyntaxError):
+            pass
+        positions, problems = set(), []
     try:
         return Parsed(ast.parse(text, filename), positions, problems, lines)
     except SyntaxError as first_error:
