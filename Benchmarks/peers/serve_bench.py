@@ -13,27 +13,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Clients", "python"))
 
 import pydantic_monty
-from crucible_client import Crucible, tool
+from crucible_client import Crucible
+from client_tool_workload import THREE, get_user, get_user_fn
 
 # Recording stays on (the default being measured), in a corpus of its own, not the repository's.
 os.environ["CRUCIBLE_CORPUS"] = os.path.join(tempfile.mkdtemp(prefix="crucible-bench-corpus-"), "corpus.sqlite")
 
 binary, results_path = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-THREE = "a = get_user(1); b = get_user(2); c = get_user(3); a['name'] + b['name'] + c['name']"
-
-
-def get_user_fn(user_id):
-    return {"id": user_id, "name": "user%d" % user_id}
-
-
-get_user = tool(
-    get_user_fn,
-    name="get_user",
-    input_schema={"type": "object", "properties": {"user_id": {"type": "integer"}}, "required": ["user_id"]},
-    output_schema={"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
-                   "required": ["id", "name"]},
-)
 
 
 def measure(function):

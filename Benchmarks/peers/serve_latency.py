@@ -24,28 +24,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Clients", "python"))
 
 import pydantic_monty
-from crucible_client import Crucible, tool
+from crucible_client import Crucible
+from client_tool_workload import THREE, get_user, get_user_fn
 
 os.environ["CRUCIBLE_CORPUS"] = os.path.join(tempfile.mkdtemp(prefix="crucible-latency-corpus-"), "corpus.sqlite")
 
 binary = sys.argv[1]
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-THREE = "a = get_user(1); b = get_user(2); c = get_user(3); a['name'] + b['name'] + c['name']"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def get_user_fn(user_id):
-    return {"id": user_id, "name": "user%d" % user_id}
-
-
-get_user = tool(
-    get_user_fn,
-    name="get_user",
-    input_schema={"type": "object", "properties": {"user_id": {"type": "integer"}}, "required": ["user_id"]},
-    output_schema={"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
-                   "required": ["id", "name"]},
-)
 
 
 def cpu_seconds(pid):
