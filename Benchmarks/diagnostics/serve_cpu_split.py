@@ -26,11 +26,10 @@ def ticks(pid):
     return [int(fields[i]) for i in (11, 12, 13, 14)]  # utime stime cutime cstime
 
 
-def descendants(pid):
-    found = [pid]
+def children(pid):
+    found = []
     for task in os.listdir("/proc/%d/task" % pid):
-        for child in open("/proc/%d/task/%s/children" % (pid, task)).read().split():
-            found += descendants(int(child))
+        found += [int(child) for child in open("/proc/%d/task/%s/children" % (pid, task)).read().split()]
     return found
 
 
@@ -38,8 +37,9 @@ with Crucible([binary, "serve", "--no-standard-tools", "--pool-size", "8", *extr
     for _ in range(50):
         crucible.execute("x = 1 + 2")
     # The long-lived processes: host, zygotes (workers come and go; the zygote reaps them).
-    processes = [p for p in descendants(crucible._process.pid)
-                 if p == crucible._process.pid or open("/proc/%d/comm" % p).read().strip() == "crucible-zygote"]
+    # Zygotes are the host's children; their own children (idle workers) may exit at any time.
+    host = crucible._process.pid
+    processes = [host] + [p for p in children(host) if open("/proc/%d/comm" % p).read().strip() == "crucible-zygote"]
     names = {p: "host" if p == crucible._process.pid else "zygote" for p in processes}
     before = {p: ticks(p) for p in processes}
     client_before = os.times()
