@@ -43,7 +43,8 @@ for _ in range(n):
     pid = os.fork()
     if pid == 0:
         host.close()
-        worker.serve(channel.fileno())  # exits
+        os.dup2(channel.fileno(), 3)  # where confinement puts every worker's channel
+        worker.serve(3)  # exits
     channel.close()
     reply = b""
     while True:  # until the worker exits and its end closes

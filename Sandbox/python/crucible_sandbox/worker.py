@@ -78,7 +78,7 @@ _thread.stack_size(2 << 20)
 class Channel:
     """Length-prefixed frames over the worker's end of the socket."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, blocking=None):
         self.fd = fd
         # Threads print and call tools at once: a frame goes out whole under this lock, or
         # two threads' bytes would interleave into frames the host rejects.
@@ -86,7 +86,7 @@ class Channel:
         self.pending = bytearray()
         self.buffer = memoryview(_READ_BUFFER)
         # Read, not assumed: receive() relies on it to know when a read() can block.
-        self.blocking = os.get_blocking(fd)
+        self.blocking = os.get_blocking(fd) if blocking is None else blocking
 
     def _set_blocking(self, blocking):
         if self.blocking != blocking:
@@ -399,6 +399,17 @@ def _job_waiting(fd, timeout=0.0):
     return bool(select.select((fd,), (), (), timeout)[0])
 
 
+# A worker's channel and its first job's streams, made here in the zygote: every confined
+# worker's channel is descriptor 3 (kernel.c puts it there). Made in the worker, these objects
+# cost about 110 copy-on-write faults on the first job's clock (BENCHMARKS.md, "Design
+# measurements": premade channel); made here, their pages stay shared until written. They
+# hold no data: the pending buffer is empty, the streams have written nothing. Whether fd 3
+# blocks is read in the worker (here it is not the channel).
+_WORKER_FD = 3
+_premade_channel = Channel(_WORKER_FD, blocking=True)
+_premade_streams = Streams(_premade_channel)
+
+
 def serve(fd):
     """Answers jobs on the channel until a one-shot job is done or the host hangs up."""
     # A fresh fork shares every page with the zygote; the first job would pay a copy-on-write
@@ -411,11 +422,15 @@ def serve(fd):
         _safe(lambda: _result_payload(run_job(decode_job(_WARM_UP), {"__builtins__": builtins}, _NullChannel(), set())), None)
         if not _job_waiting(fd):
             _safe(tools.warm_up, None)
-    channel = Channel(fd)
+    if fd == _WORKER_FD:
+        channel, streams = _premade_channel, _premade_streams
+        channel.blocking = os.get_blocking(fd)
+    else:  # a test driving serve() on a socket of its own
+        channel = Channel(fd)
+        streams = Streams(channel)
     sys.stdin = io.StringIO("")
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     user_files = set()
-    streams = Streams(channel)
     channel.send(_WARM, b"")
     spin_ns = 0
     while True:
