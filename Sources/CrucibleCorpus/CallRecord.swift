@@ -66,14 +66,3 @@ public enum CallRecord {
         return .object(members)
     }
 }
-
-extension CorpusRecorder {
-    /// Records in call order on a serial queue, off the caller's path (an agent's answer never
-    /// waits on the disk). A store failure is reported and spilled by the recorder.
-    public func recordLater(_ record: AttemptRecord) {
-        background.async { _ = try? self.record(record) }
-    }
-
-    /// Waits until every `recordLater` record is written (at exit).
-    public func drain() { background.sync {} }
-}

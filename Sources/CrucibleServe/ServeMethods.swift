@@ -114,6 +114,8 @@ public final class ServeMethods: @unchecked Sendable {
                 _ = describeCache.removeValue(forKey: session.id)
             }
             session.persistent?.close()
+            // The session's records are in the corpus once the client hears it closed.
+            recorder?.drain()
             return ["closed": true]
         case "execute": return try execute(params)
         case "validate": return try validate(params)
