@@ -1,4 +1,4 @@
-"""`crucible serve` writes its corpus records in batches, off the reply path (issue 22 item 4):
+"""`crucible serve` (and `mcp`) writes its corpus records in batches, off the reply path (issue 22 item 4):
 a record waits a few ms for others to share its SQLite transaction. Nothing a client was
 answered for may be lost or reordered by that: every record is in the corpus when the server
 exits (end of input or SIGTERM), when a session is closed, and when feedback names an attempt
@@ -16,6 +16,7 @@ CRUCIBLE = os.path.join(ROOT, ".build", "debug", "crucible")
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 
 from crucible_client import Crucible  # noqa: E402
+from line_client import LineClient  # noqa: E402
 
 CELLS = 150
 
@@ -89,3 +90,20 @@ def test_a_batch_window_out_of_range_is_a_usage_error(tmp_path):
                          cwd=str(tmp_path), timeout=60)
     assert out.returncode == 2
     assert "--corpus-batch-ms" in out.stderr and "60000" in out.stderr, out.stderr
+
+
+def test_sigterm_writes_every_record_before_mcp_ends(tmp_path):
+    corpus = tmp_path / "corpus.sqlite"
+    server = LineClient("mcp", "--no-standard-tools", "--corpus", str(corpus), "--corpus-batch-ms", "60000")
+    reply = server.call(0, "initialize", {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}})
+    assert "result" in reply, reply
+    server.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    for index in range(20):
+        answer = server.call(index + 1, "tools/call", {"name": "run_python", "arguments": {"code": "%d * 3" % index}})
+        assert answer["result"]["structuredContent"]["value"] == index * 3, answer
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == -signal.SIGTERM
+    with sqlite3.connect(str(corpus)) as db:
+        codes = [code for (code,) in db.execute("SELECT code FROM attempts ORDER BY id")]
+    assert codes == ["%d * 3" % index for index in range(20)]
