@@ -88,6 +88,7 @@ struct McpCommand: AsyncParsableCommand {
         defer { validator.shutdown() }
         let recorder = recording.recorder(source: "mcp")
         recorder?.describeWorkspace(at: tools.root)
+        RecordsAtTermination.install(recorder, label: "crucible mcp")
         let sources = ToolSources()
 
         var configuration = CrucibleMCPServer.Configuration(

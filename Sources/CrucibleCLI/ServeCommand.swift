@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             "crucible serve: ready (\(toolbox.contracts.count) tools, workspace \(tools.workspace ?? FileManager.default.currentDirectoryPath))\n".utf8))
         let recorder = recording.recorder(source: "serve")
         recorder?.describeWorkspace(at: tools.root)
+        RecordsAtTermination.install(recorder, label: "crucible serve")
         let others = InterpreterSandboxes(options: python, project: project) { [poolSize, capacity] prepared in
             try makeSandbox(poolSize: poolSize, capacity: capacity, python: prepared)
         }

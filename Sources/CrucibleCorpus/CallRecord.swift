@@ -28,7 +28,7 @@ public enum CallRecord {
         feedback: String?, started: Date, extra: [String: JSONValue] = [:]
     ) -> AttemptRecord {
         var record = AttemptRecord(episodeID: link.episode, passed: passed)
-        record.attemptID = UUID().uuidString.lowercased()
+        record.attemptID = RandomUUID.lowercased()
         record.task = link.task
         record.kind = link.kind
         record.taskID = link.taskID
@@ -65,15 +65,4 @@ public enum CallRecord {
         }
         return .object(members)
     }
-}
-
-extension CorpusRecorder {
-    /// Records in call order on a serial queue, off the caller's path (an agent's answer never
-    /// waits on the disk). A store failure is reported and spilled by the recorder.
-    public func recordLater(_ record: AttemptRecord) {
-        background.async { _ = try? self.record(record) }
-    }
-
-    /// Waits until every `recordLater` record is written (at exit).
-    public func drain() { background.sync {} }
 }

@@ -134,7 +134,7 @@ extension CorpusRecorder {
     /// Stores feedback after every record queued before it (an agent may send feedback on an
     /// attempt whose record is still on its way to the disk).
     public func feedback(_ feedback: AttemptFeedback) throws(FeedbackError) -> CorpusStore.FeedbackStored {
-        background.sync {}
+        drain()
         guard let store else {
             throw .store("the corpus \(path) could not be opened, so it cannot take feedback (\(snapshot.problem ?? "unknown problem"))")
         }

@@ -16,8 +16,9 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     private var spill: AttemptLog?
     private var reported: Set<String> = []
     private var counts = Counts()
-    /// The queue `recordLater` writes on (CallRecord.swift).
+    /// The queue `recordLater` writes on, and the records waiting for it (LaterRecords.swift).
     let background = DispatchQueue(label: "crucible.corpus.recorder")
+    let later: LaterRecords
     /// The git state of the folder attempts are made in, added to each record (`workspace`).
     private var workspace: WorkspaceContext
 
@@ -40,8 +41,10 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
 
     /// Opens the store at `path`; a store that cannot be opened is reported and every record
     /// goes to the spill file instead.
-    public init(path: String, source: String,
+    /// `batchWindow`: how long a `recordLater` record waits for others to share its transaction.
+    public init(path: String, source: String, batchWindow: Duration = LaterRecords.defaultWindow,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
+        later = LaterRecords(window: batchWindow)
         self.path = path
         self.source = source
         self.report = report
@@ -56,8 +59,9 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     }
 
     /// Wraps a store already open (a Swift host, `crucible serve`).
-    public init(store: CorpusStore, source: String,
+    public init(store: CorpusStore, source: String, batchWindow: Duration = LaterRecords.defaultWindow,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
+        later = LaterRecords(window: batchWindow)
         path = store.path
         self.source = source
         self.report = report
@@ -69,11 +73,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     /// and the caller reports that too).
     @discardableResult
     public func record(_ record: AttemptRecord) throws -> CorpusStore.Stored? {
-        var record = record
-        // Imported records carry their own context (or none): the importer's folder is not theirs.
-        if source != "import", record.extra["workspace"] == nil {
-            record.extra["workspace"] = lock.withLock { workspace.current() }
-        }
+        let record = withWorkspace(record)
         if let store {
             do {
                 let stored = try store.record(record, source: source)
@@ -91,6 +91,28 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     }
 
     public func append(_ record: AttemptRecord) throws { try self.record(record) }
+
+    /// Stores `records` in one transaction; false (nothing stored, nothing reported) when the
+    /// store is missing or refused them, and the caller then records each alone.
+    func storeTogether(_ records: [AttemptRecord]) -> Bool {
+        guard let store else { return false }
+        do {
+            try store.record(together: records.map(withWorkspace), source: source)
+        } catch {
+            return false
+        }
+        lock.withLock { counts.stored += records.count }
+        return true
+    }
+
+    /// The record with the git state of the folder it was made in (`workspace`).
+    private func withWorkspace(_ record: AttemptRecord) -> AttemptRecord {
+        // Imported records carry their own context (or none): the importer's folder is not theirs.
+        guard source != "import", record.extra["workspace"] == nil else { return record }
+        var record = record
+        record.extra["workspace"] = lock.withLock { workspace.current() }
+        return record
+    }
 
     private func spillRecord(_ record: AttemptRecord) throws {
         var line = record

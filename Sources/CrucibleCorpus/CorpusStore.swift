@@ -122,6 +122,41 @@ public final class CorpusStore: Sendable {
         }
     }
 
+    /// Stores `records` in one transaction, in order (a recorder's batch: one commit, and one
+    /// WAL write, for many records). Each session's counts are brought up to date once, after
+    /// its last record. Throws when any record fails: then none is stored.
+    @discardableResult
+    public func record(together records: [AttemptRecord], source: String) throws -> [Stored] {
+        let prepared = records.map { PreparedAttempt($0, source: source) }
+        do {
+            return try pool.write { db in
+                var stored: [Stored] = []
+                stored.reserveCapacity(prepared.count)
+                // Per session: the first model named (what COALESCE record by record would keep).
+                var touched: [(episode: String, model: String?)] = []
+                var position: [String: Int] = [:]
+                for item in prepared {
+                    let landed = try item.insertRows(into: db)
+                    stored.append(landed)
+                    guard landed.inserted else { continue }
+                    if let index = position[item.episodeID] {
+                        if touched[index].model == nil { touched[index].model = item.record.model }
+                    } else {
+                        position[item.episodeID] = touched.count
+                        touched.append((item.episodeID, item.record.model))
+                    }
+                }
+                let now = Self.now()
+                for session in touched {
+                    try PreparedAttempt.updateSession(session.episode, model: session.model, now: now, in: db)
+                }
+                return stored
+            }
+        } catch {
+            throw Self.explain(error, doing: "storing \(prepared.count) attempts in", at: path)
+        }
+    }
+
     /// Stores many records in transactions of `chunk` (import): each chunk commits whole.
     /// `committed` is called after each commit with the running totals.
     public func record(
@@ -289,8 +324,17 @@ struct PreparedAttempt {
         self.record = record
     }
 
-    /// Cached statements: SQLite parses each once per connection, not once per record.
+    /// Stores the record and brings its session's counts up to date.
     func insert(into db: Database) throws -> CorpusStore.Stored {
+        let stored = try insertRows(into: db)
+        if stored.inserted { try Self.updateSession(episodeID, model: record.model, now: CorpusStore.now(), in: db) }
+        return stored
+    }
+
+    /// The record's rows (its session's row when new, the attempt, its diagnostics, tool calls
+    /// and data flows), without the session's counts (`updateSession`).
+    /// Cached statements: SQLite parses each once per connection, not once per record.
+    func insertRows(into db: Database) throws -> CorpusStore.Stored {
         let now = CorpusStore.now()
         try db.cachedStatement(sql: """
             INSERT INTO sessions (id, source, task_id, task, kind, model, system_prompt, budget, outcome, started_at, updated_at)
@@ -354,6 +398,11 @@ struct PreparedAttempt {
                     toCall, flow["to_tool"]?.stringValue ?? "?", flow["argument"]?.stringValue ?? "?",
                 ])
         }
+        return CorpusStore.Stored(attemptID: attemptID, episodeID: episodeID, attempt: number, inserted: true)
+    }
+
+    /// A session's attempt count, first passing attempt and outcome, from its attempts as stored now.
+    static func updateSession(_ episodeID: String, model: String?, now: String, in db: Database) throws {
         try db.cachedStatement(sql: """
             UPDATE sessions SET
                 attempts = (SELECT COUNT(*) FROM attempts WHERE session_id = :id),
@@ -362,7 +411,6 @@ struct PreparedAttempt {
                 model = COALESCE(model, :model),
                 updated_at = :now
             WHERE id = :id
-            """).execute(arguments: ["id": episodeID, "model": record.model, "now": now])
-        return CorpusStore.Stored(attemptID: attemptID, episodeID: episodeID, attempt: number, inserted: true)
+            """).execute(arguments: ["id": episodeID, "model": model, "now": now])
     }
 }

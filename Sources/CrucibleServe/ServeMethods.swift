@@ -114,6 +114,8 @@ public final class ServeMethods: @unchecked Sendable {
                 _ = describeCache.removeValue(forKey: session.id)
             }
             session.persistent?.close()
+            // The session's records are in the corpus once the client hears it closed.
+            recorder?.drain()
             return ["closed": true]
         case "execute": return try execute(params)
         case "validate": return try validate(params)
@@ -373,7 +375,7 @@ public final class ServeMethods: @unchecked Sendable {
     /// without one each call is a session of its own; `"corpus": false` records nothing.
     private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
         guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else { return CallRecord.Link(episode: source + ":" + UUID().uuidString.lowercased()) }
+        guard let given = params["corpus"] else { return CallRecord.Link(episode: source + ":" + RandomUUID.lowercased()) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
             throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
@@ -385,7 +387,7 @@ public final class ServeMethods: @unchecked Sendable {
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
         return CallRecord.Link(
-            episode: source + ":" + (id ?? UUID().uuidString.lowercased()), task: given["task"]?.stringValue ?? "",
+            episode: source + ":" + (id ?? RandomUUID.lowercased()), task: given["task"]?.stringValue ?? "",
             taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
             model: given["model"]?.stringValue)
     }

@@ -101,4 +101,6 @@ extension SettingRange {
     public static let exportCount = SettingRange("count", 1...1_000_000_000, integer: true)
     /// Seconds another MCP server may take to start.
     public static let startTimeout = SettingRange("tools_from_timeout", unit: "seconds", 0.1...3600)
+    /// How long a corpus record waits for others to share its transaction.
+    public static let corpusBatch = SettingRange("corpus_batch_ms", unit: "ms", 0...60_000, integer: true)
 }

@@ -40,6 +40,59 @@ struct RecordCodingTests {
                                   "column": 5, "source_line": "x = ("])
     }
 
+    /// `jsonObject` and `AttemptRecord.json` are built directly, not through the Encoder: they
+    /// must give exactly what `encode(to:)` gives, for every shape of result and record.
+    @Test func theDirectJSONOfResultsAndRecordsIsWhatTheirEncodersWrite() throws {
+        let error = PythonError(
+            type: "ZeroDivisionError", message: "division by zero", traceback: "Traceback…",
+            frames: [.init(file: "<code>", line: 1, function: "<module>", text: "1/0")], line: 1, column: nil, endLine: nil,
+            endColumn: nil, sourceLine: nil)
+        var withFiles = ExecutionResult(outcome: .ok, value: .json(["a": [1, 2.5, nil]], text: "{'a': …}", type: "dict"))
+        withFiles.files = [OutputFile(name: "out.txt", data: Array("hi".utf8))]
+        let results = [
+            ExecutionResult(outcome: .ok, duration: .microseconds(1234)),
+            ExecutionResult(outcome: .ok, value: .json(3, text: "3", type: "int"), stdout: "x\n", duration: .milliseconds(2)),
+            ExecutionResult(outcome: .exception, stderr: "e", stderrTruncatedBytes: 9, error: error),
+            ExecutionResult(outcome: .killedBySeccomp(syscall: "ptrace"), value: .repr("<o>", type: "O", truncated: 4)),
+            ExecutionResult(outcome: .crashed(signal: 11, reason: "SIGSEGV"), cpuTime: .milliseconds(3)),
+            ExecutionResult(outcome: .crashed(signal: nil, reason: "exit 3"), value: .repr("<o>", type: "O", truncated: 0)),
+            ExecutionResult(outcome: .timeout, trace: ExecutionTrace(
+                toolCalls: [ToolCallRecord(index: 0, tool: "get", arguments: ["n": 1], duration: .milliseconds(1),
+                                           outcome: .ok, resultBytes: 8)],
+                fieldReads: [FieldRead(call: 0, tool: "get", path: "a")])),
+            withFiles,
+        ]
+        for result in results {
+            #expect(result.jsonObject == (try JSONValueEncoder().encode(result)))
+        }
+        var full = try AttemptRecord(json: [
+            "session_id": "s", "attempt_id": "a-1", "task_id": "t-1", "task": "do it", "kind": "view", "attempt": 2,
+            "max_attempts": 3, "model": "m", "system_prompt": "be brief", "messages": [["role": "user", "content": "hi"]],
+            "parameters": ["temperature": 0.2], "reply": ["content": "x = 1", "finish_reason": "stop"],
+            "usage": ["prompt_tokens": 10], "latency_ms": 12.5, "http_attempts": 1,
+            "model_error": ["kind": "timeout", "message": "slow"], "code": "x = 1", "extraction": "fenced",
+            "diagnostics": [["rule": "VIEW001", "severity": "error", "message": "m", "path": "<a>", "line": 1, "column": 0]],
+            "runtime": ["status": "ran", "outcome": "ok"], "passed": false, "feedback": "fix it", "overhead_ms": 1.5,
+            "started_at": "2026-12-07T12:00:00Z", "source": "serve", "mcp_tool": "run_python", "future": [1, 2],
+        ])
+        full.reply?.reasoning = "because"
+        let bare = AttemptRecord(episodeID: "e", passed: true)
+        for record in [full, bare] {
+            #expect(record.json == (try JSONValueEncoder().encode(record)))
+            #expect(record.json.jsonText == (try JSONValueEncoder().encode(record)).jsonText)
+        }
+    }
+
+    @Test func randomUUIDsAreVersionFourInLowercaseText() {
+        let ids = (0..<1000).map { _ in RandomUUID.lowercased() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+            let characters = Array(id)
+            #expect(characters[14] == "4" && "89ab".contains(characters[19]))
+        }
+    }
+
     @Test func diagnosticsRoundTripAndOldRecordsDecodeLeniently() throws {
         let finding = Diagnostic(rule: "VIEW006", message: "f-string", hint: "use t\"\"", path: "v.py", line: 4, column: 12)
         #expect(Diagnostic(json: finding.json) == finding)

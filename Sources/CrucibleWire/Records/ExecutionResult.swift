@@ -200,8 +200,32 @@ extension ExecutionResult: Encodable {
         if !files.isEmpty { try container.encode(files, forKey: .files) }
     }
 
-    /// The result in its JSON shape.
-    public var jsonObject: JSONValue { (try? JSONValueEncoder().encode(self)) ?? .null }
+    /// The result in its JSON shape: what `encode(to:)` writes, built directly (through the
+    /// Encoder it was a good part of the host's CPU on every serve reply). The rarer parts
+    /// (an error, files, a trace with calls) still go through their own `encode(to:)`.
+    public var jsonObject: JSONValue {
+        var members: [String: JSONValue] = [
+            "outcome": .string(outcome.name), "outcome_detail": .string(outcome.description),
+            "stdout": .string(stdout), "stderr": .string(stderr),
+            "stdout_truncated_bytes": .int(stdoutTruncatedBytes), "stderr_truncated_bytes": .int(stderrTruncatedBytes),
+            "duration_ms": .double(duration.milliseconds), "trace": trace.jsonObject,
+        ]
+        if case .killedBySeccomp(let name) = outcome { members["syscall"] = .string(name) }
+        if case .crashed(let signal?, _) = outcome { members["signal"] = .int(Int(signal)) }
+        switch value {
+        case .json(let json, _, let type)?:
+            members["value"] = json
+            members["value_type"] = .string(type)
+        case .repr(let text, let type, let truncated)?:
+            members["value_repr"] = .string(text)
+            members["value_type"] = .string(type)
+            if truncated > 0 { members["value_truncated_chars"] = .int(truncated) }
+        case nil: break
+        }
+        if let error { members["error"] = (try? JSONValueEncoder().encode(error)) ?? .null }
+        if !files.isEmpty { members["files"] = (try? JSONValueEncoder().encode(files)) ?? .null }
+        return .object(members)
+    }
 }
 
 extension PythonError: Encodable {

@@ -110,8 +110,11 @@ extension ExecutionTrace: Encodable {
         if !dataFlows.isEmpty { try container.encode(dataFlows, forKey: .dataFlows) }
     }
 
-    /// The trace in its JSON shape.
-    public var jsonObject: JSONValue { (try? JSONValueEncoder().encode(self)) ?? .null }
+    /// The trace in its JSON shape (most executions call no tool: that one is a constant).
+    public var jsonObject: JSONValue {
+        if toolCalls.isEmpty && fieldReads.isEmpty && dataFlows.isEmpty { return ["tool_calls": [], "field_reads": []] }
+        return (try? JSONValueEncoder().encode(self)) ?? .null
+    }
 }
 
 extension ToolCallRecord: Encodable {

@@ -1,0 +1,91 @@
+import CrucibleTesting
+import Foundation
+import GRDB
+import Testing
+
+import Crucible
+@testable import CrucibleCorpus
+
+/// `recordLater` writes records in batches (LaterRecords.swift): nothing queued may be lost or
+/// reordered, and a batch must leave the store as the same records stored one by one would.
+/// (Through `crucible serve`, with exit, SIGTERM and feedback: Tests/python/test_serve_corpus_batches.py.)
+struct LaterRecordsTests {
+    func temporaryPath() -> String {
+        NSTemporaryDirectory() + "crucible-later-\(UUID().uuidString).sqlite"
+    }
+
+    /// Calls as serve records them: unnumbered, with an attempt id; every third passes; two models.
+    func calls(_ count: Int, sessions: Int) -> [AttemptRecord] {
+        (0..<count).map { index in
+            var record = CallRecord.make(
+                CallRecord.Link(episode: "serve:s\(index % sessions)", task: "t", model: index % 5 == 4 ? "m\(index)" : nil),
+                source: "serve", code: "x = \(index)", passed: index % 3 == 2, diagnostics: [],
+                runtime: ["status": "ran", "outcome": "ok"], feedback: nil, started: Date())
+            record.extra["workspace"] = ["git": false]
+            return record
+        }
+    }
+
+    func rows(_ store: CorpusStore) throws -> [String] {
+        try store.pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT s.id || ' ' || s.attempts || ' ' || IFNULL(s.first_passing_attempt, '-') || ' ' || s.outcome || ' ' || IFNULL(s.model, '-')
+                FROM sessions s ORDER BY s.rowid
+                """) + String.fetchAll(db, sql: "SELECT session_id || ' ' || attempt || ' ' || code || ' ' || uid FROM attempts ORDER BY id")
+        }
+    }
+
+    @Test func recordsQueuedLaterAreAllStoredInCallOrderOnceDrained() throws {
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(60))
+        let records = calls(300, sessions: 7)
+        for record in records { recorder.recordLater(record) }
+        recorder.drain()
+        // The window (60 s) has not run out: only full batches and the drain wrote them.
+        let stored = try store.attempts()
+        #expect(stored.count == records.count)
+        #expect(stored.sorted { $0.id < $1.id }.map(\.code) == records.map(\.code))
+        #expect(recorder.snapshot.stored == records.count && recorder.snapshot.spilled == 0)
+    }
+
+    @Test func aBatchLeavesTheStoreAsRecordsStoredOneByOneDo() throws {
+        let records = calls(40, sessions: 3)
+        let single = try CorpusStore(path: temporaryPath())
+        for record in records { try single.record(record, source: "serve") }
+        let together = try CorpusStore(path: temporaryPath())
+        let stored = try together.record(together: records, source: "serve")
+        #expect(stored.map(\.attempt) == (0..<40).map { $0 / 3 + 1 })
+        #expect(try rows(together) == rows(single))
+        // Stored again (an import of the same records): nothing new, nothing changed.
+        #expect(try together.record(together: records, source: "serve").allSatisfy { !$0.inserted })
+        #expect(try rows(together) == rows(single))
+    }
+
+    @Test func feedbackRightAfterRecordLaterFindsItsAttempt() throws {
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(60))
+        for record in calls(10, sessions: 2) {
+            recorder.recordLater(record)
+            let stored = try recorder.feedback(AttemptFeedback(json: ["attempt": .string(record.attemptID!), "verdict": "accepted"]))
+            #expect(stored.fixAttemptID == nil)
+        }
+    }
+
+    @Test func aBatchTheStoreCannotTakeIsSpilledRecordByRecord() throws {
+        let folder = NSTemporaryDirectory() + "crucible-later-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/corpus.sqlite"
+        let store = try CorpusStore(path: path)
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(60), report: { _ in })
+        // The file becomes unwritable under the open store: each record of the batch is spilled whole.
+        let records = calls(5, sessions: 1)
+        try store.pool.write { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        for record in records { recorder.recordLater(record) }
+        recorder.drain()
+        let counts = recorder.snapshot
+        #expect(counts.stored == 0 && counts.spilled == records.count)
+        let spilled = try String(contentsOfFile: try #require(counts.spillPath), encoding: .utf8)
+        #expect(spilled.split(separator: "\n").count == records.count)
+        unlink(counts.spillPath!)
+    }
+}
