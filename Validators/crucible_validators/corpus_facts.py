@@ -29,13 +29,14 @@ _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _DOCUMENTED = (ast.Module,) + _DEFINITIONS
 
 
-def facts(text, path, config=None):
-    """[normalized, parses, asserts, tests, suppressions, error rule IDs or None, definitions]."""
+def facts(text, path, config=None, selected=None):
+    """[normalized, parses, asserts, tests, suppressions, error rule IDs or None, definitions].
+    `selected`: `engine._selected_rules(config)`, for a caller with many files of one config."""
     parsed = parsing.parse(text, path)
     errors = None
     if config is not None:
         project = {}
-        found = engine.validate(text, path, config, project, parsed=parsed)
+        found = engine.validate(text, path, config, project, parsed=parsed, selected=selected)
         if project:  # only files with project facts (svcs registrations, ...) can have project findings
             found += engine.finish(project, config)
         errors = sorted({d["rule"] for d in found if d["severity"] == "error"})
@@ -163,7 +164,9 @@ def facts_many(files, configs):
     collecting = gc.isenabled()
     gc.disable()  # syntax trees hold no cycles; see engine.validate_many
     try:
-        return {key: facts(text, key, None if index is None else configs[index]) for key, text, index in files}
+        selected = [engine._selected_rules(config) for config in configs]  # the same for every file
+        return {key: facts(text, key, None, None) if index is None else facts(text, key, configs[index], selected[index])
+                for key, text, index in files}
     finally:
         if collecting:
             gc.enable()
