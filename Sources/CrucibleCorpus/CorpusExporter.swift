@@ -26,6 +26,8 @@ public struct CorpusExporter: Sendable {
         public var attempts: Int
         /// What each attempt's run gave; read only when a format needs it (`ExportFormat.needsRuns`).
         public var runs: [Int64: AttemptRun] = [:]
+        /// The failures' feedback texts, rendered once for every format.
+        public var feedback = FeedbackTexts()
     }
 
     public func select(from store: CorpusStore, validator: Validator, runs needsRuns: Bool = false) throws -> Selection {
@@ -108,7 +110,7 @@ public struct CorpusExporter: Sendable {
         let splits = CorpusSplits(seed: seed).assign(examples, clusters: selection.clusters)
         var records = Records()
         for (example, split) in zip(examples, splits) {
-            guard let line = format.line(for: example, runs: selection.runs, kinds: kinds, rulesets: rulesets) else { continue }
+            guard let line = format.line(for: example, runs: selection.runs, kinds: kinds, rulesets: rulesets, feedback: selection.feedback) else { continue }
             records.lines[split, default: []] += Array(line.jsonText.utf8) + [10]
             records.counts[split, default: 0] += 1
             let failed = example.failure.map { [$0] } ?? (example.role == .negative ? [example.attempt] : example.context)
