@@ -31,8 +31,17 @@ public struct CorpusExporter: Sendable {
     }
 
     public func select(from store: CorpusStore, validator: Validator, runs needsRuns: Bool = false) throws -> Selection {
+        // The runs are read on another thread while the rest is worked out: nothing needs them
+        // before the formats are written (the store is a WAL pool, whose reads run at once).
+        let runsRead = Locked<Result<[Int64: AttemptRun], Error>>(.success([:]))
+        let reading = DispatchGroup()
+        if needsRuns {
+            DispatchQueue.global().async(group: reading) {
+                let result = Result { try store.attemptRuns() }
+                runsRead.withLock { $0 = result }
+            }
+        }
         let attempts = try store.attempts()
-        let runs = needsRuns ? try store.attemptRuns() : [:]
         let examples = TrainingExample.derive(from: attempts)
         progress?("export: \(attempts.count) attempts, \(examples.count) candidate examples; computing code facts")
 
@@ -85,6 +94,8 @@ public struct CorpusExporter: Sendable {
         progress?("export: applying the gates")
 
         let (kept, report) = QualityGates(settings: gates).apply(examples, facts: facts, clusters: clusters)
+        reading.wait()
+        let runs = try runsRead.value.get()
         progress?("export: \(kept.count) examples kept; writing")
         return Selection(examples: kept, clusters: clusters, report: report, attempts: attempts.count, runs: runs)
     }
