@@ -189,10 +189,13 @@ struct CorpusExportCommand: ParsableCommand {
             exporter.kinds = project.kinds
         } catch { throw fail("\(error)", code: 2) }
 
-        let selection: CorpusExporter.Selection
-        do { selection = try exporter.select(from: store, validator: validator, runs: formats.contains(where: \.needsRuns)) } catch {
+        var selected: CorpusExporter.Selection
+        do { selected = try exporter.select(from: store, validator: validator, runs: formats.contains(where: \.needsRuns)) } catch {
             throw fail("\(error)")
         }
+        // hf writes the rows of trl-tools and rl again: made once when both are written.
+        selected.sharedRecords = SharedRecords.forExport(of: formats)
+        let selection = selected
         // Formats are independent: written on every core at once. hf first: its Parquet step is a
         // process of its own, which then runs beside the other formats' writing, not after it.
         let corpusPath = store.path, python = validator.pythonVersion, destination = out, exporterCopy = exporter

@@ -28,6 +28,8 @@ public struct CorpusExporter: Sendable {
         public var runs: [Int64: AttemptRun] = [:]
         /// The failures' feedback texts, rendered once for every format.
         public var feedback = FeedbackTexts()
+        /// The records two writers of the export make (hf and trl-tools, hf and rl), made once.
+        public var sharedRecords: SharedRecords?
     }
 
     public func select(from store: CorpusStore, validator: Validator, runs needsRuns: Bool = false) throws -> Selection {
@@ -108,7 +110,7 @@ public struct CorpusExporter: Sendable {
     }
 
     /// One format's records, split: the lines of each split and metadata.jsonl's lines.
-    struct Records {
+    struct Records: Sendable {
         var lines: [CorpusSplits.Split: [UInt8]] = [:]
         var metadata: [UInt8] = []
         var counts: [CorpusSplits.Split: Int] = [:]
@@ -117,6 +119,13 @@ public struct CorpusExporter: Sendable {
     /// The records of a line-based format, each in the split the gates' clusters and its
     /// sessions decide (the same rules for every format).
     func records(_ selection: Selection, format: ExportFormat) -> Records {
+        if let shared = selection.sharedRecords?.take(format) { return shared }
+        let records = makeRecords(selection, format: format)
+        selection.sharedRecords?.leave(records, for: format)
+        return records
+    }
+
+    func makeRecords(_ selection: Selection, format: ExportFormat) -> Records {
         let examples = format.records(from: selection.examples)
         let splits = CorpusSplits(seed: seed).assign(examples, clusters: selection.clusters)
         var records = Records()
