@@ -165,6 +165,19 @@ struct CorpusTests {
         #expect(shared.text(for: failure) == ExportFormat.feedback(for: failure))
     }
 
+    @Test func recordsTwoWritersMakeAreMadeOnceAndLetGoWhenTaken() {
+        #expect(SharedRecords.forExport(of: [.trlTools, .rl]) == nil)  // no hf: nothing is made twice
+        #expect(SharedRecords.forExport(of: [.hf, .kto]) == nil)
+        let shared = SharedRecords.forExport(of: ExportFormat.allCases)!
+        var records = CorpusExporter.Records()
+        records.metadata = Array("m\n".utf8)
+        shared.leave(records, for: .trlTools)
+        shared.leave(records, for: .kto)  // not one hf makes: not kept
+        #expect(shared.take(.kto) == nil)
+        #expect(shared.take(.trlTools)?.metadata == records.metadata)
+        #expect(shared.take(.trlTools) == nil)  // taken once, then let go
+    }
+
     @Test func splitsAreSeededAndKeepSessionsTogether() {
         let examples = (0..<200).map { index in
             TrainingExample(role: .positive, attempt: CorpusAttempt(
