@@ -189,14 +189,19 @@ struct CorpusExportCommand: ParsableCommand {
             exporter.kinds = project.kinds
         } catch { throw fail("\(error)", code: 2) }
 
-        let selection: CorpusExporter.Selection
-        do { selection = try exporter.select(from: store, validator: validator, runs: formats.contains(where: \.needsRuns)) } catch {
+        var selected: CorpusExporter.Selection
+        do { selected = try exporter.select(from: store, validator: validator, runs: formats.contains(where: \.needsRuns)) } catch {
             throw fail("\(error)")
         }
-        // Formats are independent: written on every core at once.
+        // hf writes the rows of trl-tools and rl again: made once when both are written.
+        selected.sharedRecords = SharedRecords.forExport(of: formats)
+        let selection = selected
+        // Formats are independent: written on every core at once. hf first: its Parquet step is a
+        // process of its own, which then runs beside the other formats' writing, not after it.
         let corpusPath = store.path, python = validator.pythonVersion, destination = out, exporterCopy = exporter
-        let results = concurrentResults(count: formats.count, workers: formats.count) { index in
-            let format = formats[index]
+        let order = formats.indices.sorted { (formats[$0] == .hf ? 0 : 1, $0) < (formats[$1] == .hf ? 0 : 1, $1) }
+        let scheduled = concurrentResults(count: formats.count, workers: formats.count) { position in
+            let format = formats[order[position]]
             let directory = formats.count == 1 ? destination : destination + "/" + format.rawValue
             let started = ContinuousClock.now
             let written = try exporterCopy.write(selection, format: format, to: directory, corpusPath: corpusPath, pythonVersion: python)
@@ -205,6 +210,8 @@ struct CorpusExportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("export: wrote \(format.rawValue) in \(String(format: "%.2f", seconds)) s\n".utf8))
             return written
         }
+        var results = scheduled
+        for (position, index) in order.enumerated() { results[index] = scheduled[position] }
         var written: [JSONValue] = []
         for outcome in results {
             let result: CorpusExporter.Written

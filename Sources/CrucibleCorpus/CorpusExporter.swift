@@ -26,11 +26,24 @@ public struct CorpusExporter: Sendable {
         public var attempts: Int
         /// What each attempt's run gave; read only when a format needs it (`ExportFormat.needsRuns`).
         public var runs: [Int64: AttemptRun] = [:]
+        /// The failures' feedback texts, rendered once for every format.
+        public var feedback = FeedbackTexts()
+        /// The records two writers of the export make (hf and trl-tools, hf and rl), made once.
+        public var sharedRecords: SharedRecords?
     }
 
     public func select(from store: CorpusStore, validator: Validator, runs needsRuns: Bool = false) throws -> Selection {
+        // The runs are read on another thread while the rest is worked out: nothing needs them
+        // before the formats are written (the store is a WAL pool, whose reads run at once).
+        let runsRead = Locked<Result<[Int64: AttemptRun], Error>>(.success([:]))
+        let reading = DispatchGroup()
+        if needsRuns {
+            DispatchQueue.global().async(group: reading) {
+                let result = Result { try store.attemptRuns() }
+                runsRead.withLock { $0 = result }
+            }
+        }
         let attempts = try store.attempts()
-        let runs = needsRuns ? try store.attemptRuns() : [:]
         let examples = TrainingExample.derive(from: attempts)
         progress?("export: \(attempts.count) attempts, \(examples.count) candidate examples; computing code facts")
 
@@ -83,6 +96,8 @@ public struct CorpusExporter: Sendable {
         progress?("export: applying the gates")
 
         let (kept, report) = QualityGates(settings: gates).apply(examples, facts: facts, clusters: clusters)
+        reading.wait()
+        let runs = try runsRead.value.get()
         progress?("export: \(kept.count) examples kept; writing")
         return Selection(examples: kept, clusters: clusters, report: report, attempts: attempts.count, runs: runs)
     }
@@ -95,7 +110,7 @@ public struct CorpusExporter: Sendable {
     }
 
     /// One format's records, split: the lines of each split and metadata.jsonl's lines.
-    struct Records {
+    struct Records: Sendable {
         var lines: [CorpusSplits.Split: [UInt8]] = [:]
         var metadata: [UInt8] = []
         var counts: [CorpusSplits.Split: Int] = [:]
@@ -104,11 +119,18 @@ public struct CorpusExporter: Sendable {
     /// The records of a line-based format, each in the split the gates' clusters and its
     /// sessions decide (the same rules for every format).
     func records(_ selection: Selection, format: ExportFormat) -> Records {
+        if let shared = selection.sharedRecords?.take(format) { return shared }
+        let records = makeRecords(selection, format: format)
+        selection.sharedRecords?.leave(records, for: format)
+        return records
+    }
+
+    func makeRecords(_ selection: Selection, format: ExportFormat) -> Records {
         let examples = format.records(from: selection.examples)
         let splits = CorpusSplits(seed: seed).assign(examples, clusters: selection.clusters)
         var records = Records()
         for (example, split) in zip(examples, splits) {
-            guard let line = format.line(for: example, runs: selection.runs, kinds: kinds, rulesets: rulesets) else { continue }
+            guard let line = format.line(for: example, runs: selection.runs, kinds: kinds, rulesets: rulesets, feedback: selection.feedback) else { continue }
             records.lines[split, default: []] += Array(line.jsonText.utf8) + [10]
             records.counts[split, default: 0] += 1
             let failed = example.failure.map { [$0] } ?? (example.role == .negative ? [example.attempt] : example.context)

@@ -110,10 +110,16 @@ public enum ExportFormat: String, CaseIterable, Sendable {
                                     attempt: failure.attempt, maxAttempts: failure.budget ?? failure.attempt + 1)
     }
 
+    /// `feedback(for:)` from `texts` where an export shares them.
+    static func feedback(for failure: CorpusAttempt, from texts: FeedbackTexts?) -> String {
+        texts?.text(for: failure) ?? feedback(for: failure)
+    }
+
     /// The line for one example, or nil when the format does not carry its role (or is not
-    /// written line by line: hf). `runs` and `kinds` serve the tool and RL formats.
+    /// written line by line: hf). `runs` and `kinds` serve the tool and RL formats; `feedback`
+    /// holds the feedback texts rendered so far (shared by the formats of one export).
     public func line(for example: TrainingExample, runs: [Int64: AttemptRun] = [:], kinds: [String: ArtifactKind] = [:],
-                     rulesets: [String: [String]] = [:]) -> JSONValue? {
+                     rulesets: [String: [String]] = [:], feedback texts: FeedbackTexts? = nil) -> JSONValue? {
         guard roles.contains(example.role) else { return nil }
         let attempt = example.attempt
         let system = attempt.systemPrompt ?? Self.fallbackSystemPrompt
@@ -123,7 +129,7 @@ public enum ExportFormat: String, CaseIterable, Sendable {
         var repair: [JSONValue] = []  // the failed turn and its feedback, for pairs
         if let failure = example.failure {
             repair = [["role": "assistant", "content": .string(Self.fenced(failure.code))],
-                      ["role": "user", "content": .string(Self.feedback(for: failure))]]
+                      ["role": "user", "content": .string(Self.feedback(for: failure, from: texts))]]
         }
         switch self {
         case .mlxChat:
@@ -131,14 +137,14 @@ public enum ExportFormat: String, CaseIterable, Sendable {
         case .mlxCompletions:
             var text = system + "\n\n" + attempt.task
             if let failure = example.failure {
-                text += "\n\nPrevious attempt:\n" + Self.fenced(failure.code) + "\n\n" + Self.feedback(for: failure)
+                text += "\n\nPrevious attempt:\n" + Self.fenced(failure.code) + "\n\n" + Self.feedback(for: failure, from: texts)
             }
             return ["prompt": .string(text + "\n\n"), "completion": .string(answer)]
         case .openAISFT:
             var messages = prompt
             if let failure = example.failure {
                 messages.append(["role": "assistant", "content": .string(Self.fenced(failure.code)), "weight": 0])
-                messages.append(["role": "user", "content": .string(Self.feedback(for: failure))])
+                messages.append(["role": "user", "content": .string(Self.feedback(for: failure, from: texts))])
             }
             messages.append(["role": "assistant", "content": .string(answer), "weight": 1])
             return ["messages": .array(messages)]
@@ -160,19 +166,19 @@ public enum ExportFormat: String, CaseIterable, Sendable {
             var turns: [JSONValue] = [["from": "system", "value": .string(system)], ["from": "human", "value": .string(attempt.task)]]
             if let failure = example.failure {
                 turns.append(["from": "gpt", "value": .string(Self.fenced(failure.code))])
-                turns.append(["from": "human", "value": .string(Self.feedback(for: failure))])
+                turns.append(["from": "human", "value": .string(Self.feedback(for: failure, from: texts))])
             }
             turns.append(["from": "gpt", "value": .string(answer)])
             return ["conversations": .array(turns)]
         case .openAITools:
-            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .openAI)),
+            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .openAI, feedback: texts)),
                     "tools": [ToolConversation.definition]]
         case .trlTools:
-            let messages = ToolConversation.messages(example, runs: runs, dialect: .huggingFace)
+            let messages = ToolConversation.messages(example, runs: runs, dialect: .huggingFace, feedback: texts)
             return ["prompt": .array(Array(messages.dropLast())), "completion": [messages.last!],
                     "tools": [ToolConversation.definition]]
         case .mlxTools:
-            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .mlx)),
+            return ["messages": .array(ToolConversation.messages(example, runs: runs, dialect: .mlx, feedback: texts)),
                     "tools": [ToolConversation.definition]]
         case .rl:
             let sets = rulesets[attempt.kind].flatMap { $0.isEmpty ? nil : $0 } ?? ["core"]

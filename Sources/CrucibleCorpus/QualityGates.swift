@@ -82,6 +82,10 @@ public struct QualityGates: Sendable {
         }
 
         gate("length") { example in
+            // Characters are never more than UTF-8 bytes, which a String knows without counting:
+            // the characters are counted only where the bytes exceed the limit.
+            let bytes = example.attempt.code.utf8.count + (example.failure?.code.utf8.count ?? 0)
+            guard bytes > settings.maxCharacters else { return nil }
             let size = example.attempt.code.count + (example.failure?.code.count ?? 0)
             return size > settings.maxCharacters ? "length" : nil
         }
@@ -100,9 +104,13 @@ public struct QualityGates: Sendable {
             return seenClusters.insert(key).inserted ? nil : "near-duplicate"
         }
 
-        gate("fake-fix") { example in
-            guard let failure = example.failure ?? example.previous else { return nil }
-            return Self.fakeFix(failure: failure, fix: example.attempt, before: facts[failure.id], after: facts[example.attempt.id])
+        // The fake-fix verdicts (line diffs, most of the gates' time) on every core first; the
+        // gate then takes them in order, as it would have worked them out.
+        let fakeFixes = stopped || stopBefore == "fake-fix" ? [] : Self.fakeFixes(current, facts: facts)
+        var fakeFixIndex = 0
+        gate("fake-fix") { _ in
+            defer { fakeFixIndex += 1 }
+            return fakeFixes[fakeFixIndex]
         }
 
         gate("revalidation") { example in
@@ -134,6 +142,21 @@ public struct QualityGates: Sendable {
 
         for example in current { report.kept[example.role, default: 0] += 1 }
         return (current, report)
+    }
+
+    /// `fakeFix` of each example with a failure (or a failure before it), nil for the others,
+    /// in order; worked out in chunks on every core.
+    static func fakeFixes(_ examples: [TrainingExample], facts: [Int64: CodeFacts]) -> [String?] {
+        let chunkSize = 2_000
+        let chunks = (examples.count + chunkSize - 1) / chunkSize
+        let results = concurrentResults(count: chunks, workers: ProcessInfo.processInfo.activeProcessorCount) { chunk -> [String?] in
+            examples[(chunk * chunkSize)..<min(examples.count, (chunk + 1) * chunkSize)].map { example in
+                guard let failure = example.failure ?? example.previous else { return nil }
+                return fakeFix(failure: failure, fix: example.attempt, before: facts[failure.id], after: facts[example.attempt.id])
+            }
+        }
+        // The jobs cannot throw.
+        return results.flatMap { (try? $0.get()) ?? [] }
     }
 
     /// Why a pair's "fix" is not a fix, or nil when it is one.

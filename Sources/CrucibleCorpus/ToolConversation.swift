@@ -50,7 +50,8 @@ public enum ToolConversation {
     }
 
     /// The messages: system, user, then call / result for each failure, then the passing call.
-    static func messages(_ example: TrainingExample, runs: [Int64: AttemptRun], dialect: Dialect) -> [JSONValue] {
+    static func messages(_ example: TrainingExample, runs: [Int64: AttemptRun], dialect: Dialect,
+                         feedback texts: FeedbackTexts? = nil) -> [JSONValue] {
         let attempt = example.attempt
         var messages: [JSONValue] = [
             ["role": "system", "content": .string(attempt.systemPrompt ?? ExportFormat.fallbackSystemPrompt)],
@@ -59,7 +60,7 @@ public enum ToolConversation {
         for failure in example.context {
             messages.append(call(failure, dialect: dialect, trained: false))
             var result: [String: JSONValue] = [
-                "role": "tool", "tool_call_id": .string(callID(failure)), "content": .string(self.result(failure, run: runs[failure.id])),
+                "role": "tool", "tool_call_id": .string(callID(failure)), "content": .string(self.result(failure, run: runs[failure.id], feedback: texts)),
             ]
             if dialect != .openAI { result["name"] = .string(toolName) }
             messages.append(.object(result))
@@ -83,7 +84,7 @@ public enum ToolConversation {
     }
 
     /// What `run_python` answered: the stored run and the feedback, as one JSON object.
-    static func result(_ attempt: CorpusAttempt, run: AttemptRun?) -> String {
+    static func result(_ attempt: CorpusAttempt, run: AttemptRun?, feedback texts: FeedbackTexts? = nil) -> String {
         var fields: [String: JSONValue] = ["passed": .bool(attempt.passed)]
         func put(_ key: String, _ text: String?, limit: Int = 2_000) {
             guard let text, !text.isEmpty else { return }
@@ -97,7 +98,7 @@ public enum ToolConversation {
         put("error", run?.error)
         put("reason", run?.reason)
         put("check", run?.checkOutcome)
-        if !attempt.passed { put("feedback", ExportFormat.feedback(for: attempt), limit: 8_000) }
+        if !attempt.passed { put("feedback", ExportFormat.feedback(for: attempt, from: texts), limit: 8_000) }
         return JSONValue.object(fields).jsonText
     }
 }

@@ -119,6 +119,65 @@ struct CorpusTests {
         #expect(QualityGates.fakeFix(failure: failure, fix: oneLine, before: nil, after: nil) == nil)
     }
 
+    @Test func fakeFixVerdictsWorkedOutInChunksComeBackInTheExamplesOrder() {
+        func attempt(_ id: Int64, _ code: String, failing: Bool) -> CorpusAttempt {
+            CorpusAttempt(id: id, episodeID: "s\(id)", attempt: 1, passed: !failing, code: code, reply: nil, feedback: nil,
+                          startedAt: "", source: "import", taskID: "", task: "", kind: "view", model: nil, systemPrompt: nil,
+                          budget: nil, findings: failing ? [.init(rule: "VIEW006", severity: "error", line: 5, column: 0, message: "", hint: "")] : [])
+        }
+        let failing = "import x\n\ndef a_view():\n    y = 1\n    return html(f\"{y}\")\n"
+        // More examples than one chunk holds, a fake fix at irregular places, and positives with no failure.
+        let examples = (0..<7_001).map { index -> TrainingExample in
+            let id = Int64(index * 2)
+            if index % 3 == 0 { return TrainingExample(role: .positive, attempt: attempt(id, "x = \(index)", failing: false)) }
+            let fix = index % 7 == 0 ? "import x\n\n" : "import x\n\ndef a_view():\n    y = \(index)\n    return html(t\"{y}\")\n"
+            return TrainingExample(role: .pair, attempt: attempt(id, fix, failing: false), failure: attempt(id + 1, failing, failing: true))
+        }
+        let serial = examples.map { example in
+            example.failure.flatMap { QualityGates.fakeFix(failure: $0, fix: example.attempt, before: nil, after: nil) }
+        }
+        #expect(QualityGates.fakeFixes(examples, facts: [:]) == serial)
+        #expect(serial.compactMap { $0 }.count == (0..<7_001).filter { $0 % 3 != 0 && $0 % 7 == 0 }.count)
+    }
+
+    @Test func sharedFeedbackTextsGiveTheLinesEachFormatRendersAlone() {
+        let failure = CorpusAttempt(
+            id: 7, episodeID: "s", attempt: 1, passed: false, code: "html(f\"{y}\")", reply: nil, feedback: nil, startedAt: "",
+            source: "import", taskID: "t", task: "write it", kind: "view", model: nil, systemPrompt: nil, budget: 3,
+            findings: [.init(rule: "VIEW006", severity: "error", line: 1, column: 0, message: "not a t-string", hint: "use t")])
+        var fix = failure
+        fix.id = 8
+        fix.attempt = 2
+        fix.passed = true
+        fix.findings = []
+        fix.code = "html(t\"{y}\")"
+        let pair = TrainingExample(role: .pair, attempt: fix, failure: failure)
+        var conversation = TrainingExample(role: .positive, attempt: fix)
+        conversation.context = [failure]
+        let shared = FeedbackTexts()
+        for format in ExportFormat.allCases {
+            for example in [pair, conversation] {
+                let alone = format.line(for: example)
+                #expect(format.line(for: example, feedback: shared) == alone)
+                #expect(format.line(for: example, feedback: shared) == alone)  // from the shared texts now
+            }
+        }
+        #expect(shared.text(for: failure) == ExportFormat.feedback(for: failure))
+    }
+
+    @Test func recordsTwoWritersMakeAreMadeOnceAndLetGoWhenTaken() {
+        #expect(SharedRecords.forExport(of: [.trlTools, .rl]) == nil)  // no hf: nothing is made twice
+        #expect(SharedRecords.forExport(of: [.hf, .kto]) == nil)
+        let shared = SharedRecords.forExport(of: ExportFormat.allCases)!
+        var records = CorpusExporter.Records()
+        records.metadata = Array("m\n".utf8)
+        shared.leave(records, for: .trlTools)
+        shared.leave(records, for: .kto)  // not one hf makes: not kept
+        #expect(shared.take(.kto) == nil)
+        #expect(shared.take(.trlTools)?.metadata == records.metadata)
+        #expect(shared.take(.trlTools) == nil)  // taken once, then let go
+    }
+
     @Test func splitsAreSeededAndKeepSessionsTogether() {
         let examples = (0..<200).map { index in
             TrainingExample(role: .positive, attempt: CorpusAttempt(

@@ -16,7 +16,7 @@ from test_validate import ROOT
 sys.path.insert(0, os.path.join(ROOT, "Validators"))
 
 import corpus_plan  # noqa: E402
-from crucible_validators import corpus_facts, fastwalk  # noqa: E402
+from crucible_validators import corpus_facts, fastwalk, signatures  # noqa: E402
 from crucible_validators import source as parsing  # noqa: E402
 
 EDGE_CASES = [
@@ -122,3 +122,30 @@ def test_a_rewritten_source_never_parsed_as_it_was():
                 continue
             raise AssertionError("rewritten, yet it parses as it is: %r" % text[:300])
     assert changed > 50
+
+
+def test_own_returns_through_statements_only_is_the_full_walks():
+    """signatures.own_returns follows only the fields that hold statements; the walk through
+    every node (last child first) found the same returns in the same order."""
+
+    def walked(function):
+        found, stack = [], list(function.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Return):
+                found.append(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                continue
+            stack.extend(fastwalk.children(node))
+        return found
+
+    functions = 0
+    for text in texts():
+        tree = parsing.parse(text, "<t>").tree
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert signatures.own_returns(node) == walked(node), text[:300]
+                functions += 1
+    assert functions > 1000

@@ -24,18 +24,14 @@ SUPPRESSION = re.compile(
     re.IGNORECASE)
 
 
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-# Nodes whose leading docstring the normal form leaves out.
-_DOCUMENTED = (ast.Module,) + _DEFINITIONS
-
-
-def facts(text, path, config=None):
-    """[normalized, parses, asserts, tests, suppressions, error rule IDs or None, definitions]."""
+def facts(text, path, config=None, selected=None):
+    """[normalized, parses, asserts, tests, suppressions, error rule IDs or None, definitions].
+    `selected`: `engine._selected_rules(config)`, for a caller with many files of one config."""
     parsed = parsing.parse(text, path)
     errors = None
     if config is not None:
         project = {}
-        found = engine.validate(text, path, config, project, parsed=parsed)
+        found = engine.validate(text, path, config, project, parsed=parsed, selected=selected)
         if project:  # only files with project facts (svcs registrations, ...) can have project findings
             found += engine.finish(project, config)
         errors = sorted({d["rule"] for d in found if d["severity"] == "error"})
@@ -55,11 +51,22 @@ def facts(text, path, config=None):
     return [normalized, tree is not None, asserts, tests, suppressions, errors, definitions]
 
 
-# Per node class, its fields and whether each is optional (class default None): what
-# ast.dump reads for each node, looked up once per class instead of once per node.
-_FIELDS = {}
+# Per node class, what the normal form writes and counts for it, looked up once per class
+# instead of once per node: the text that opens it (`Name(`), its fields and whether each is
+# optional (class default None: what ast.dump leaves out when None), and its kind below.
+_CLASSES = {}
+_PLAIN, _ASSERT, _MODULE, _CLASS, _FUNCTION, _JOINED = range(6)
+_KINDS = {ast.Assert: _ASSERT, ast.Module: _MODULE, ast.ClassDef: _CLASS, ast.FunctionDef: _FUNCTION,
+          ast.AsyncFunctionDef: _FUNCTION, ast.JoinedStr: _JOINED}
+_AST = ast.AST
 _PASS = ast.dump(ast.Pass(), annotate_fields=False)
 _TEMPLATE_MARK = ast.dump(ast.Constant("\0template"), annotate_fields=False)
+
+
+def _described(cls):
+    fields = tuple((name, getattr(cls, name, ...) is None) for name in cls._fields)
+    described = _CLASSES[cls] = (cls.__name__ + "(", fields, _KINDS.get(cls, _PLAIN))
+    return described
 
 
 class _NormalForm:
@@ -84,23 +91,24 @@ class _NormalForm:
 
     def node(self, node):
         cls = type(node)
-        fields = _FIELDS.get(cls)
-        if fields is None:
-            fields = _FIELDS[cls] = tuple((name, getattr(cls, name, ...) is None) for name in cls._fields)
-        documented = template = False
-        if cls is ast.Assert:
-            self.asserts += 1
-        elif cls in _DOCUMENTED:
-            documented = True
-            if cls is not ast.Module:
-                self.definitions += 1
-                if cls is not ast.ClassDef and node.name.startswith("test"):
-                    self.tests += 1
-        elif cls is ast.JoinedStr and self.parsed.is_template(node):
-            template = True
+        opening, fields, kind = _CLASSES.get(cls) or _described(cls)
         out = self.out
-        out.append(cls.__name__)
-        out.append("(")
+        if not fields:  # Load(), Add(), ...: nothing inside, nothing to count
+            out.append(opening + ")")
+            return
+        documented = template = False
+        if kind:
+            if kind == _ASSERT:
+                self.asserts += 1
+            elif kind == _JOINED:
+                template = self.parsed.is_template(node)
+            else:
+                documented = True
+                if kind != _MODULE:
+                    self.definitions += 1
+                    if kind == _FUNCTION and node.name.startswith("test"):
+                        self.tests += 1
+        out.append(opening)
         keywords, first = False, True
         for name, optional in fields:
             try:
@@ -130,7 +138,7 @@ class _NormalForm:
                     out.append(", ")
                     self.items(value, 0, bracket=False)
                 out.append("]")
-            elif isinstance(value, ast.AST):
+            elif isinstance(value, _AST):
                 self.node(value)
             elif isinstance(value, list):
                 self.items(value, 0)
@@ -146,7 +154,7 @@ class _NormalForm:
             if index > start:
                 out.append(", ")
             value = values[index]
-            if isinstance(value, ast.AST):
+            if isinstance(value, _AST):
                 self.node(value)
             elif isinstance(value, list):
                 self.items(value, 0)
@@ -163,7 +171,9 @@ def facts_many(files, configs):
     collecting = gc.isenabled()
     gc.disable()  # syntax trees hold no cycles; see engine.validate_many
     try:
-        return {key: facts(text, key, None if index is None else configs[index]) for key, text, index in files}
+        selected = [engine._selected_rules(config) for config in configs]  # the same for every file
+        return {key: facts(text, key, None, None) if index is None else facts(text, key, configs[index], selected[index])
+                for key, text, index in files}
     finally:
         if collecting:
             gc.enable()

@@ -7,8 +7,6 @@ fields or its `__init__`), without running anything.
 
 import ast
 
-from . import fastwalk
-
 
 class Signature:
     """Parameters of a callable as the caller sees them (`self` already dropped)."""
@@ -173,14 +171,28 @@ def definitions(tree):
     return found
 
 
+# The fields that hold statements: of compound statements, except handlers and match cases.
+# No expression holds a statement, so these are all a search for statements has to follow.
+_BLOCKS = {"body", "orelse", "finalbody", "handlers", "cases"}
+_BLOCK_FIELDS = {}  # node class -> its _BLOCKS fields, in _fields order
+
+
 def own_returns(function):
-    """Return statements of this function, not of functions nested in it."""
+    """Return statements of this function, not of functions nested in it; in the order a
+    depth-first walk of every node (`fastwalk.children`, last child first) finds them, which
+    is the order of this walk through statements only."""
     found, stack = [], list(function.body)
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.Return):
+        kind = type(node)
+        if kind is ast.Return:
             found.append(node)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
-        stack.extend(fastwalk.children(node))
+        if kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            continue
+        fields = _BLOCK_FIELDS.get(kind)
+        if fields is None:
+            fields = _BLOCK_FIELDS[kind] = tuple(name for name in kind._fields if name in _BLOCKS)
+        for name in fields:
+            stack.extend(getattr(node, name, None) or ())
     return found

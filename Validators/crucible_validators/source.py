@@ -160,7 +160,7 @@ def parse(text, filename="<code>"):
         # and the rewritten source is what gets parsed, so this is the same result. Anything
         # else (nothing rewritten, the rewrite or its parse failing) takes the path below.
         try:
-            source, positions, problems, aliases, parameters = _rewrite(text)
+            source, positions, problems, aliases, parameters = _rewrite_quickly(text) or _rewrite(text)
             if source != text:
                 return Parsed(ast.parse(source, filename), positions, problems, lines, aliases, parameters)
         except (tokenize.TokenError, SyntaxError):
@@ -399,6 +399,104 @@ def _rewrite(text):
         line = rows[row - 1]
         rows[row - 1] = line[:col] + char + line[col + 1:]
     return "".join(rows), positions, problems, aliases, parameters
+
+
+# What `_rewrite_quickly` scans for: comments and string literals, each ended where tokenize
+# ends it (triple-quoted ones across lines and escapes; one-quoted ones on their line, so a
+# backslash-continued one is left to tokenize), and any other quote (a string nothing closes).
+_LEXEMES = re.compile(r"""
+    \#[^\n]*
+  | '''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
+  | \"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"
+  | '[^\n'\\]*(?:\\[^\n][^\n'\\]*)*'
+  | "[^\n"\\]*(?:\\[^\n][^\n"\\]*)*"
+  | ['"]
+""", re.VERBOSE | re.DOTALL)
+# Where only tokenize can tell: a line break other than \n (the rows the edits are applied to
+# are splitlines' rows, tokenize's are \n's), a possible `type` statement or type parameter
+# list (the other edits `_rewrite` makes).
+_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_TYPE_SYNTAX = re.compile(r"\btype[ \t\f]+\w|\b(?:def|class)[\s\\]+\w+[\s\\]*\[")
+# Between two tokens: nothing that tokenize makes a token of, other than NL (or the NEWLINE
+# and INDENT/DEDENT that only blanks make, which the check below treats the same, to be safe).
+_BLANK = re.compile(r"[ \t\f\n\\]*")
+# tokenize's string prefixes on 3.11 (a string token that starts with one of them).
+_STRING_PREFIXES = {"r", "u", "f", "b", "br", "rb", "fr", "rf"}
+
+
+def _rewrite_quickly(text):
+    """`_rewrite(text)` without tokenize's pure-Python pass over every token (two thirds of the
+    cost of parsing a file with a t-string on 3.11, and every view the corpus records has one),
+    or None where this cannot be sure of giving the same: then `_rewrite` judges.
+
+    On 3.11 tokenize splits `t"x"` into the NAME `t` and the STRING `"x"`; a regex finds the
+    same strings (and comments, which can hold quotes) tokenize finds, and a t-string is a
+    string whose word right before the quote is a t-prefix. Only the common case is taken:
+    no `type` statement or type parameters (None), every t-string alone in its implicit
+    concatenation (one next to another string, blanks and comments between, gives None: that
+    is where `_rewrite` reports TSTR001 or records only the first), and no word before a quote
+    that is neither a prefix nor a t-prefix (`print"x"`, `1t"x"`: None). test_template_rewrite.py
+    checks it against `_rewrite` over the standard library with its f-strings made t-strings."""
+    if _LINE_BREAKS.search(text) or (("type" in text or "[" in text) and _TYPE_SYNTAX.search(text)):
+        return None
+    edits, positions = [], set()
+    row, counted = 1, 0  # the line of offset `counted`
+    end = 0  # where the previous comment or string ended
+    string_open = template_open = False  # the last token (blanks and comments aside) is a string, a t-string
+    for lexeme in _LEXEMES.finditer(text):
+        quote = lexeme.start()
+        string = lexeme.group()
+        if string[0] == "#":
+            if _BLANK.match(text, end, quote).end() != quote:
+                string_open = template_open = False
+            end = lexeme.end()
+            continue
+        if len(string) == 1:
+            return None  # a quote no string closes: tokenize's error tokens
+        word = quote
+        while word > end and (text[word - 1].isalnum() or text[word - 1] == "_"):
+            word -= 1
+        prefix = text[word:quote]
+        template = prefix in _T_PREFIXES
+        if not template and prefix and prefix.lower() not in _STRING_PREFIXES:
+            return None
+        if _BLANK.match(text, end, word).end() != word:
+            string_open = template_open = False
+        if string_open and (template or template_open):
+            return None  # implicitly concatenated with a t-string
+        string_open, template_open, end = True, template, lexeme.end()
+        if template:
+            row += text.count("\n", counted, word)
+            counted = word
+            col = word - (text.rfind("\n", 0, word) + 1)
+            edits.extend((row, col + offset, "f") for offset, char in enumerate(prefix) if char in "tT")
+            positions.add((row, col))
+            if _NESTED.search(string):
+                nested, nested_starts = _nested_prefixes(_Token(
+                    (row + text.count("\n", word, quote), quote - (text.rfind("\n", 0, quote) + 1)), string))
+                edits.extend((nested_row, nested_col, "f") for nested_row, nested_col in nested)
+                positions.update(nested_starts)
+    return _edited(text, edits), positions, [], {}, {}
+
+
+class _Token:
+    """What `_nested_prefixes` reads of a tokenize token."""
+
+    __slots__ = ("start", "string")
+
+    def __init__(self, start, string):
+        self.start, self.string = start, string
+
+
+def _edited(text, edits):
+    """The text with each (row, col, character) edit made (rows as splitlines counts them)."""
+    if not edits:
+        return text
+    rows = text.splitlines(keepends=True)
+    for row, col, char in edits:
+        line = rows[row - 1]
+        rows[row - 1] = line[:col] + char + line[col + 1:]
+    return "".join(rows)
 
 
 def _parameter_names(tokens, start, close):

@@ -10,6 +10,7 @@ Markup is a t-string holding a tag that can reach tdom's rendering (`_templates`
 """
 
 import ast
+import functools
 import posixpath
 import re
 
@@ -26,23 +27,38 @@ def _markup(node):
     return markup.text_of(markup.atoms_of(node, lambda n: n is node))
 
 
+@functools.lru_cache(maxsize=512)
+def _scanned(text):
+    """markup.scan(text) as a tuple: the rules below scan the same markup up to eight times
+    per t-string, and read what it yields without changing it."""
+    return tuple(markup.scan(text))
+
+
 def _scan(text):
     """(kind, name, attribute names, raw) of markup.scan, as other rulesets read it."""
-    for kind, name, attributes, raw, _ in markup.scan(text):
+    for kind, name, attributes, raw, _ in _scanned(text):
         yield kind, name, [a for a, _ in attributes] if attributes is not None else None, raw
 
 
 def _templates(context):
-    """The t-strings holding a tag that can reach tdom's rendering (see `_not_rendered`)."""
-    if not context.parsed.template_positions:
-        return  # the parser saw no t-string at all: nothing to walk
-    not_rendered = None
-    for node in context.nodes:
-        if context.is_template(node) and any(isinstance(v, ast.Constant) and "<" in str(v.value) for v in node.values):
-            if not_rendered is None:
-                not_rendered = _not_rendered(context)
-            if id(node) not in not_rendered:
-                yield node
+    """The t-strings holding a tag that can reach tdom's rendering (see `_not_rendered`), in
+    the order of `context.nodes`. Found once per file (five rules ask, and the search tests
+    every node of the tree)."""
+    if "tdom_templates" in context.memo:
+        return context.memo["tdom_templates"]
+    found = []
+    if context.parsed.template_positions:  # else the parser saw no t-string at all: nothing to walk
+        not_rendered = None
+        joined_str = ast.JoinedStr
+        for node in context.nodes:
+            if isinstance(node, joined_str) and context.is_template(node) and any(
+                    isinstance(v, ast.Constant) and "<" in str(v.value) for v in node.values):
+                if not_rendered is None:
+                    not_rendered = _not_rendered(context)
+                if id(node) not in not_rendered:
+                    found.append(node)
+    context.memo["tdom_templates"] = found
+    return found
 
 
 # tdom's own modules whose functions read a Template's parts without parsing its markup:
@@ -284,7 +300,7 @@ def _nesting(text):
     """The first nesting error tdom's parser raises, as (message, offset or None): mismatched,
     unexpected or missing end tags, and a component end tag closing a plain element."""
     stack = []  # (name, component slot or None)
-    for kind, name, _, raw, start in markup.scan(text):
+    for kind, name, _, raw, start in _scanned(text):
         if kind == "start" and name.lower() not in _VOID:
             stack.append((name, _component(name)))
         elif kind == "end":
@@ -305,7 +321,7 @@ def _nesting(text):
 
 def _unfinished(text):
     """A tag never closed with '>' at the end of the markup: (message, offset) or None."""
-    for kind, _, _, raw, start in markup.scan(text):
+    for kind, _, _, raw, start in _scanned(text):
         if kind == "broken":
             return "a tag is not closed with '>': %s" % _show(raw), start
     return None
@@ -358,7 +374,7 @@ def component_tags(context):
         yield from findings
         text, expressions = markup.text_of(atoms)
         stack = []
-        for kind, name, _, raw, start in markup.scan(text):
+        for kind, name, _, raw, start in _scanned(text):
             if kind not in ("start", "end", "self"):
                 continue
             slot = _component(name)
@@ -380,7 +396,7 @@ def component_tags(context):
 def _malformed(text):
     """What tdom's parser rejects in a tag or declaration, found statically: [(message, offset)]."""
     found = []
-    for kind, name, attributes, raw, start in markup.scan(text):
+    for kind, name, attributes, raw, start in _scanned(text):
         if kind in ("start", "self", "broken"):
             for attribute, value in attributes:
                 if _SLOT not in attribute:
@@ -467,7 +483,7 @@ def _content_slots(text):
     """Offsets of the placeholders that stand in element content (where tdom escapes a str),
     not in a tag, a comment, a declaration or the body of <script> or <style>."""
     hidden = []
-    for kind, name, _, raw, start in markup.scan(text):
+    for kind, name, _, raw, start in _scanned(text):
         if kind == "raw" and name in ("title", "textarea"):
             continue  # escaped there too: tags in a str show as text
         size = {"comment": 7, "decl": 3, "pi": 3, "marked": 6}.get(kind, 0) + len(raw)
@@ -572,7 +588,7 @@ def _component_uses(context):
         for node in _templates(context):
             atoms = markup.atoms_of(node, context.is_template)
             text, expressions = markup.text_of(atoms)
-            for kind, name, attributes, _, start in markup.scan(text):
+            for kind, name, attributes, _, start in _scanned(text):
                 slot = _component(name) if kind in ("start", "self") else None
                 if slot is None or slot < 0:
                     continue
