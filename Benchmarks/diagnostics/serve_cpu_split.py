@@ -33,13 +33,25 @@ def children(pid):
     return found
 
 
+def namespace_pid(pid):
+    """The pid in the process's own PID namespace (the last of /proc's NSpid)."""
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return None
+
+
 with Crucible([binary, "serve", "--no-standard-tools", "--pool-size", "8", *extra], stderr=open(os.devnull, "w")) as crucible:
     for _ in range(50):
         crucible.execute("x = 1 + 2")
     # The long-lived processes: host, zygotes (workers come and go; the zygote reaps them).
     # Zygotes are the host's children; their own children (idle workers) may exit at any time.
     host = crucible._process.pid
-    processes = [host] + [p for p in children(host) if open("/proc/%d/comm" % p).read().strip() == "crucible-zygote"]
+    # Where the zygote has a PID namespace, the host's child only waits and the zygote (pid 1 of
+    # the namespace, which reaps the workers) is its child: take both, and no idle worker.
+    zygotes = [p for p in children(host) if open("/proc/%d/comm" % p).read().strip() == "crucible-zygote"]
+    zygotes += [child for p in zygotes for child in children(p) if namespace_pid(child) == 1]
+    processes = [host] + zygotes
     names = {p: "host" if p == crucible._process.pid else "zygote" for p in processes}
     before = {p: ticks(p) for p in processes}
     client_before = os.times()

@@ -28,7 +28,7 @@ public enum CallRecord {
         feedback: String?, started: Date, extra: [String: JSONValue] = [:]
     ) -> AttemptRecord {
         var record = AttemptRecord(episodeID: link.episode, passed: passed)
-        record.attemptID = RandomUUID.lowercased()
+        record.attemptID = RecordUUID.next()
         record.task = link.task
         record.kind = link.kind
         record.taskID = link.taskID

@@ -98,7 +98,7 @@ public final class RetryLoop: Sendable {
 
     public func run(_ task: GenerationTask, kind: ArtifactKind, isCancelled: @Sendable () -> Bool = { false }) async -> Outcome {
         let maxAttempts = settings.maxRetries + 1
-        let episodeID = UUID().uuidString.lowercased()
+        let episodeID = RecordUUID.next()
         var messages: [ChatMessage] = [.system(systemPrompt(for: kind)), .user(task.text)]
         var outcome = Outcome(task: task, kind: kind.name, passed: false, attempts: [], finalError: nil,
                               modelFailure: nil, failedRules: [])

@@ -375,7 +375,7 @@ public final class ServeMethods: @unchecked Sendable {
     /// without one each call is a session of its own; `"corpus": false` records nothing.
     private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
         guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else { return CallRecord.Link(episode: source + ":" + RandomUUID.lowercased()) }
+        guard let given = params["corpus"] else { return CallRecord.Link(episode: source + ":" + RecordUUID.next()) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
             throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
@@ -387,7 +387,7 @@ public final class ServeMethods: @unchecked Sendable {
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
         return CallRecord.Link(
-            episode: source + ":" + (id ?? RandomUUID.lowercased()), task: given["task"]?.stringValue ?? "",
+            episode: source + ":" + (id ?? RecordUUID.next()), task: given["task"]?.stringValue ?? "",
             taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
             model: given["model"]?.stringValue)
     }

@@ -83,14 +83,23 @@ struct RecordCodingTests {
         }
     }
 
-    @Test func randomUUIDsAreVersionFourInLowercaseText() {
-        let ids = (0..<1000).map { _ in RandomUUID.lowercased() }
+    @Test func recordIDsAreVersionSevenUUIDsThatSortByTime() throws {
+        let before = UInt64(Date().timeIntervalSince1970 * 1_000)
+        let ids = (0..<1000).map { _ in RecordUUID.next() }
+        let after = UInt64(Date().timeIntervalSince1970 * 1_000)
         #expect(Set(ids).count == ids.count)
         for id in ids {
             #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
             let characters = Array(id)
-            #expect(characters[14] == "4" && "89ab".contains(characters[19]))
+            #expect(characters[14] == "7" && "89ab".contains(characters[19]))
+            // The first 48 bits are the Unix time in milliseconds when it was made.
+            let milliseconds = try #require(UInt64(id.replacingOccurrences(of: "-", with: "").prefix(12), radix: 16))
+            #expect(milliseconds >= before && milliseconds <= after)
         }
+        // Made later, sorted later (to the millisecond): what keeps the corpus's indexes append-only.
+        Thread.sleep(forTimeInterval: 0.002)
+        let later = RecordUUID.next()
+        #expect(ids.allSatisfy { $0 < later })
     }
 
     @Test func diagnosticsRoundTripAndOldRecordsDecodeLeniently() throws {
