@@ -176,8 +176,9 @@ if previous:
          "| figure | previous | this run |", "|---|---:|---:|"]
         + ["| %s | %s | %s |" % (name, shown(old, form), shown(new, form))
            for (name, old, form), (_, new, _) in zip(headline(previous), headline(d), strict=True)]
-        + ["", "Both runs: `Benchmarks/run` on this VM. Why a figure moved (code or machine noise) is in the"
-           " commit log and the issue notes of that stop."])
+        + ["", "Both runs: `Benchmarks/run` on the project's VM, which is sometimes restarted between runs and"
+           " then runs faster or slower (compare within one run, where both sides see the same machine). Why a"
+           " figure moved (code, machine or noise) is in the commit log and the issue notes of that stop."])
 
 round_trip = med("crucible tool call round trip (in sandbox)", "ping()")
 three = R["crucible_session_vs_monty_fresh(3 host calls)"]
@@ -243,7 +244,13 @@ Python process. {serve.get('note', '')}.
 | 3 | one host tool call round trip | under 20 µs median | {round_trip:.1f} µs (host side alone {med('crucible tool call, host side only','ping()'):.1f} µs) | {'yes' if round_trip < 20 else 'no'} |
 
 What the numbers say:
-- This run (2026-12-07) came after the module split (issue 18) and threads in the sandbox
+- The VM was restarted on 2026-12-07 between the run of 01:32 UTC and the one of 14:11 UTC,
+  and the new one is faster everywhere: Monty's fresh checkout of `x = 1 + 2` 514 against 237
+  µs, in-process `x = 1 + 2` 12.6 against 4.5 µs, a bare fork server 2,070 against 3,573
+  executions/s (`Benchmarks/diagnostics/fork_floor.py`). Crucible's own changes between the two
+  runs were each measured in one window against the build before them (BENCHMARKS.md's issue
+  sections below).
+- The run of 2026-12-07 01:32 UTC came after the module split (issue 18) and threads in the sandbox
   (issue 19, item 4), on a day when the VM ran every fork-heavy path several times slower:
   Monty's fresh checkout of `x = 1 + 2` took 514 µs against 321 µs on 12-06, and Crucible's
   fresh worker 2,887 against 441 µs. Whether the code or the machine moved was measured in one
