@@ -35,6 +35,14 @@ def recorded_code(corpus, session):
     return [code for (code,) in rows]
 
 
+def run_fresh(crucible, session):
+    """CELLS executions in fresh workers, linked to one corpus session; their codes."""
+    codes = ["x = %d" % i for i in range(CELLS)]
+    for code in codes:
+        assert crucible.execute(code, corpus={"session": session}).ok
+    return codes
+
+
 def run_cells(crucible, session):
     codes = ["x = %d" % i for i in range(CELLS)]
     with crucible.open_session(persistent=True) as cells:
@@ -46,9 +54,7 @@ def run_cells(crucible, session):
 def test_every_record_is_in_the_corpus_in_order_when_serve_exits(tmp_path):
     corpus = tmp_path / "corpus.sqlite"
     crucible = serve(corpus, tmp_path)
-    codes = ["x = %d" % i for i in range(CELLS)]
-    for code in codes:
-        assert crucible.execute(code, corpus={"session": "fresh"}).ok
+    codes = run_fresh(crucible, "fresh")
     # The last replies came back a moment ago: their records are still waiting for their batch.
     assert crucible.close() == 0
     assert recorded_code(corpus, "fresh") == codes
@@ -65,9 +71,7 @@ def test_a_closed_sessions_records_are_in_the_corpus_while_serve_runs(tmp_path):
 def test_sigterm_writes_every_record_before_serve_ends(tmp_path):
     corpus = tmp_path / "corpus.sqlite"
     crucible = serve(corpus, tmp_path)
-    codes = ["x = %d" % i for i in range(CELLS)]
-    for code in codes:
-        assert crucible.execute(code, corpus={"session": "terminated"}).ok
+    codes = run_fresh(crucible, "terminated")
     crucible._process.send_signal(signal.SIGTERM)
     # It still ends as SIGTERM ends a process.
     assert crucible._process.wait(timeout=30) == -signal.SIGTERM
