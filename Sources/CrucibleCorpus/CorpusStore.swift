@@ -116,7 +116,7 @@ public final class CorpusStore: Sendable {
     public func record(_ record: AttemptRecord, source: String) throws -> Stored {
         let prepared = PreparedAttempt(record, source: source)
         do {
-            return try pool.write { db in try prepared.insert(into: db) }
+            return try pool.write { db in try AttemptRows.insert([prepared], into: db)[0] }
         } catch {
             throw Self.explain(error, doing: "storing attempt \(prepared.attempt.map(String.init) ?? "(next)") of session \(prepared.episodeID) in", at: path)
         }
@@ -129,29 +129,7 @@ public final class CorpusStore: Sendable {
     public func record(together records: [AttemptRecord], source: String) throws -> [Stored] {
         let prepared = records.map { PreparedAttempt($0, source: source) }
         do {
-            return try pool.write { db in
-                var stored: [Stored] = []
-                stored.reserveCapacity(prepared.count)
-                // Per session: the first model named (what COALESCE record by record would keep).
-                var touched: [(episode: String, model: String?)] = []
-                var position: [String: Int] = [:]
-                for item in prepared {
-                    let landed = try item.insertRows(into: db)
-                    stored.append(landed)
-                    guard landed.inserted else { continue }
-                    if let index = position[item.episodeID] {
-                        if touched[index].model == nil { touched[index].model = item.record.model }
-                    } else {
-                        position[item.episodeID] = touched.count
-                        touched.append((item.episodeID, item.record.model))
-                    }
-                }
-                let now = Self.now()
-                for session in touched {
-                    try PreparedAttempt.updateSession(session.episode, model: session.model, now: now, in: db)
-                }
-                return stored
-            }
+            return try pool.write { db in try AttemptRows.insert(prepared, into: db) }
         } catch {
             throw Self.explain(error, doing: "storing \(prepared.count) attempts in", at: path)
         }
@@ -170,8 +148,7 @@ public final class CorpusStore: Sendable {
             let counts: (Int, Int)
             do {
                 counts = try pool.write { db in
-                    var added = 0
-                    for item in slice where try item.insert(into: db).inserted { added += 1 }
+                    let added = try AttemptRows.insert(Array(slice), into: db).count(where: \.inserted)
                     return (added, slice.count - added)
                 }
             } catch {
@@ -298,119 +275,5 @@ public struct CorpusAttempt: Sendable {
         if !rules.isEmpty { return rules }
         if let verdict, verdict != .accepted { return ["feedback:" + verdict.rawValue] }
         return ["runtime"]
-    }
-}
-
-/// A record taken apart for its rows before its transaction opens.
-struct PreparedAttempt {
-    var record: AttemptRecord
-    var source: String
-    var startedAt: String
-    var toolCalls: [JSONValue]
-    var fieldReads: [JSONValue]
-    var dataFlows: [JSONValue]
-
-    var episodeID: String { record.episodeID }
-    var attempt: Int? { record.attempt }
-
-    init(_ record: AttemptRecord, source: String) {
-        var record = record
-        self.source = record.source ?? source
-        record.source = self.source
-        startedAt = record.startedAt ?? CorpusStore.now()
-        toolCalls = record.runtime?["trace"]?["tool_calls"]?.arrayValue ?? []
-        fieldReads = record.runtime?["trace"]?["field_reads"]?.arrayValue ?? []
-        dataFlows = record.runtime?["trace"]?["data_flows"]?.arrayValue ?? []
-        self.record = record
-    }
-
-    /// Stores the record and brings its session's counts up to date.
-    func insert(into db: Database) throws -> CorpusStore.Stored {
-        let stored = try insertRows(into: db)
-        if stored.inserted { try Self.updateSession(episodeID, model: record.model, now: CorpusStore.now(), in: db) }
-        return stored
-    }
-
-    /// The record's rows (its session's row when new, the attempt, its diagnostics, tool calls
-    /// and data flows), without the session's counts (`updateSession`).
-    /// Cached statements: SQLite parses each once per connection, not once per record.
-    func insertRows(into db: Database) throws -> CorpusStore.Stored {
-        let now = CorpusStore.now()
-        try db.cachedStatement(sql: """
-            INSERT INTO sessions (id, source, task_id, task, kind, model, system_prompt, budget, outcome, started_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?)
-            ON CONFLICT(id) DO NOTHING
-            """).execute(arguments: [
-                episodeID, source, record.taskID, record.task, record.kind, record.model, record.effectiveSystemPrompt,
-                record.maxAttempts, startedAt, now,
-            ])
-        let number: Int
-        if let attempt {
-            number = attempt
-        } else {
-            number = (try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(attempt) FROM attempts WHERE session_id = ?"),
-                                       arguments: [episodeID]) ?? 0) + 1
-        }
-        var stored = record
-        stored.attempt = number
-        stored.startedAt = startedAt
-        try db.cachedStatement(sql: """
-            INSERT INTO attempts (session_id, attempt, passed, code, reply, feedback, model, started_at, latency_ms, record, uid)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-            """).execute(arguments: [
-                episodeID, number, record.passed, record.code, record.reply?.content, record.feedback, record.model, startedAt,
-                record.latencyMS, stored.json.jsonText, record.attemptID,
-            ])
-        guard db.changesCount > 0 else {
-            let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM attempts WHERE session_id = ? AND attempt = ?"),
-                                              arguments: [episodeID, number]) ?? 0
-            return CorpusStore.Stored(attemptID: existing, episodeID: episodeID, attempt: number, inserted: false)
-        }
-        let attemptID = db.lastInsertedRowID
-        for (position, diagnostic) in record.diagnostics.enumerated() {
-            try db.cachedStatement(sql: """
-                INSERT INTO diagnostics (attempt_id, position, rule, severity, line, column, end_line, end_column, message, hint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    attemptID, position, diagnostic.rule, diagnostic.severity, diagnostic.line, diagnostic.column,
-                    diagnostic.endLine, diagnostic.endColumn, diagnostic.message, diagnostic.hint,
-                ])
-        }
-        for (position, call) in toolCalls.enumerated() {
-            let index = call["index"]?.intValue ?? position
-            let read = fieldReads.filter { $0["call"]?.intValue == index }.compactMap { $0["path"] }
-            try db.cachedStatement(sql: """
-                INSERT INTO tool_calls (attempt_id, position, tool, arguments, duration_ms, outcome, result_bytes, fields_read, result_fields)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    attemptID, position, call["tool"]?.stringValue ?? "?", (call["arguments"] ?? .null).jsonText,
-                    call["duration_ms"]?.numberValue, call["outcome"]?.stringValue ?? "?", call["result_bytes"]?.intValue,
-                    JSONValue.array(read).jsonText, call["result_fields"]?.jsonText,
-                ])
-        }
-        for flow in dataFlows {
-            guard let fromCall = flow["from_call"]?.intValue, let toCall = flow["to_call"]?.intValue else { continue }
-            try db.cachedStatement(sql: """
-                INSERT INTO data_flows (attempt_id, from_call, from_tool, from_path, to_call, to_tool, argument)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    attemptID, fromCall, flow["from_tool"]?.stringValue ?? "?", flow["from_path"]?.stringValue ?? "?",
-                    toCall, flow["to_tool"]?.stringValue ?? "?", flow["argument"]?.stringValue ?? "?",
-                ])
-        }
-        return CorpusStore.Stored(attemptID: attemptID, episodeID: episodeID, attempt: number, inserted: true)
-    }
-
-    /// A session's attempt count, first passing attempt and outcome, from its attempts as stored now.
-    static func updateSession(_ episodeID: String, model: String?, now: String, in db: Database) throws {
-        try db.cachedStatement(sql: """
-            UPDATE sessions SET
-                attempts = (SELECT COUNT(*) FROM attempts WHERE session_id = :id),
-                first_passing_attempt = (SELECT MIN(attempt) FROM attempts WHERE session_id = :id AND passed),
-                outcome = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE session_id = :id AND passed) THEN 'passed' ELSE 'failed' END,
-                model = COALESCE(model, :model),
-                updated_at = :now
-            WHERE id = :id
-            """).execute(arguments: ["id": episodeID, "model": model, "now": now])
     }
 }

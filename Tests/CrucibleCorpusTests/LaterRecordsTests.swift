@@ -61,6 +61,40 @@ struct LaterRecordsTests {
         #expect(try rows(together) == rows(single))
     }
 
+    /// A batch plans the rows of the sessions it creates (AttemptRows.NewSession): numbers
+    /// given, repeated and absent, and a session stored before the batch, must come out as
+    /// they do record by record.
+    @Test func aBatchPlansNewSessionsAsRecordsStoredOneByOneWouldLeaveThem() throws {
+        func call(_ episode: String, _ attempt: Int?, passed: Bool, model: String? = nil) -> AttemptRecord {
+            var record = CallRecord.make(
+                CallRecord.Link(episode: episode, task: "t", model: model), source: "serve",
+                code: "x = \(attempt ?? -1)", passed: passed, diagnostics: [], runtime: ["status": "ran"],
+                feedback: nil, started: Date())
+            record.attempt = attempt
+            record.extra["workspace"] = ["git": false]
+            return record
+        }
+        let before = [call("old", nil, passed: false), call("old", nil, passed: false, model: "m-old")]
+        let batch = [
+            call("new", 2, passed: false), call("old", nil, passed: true), call("new", nil, passed: true, model: "m1"),
+            call("new", 2, passed: true), call("passless", nil, passed: false), call("new", nil, passed: false, model: "m2"),
+            call("old", 7, passed: false), call("new", 1, passed: true), call("old", nil, passed: false), call("passless", 1, passed: true),
+        ]
+        let single = try CorpusStore(path: temporaryPath())
+        let together = try CorpusStore(path: temporaryPath())
+        for record in before {
+            try single.record(record, source: "serve")
+            try together.record(record, source: "serve")
+        }
+        let one = try batch.map { try single.record($0, source: "serve") }
+        let all = try together.record(together: batch, source: "serve")
+        #expect(all.map(\.attempt) == [2, 3, 3, 2, 1, 4, 7, 1, 8, 1])
+        #expect(all.map(\.attempt) == one.map(\.attempt) && all.map(\.inserted) == one.map(\.inserted))
+        #expect(all.map(\.inserted) == [true, true, true, false, true, true, true, true, true, false])
+        #expect(try rows(together) == rows(single))
+        #expect(try rows(together).prefix(3) == ["old 5 3 passed m-old", "new 4 1 passed m1", "passless 1 - failed -"])
+    }
+
     @Test func feedbackRightAfterRecordLaterFindsItsAttempt() throws {
         let store = try CorpusStore(path: temporaryPath())
         let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(60))
