@@ -87,6 +87,23 @@ struct JSONParserTests {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue(parsing: objects) }
     }
 
+    /// The text corpus records and answers are stored as: compact, keys in `String` order,
+    /// integers as `String(value)` spells them, control characters escaped.
+    @Test func textIsCompactWithSortedKeysAndSwiftsSpellings() {
+        for number in [0, 7, -7, 10, -10, 1_000_000_007, Int.max, Int.min] {
+            #expect(JSONValue.int(number).jsonText == String(number))
+        }
+        let keys = ["b", "a", "B", "é", "aa", "", "a\u{1}"]
+        let object = JSONValue.object(Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, JSONValue.int($0)) }))
+        let expected = "{" + keys.sorted().map { key in
+            "\(JSONValue.string(key).jsonText):\(keys.firstIndex(of: key)!)"
+        }.joined(separator: ",") + "}"
+        #expect(object.jsonText == expected)
+        #expect(object.jsonText == #"{"":5,"B":2,"a":1,"a\u0001":6,"aa":4,"b":0,"é":3}"#)
+        #expect(JSONValue.string("q\"b\\n\n\r\t\u{1f}").jsonText == #""q\"b\\n\n\r\t\u001f""#)
+        #expect(JSONValue.array([.double(0.1), .double(.infinity), .bool(false), .null]).jsonText == "[0.1,null,false,null]")
+    }
+
     /// Random documents: written by `jsonText`, read back equal, and equal to Foundation's reading.
     @Test func randomDocumentsRoundTrip() throws {
         var generator = SplitMix(seed: 20261121)
