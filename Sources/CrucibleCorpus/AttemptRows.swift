@@ -41,7 +41,8 @@ struct PreparedAttempt {
 /// (BENCHMARKS.md, issue 22). A session already stored is handled as before: numbers after
 /// its largest, counts recomputed from its rows once, after its last record in the batch.
 enum AttemptRows {
-    static func insert(_ items: [PreparedAttempt], into db: Database) throws -> [CorpusStore.Stored] {
+    /// `afterEach` runs after each record's rows (the recorder's writer yields its core there).
+    static func insert(_ items: [PreparedAttempt], into db: Database, afterEach: () -> Void = {}) throws -> [CorpusStore.Stored] {
         let statements = try Statements(db)
         let now = CorpusStore.now()
         var byEpisode: [String: [Int]] = [:]
@@ -69,6 +70,7 @@ enum AttemptRows {
             }
             session.position += 1
             let landed = try statements.insertAttempt(item, number: number)
+            afterEach()
             stored.append(landed)
             if landed.inserted {
                 session.inserted += 1

@@ -16,8 +16,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     private var spill: AttemptLog?
     private var reported: Set<String> = []
     private var counts = Counts()
-    /// The queue `recordLater` writes on, and the records waiting for it (LaterRecords.swift).
-    let background = DispatchQueue(label: "crucible.corpus.recorder")
+    /// The records `recordLater` queued, and the thread that writes them (LaterRecords.swift).
     let later: LaterRecords
     /// The git state of the folder attempts are made in, added to each record (`workspace`).
     private var workspace: WorkspaceContext
@@ -97,7 +96,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     func storeTogether(_ records: [AttemptRecord]) -> Bool {
         guard let store else { return false }
         do {
-            try store.record(together: records.map(withWorkspace), source: source)
+            try store.record(together: records.map(withWorkspace), source: source, yielding: true)
         } catch {
             return false
         }

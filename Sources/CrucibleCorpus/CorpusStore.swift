@@ -125,11 +125,19 @@ public final class CorpusStore: Sendable {
     /// Stores `records` in one transaction, in order (a recorder's batch: one commit, and one
     /// WAL write, for many records). Each session's counts are brought up to date once, after
     /// its last record. Throws when any record fails: then none is stored.
+    ///
+    /// `yielding`: give up the core after each record (`sched_yield`), for a writer in the
+    /// background of requests. A batch is milliseconds of CPU; a request's thread (or the
+    /// session worker polling for its next cell) that lands on the writer's core otherwise
+    /// waits for the scheduler's next tick, and every batch held one request up by about
+    /// 1.5 ms (BENCHMARKS.md, issue 22: p99 of a recorded session cell).
     @discardableResult
-    public func record(together records: [AttemptRecord], source: String) throws -> [Stored] {
+    public func record(together records: [AttemptRecord], source: String, yielding: Bool = false) throws -> [Stored] {
         let prepared = records.map { PreparedAttempt($0, source: source) }
         do {
-            return try pool.write { db in try AttemptRows.insert(prepared, into: db) }
+            return try pool.write { db in
+                try AttemptRows.insert(prepared, into: db, afterEach: yielding ? { _ = sched_yield() } : {})
+            }
         } catch {
             throw Self.explain(error, doing: "storing \(prepared.count) attempts in", at: path)
         }

@@ -7,6 +7,10 @@ import Foundation
 /// `--corpus-batch-ms` says otherwise), or `limit` of them, are stored in one transaction, in
 /// the order they were queued.
 ///
+/// One thread of its own writes them, started with the first record and kept, waiting on a
+/// condition with the window as its timeout: no Dispatch timer per batch, and the writer's
+/// scheduling is its own (it yields after each record: `CorpusStore.record(together:yielding:)`).
+///
 /// Whatever reads the corpus back first calls `drain()` (feedback on an attempt, a session
 /// closing, the end of serve, http and mcp, and their SIGTERM), so a reader never misses a
 /// record queued before it. A process killed outright (SIGKILL, a crash) loses only the batch
@@ -17,37 +21,65 @@ public final class LaterRecords: @unchecked Sendable {
     /// A batch this big is written at once, without waiting out the window.
     static let limit = 64
     /// How long the first record of a batch waits for others.
-    let window: DispatchTimeInterval
+    let window: TimeInterval
 
     init(window: Duration) {
         let (seconds, attoseconds) = window.components
-        self.window = .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        self.window = Double(seconds) + Double(attoseconds) / 1e18
     }
 
-    private let lock = NSLock()
+    private let condition = NSCondition()
     private var queued: [AttemptRecord] = []
-    /// Counts batches, so the timer of a batch already written does not cut the next one short.
-    private var batch = 0
+    /// Records ever queued, and ever written (stored, spilled or reported lost): a drain
+    /// waits until the second reaches what the first was when it was called.
+    private var added = 0
+    private var written = 0
+    /// Drains waiting: the writer does not wait out the window for them.
+    private var draining = 0
+    private var writer: Thread?
 
-    /// What the caller must arrange after adding a record.
-    enum Next { case startTimer(batch: Int), writeNow, nothing }
-
-    func add(_ record: AttemptRecord) -> Next {
-        lock.withLock {
-            queued.append(record)
-            if queued.count >= Self.limit || window == .nanoseconds(0) { return .writeNow }
-            return queued.count == 1 ? .startTimer(batch: batch) : .nothing
+    /// Queues `record`; `write` (the same function every time) gets it in a batch, on the
+    /// writer thread.
+    func add(_ record: AttemptRecord, write: @escaping @Sendable ([AttemptRecord]) -> Void) {
+        condition.lock()
+        queued.append(record)
+        added += 1
+        if writer == nil {
+            let thread = Thread { [self] in writeForever(write) }
+            thread.name = "crucible-corpus-writer"
+            writer = thread
+            thread.start()
         }
+        // The writer sleeps until a batch begins, or waits out the window of one begun.
+        if queued.count == 1 || queued.count >= Self.limit { condition.signal() }
+        condition.unlock()
     }
 
-    /// Every record queued, oldest first, and a new batch begun; with `batch`, only when that
-    /// batch is still the one being filled (its timer ran out).
-    func take(batch expected: Int? = nil) -> [AttemptRecord] {
-        lock.withLock {
-            if let expected, expected != batch { return [] }
-            batch &+= 1
-            defer { queued = [] }
-            return queued
+    /// Returns once every record queued before the call has been written.
+    func drain() {
+        condition.lock()
+        let target = added
+        draining += 1
+        condition.broadcast()
+        while written < target { condition.wait() }
+        draining -= 1
+        condition.unlock()
+    }
+
+    /// The writer thread: each batch as soon as it is full, a drain asks, or its window ends.
+    private func writeForever(_ write: ([AttemptRecord]) -> Void) {
+        condition.lock()
+        while true {
+            while queued.isEmpty { condition.wait() }
+            let deadline = Date(timeIntervalSinceNow: window)
+            while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
+            let batch = queued
+            queued = []
+            condition.unlock()
+            write(batch)
+            condition.lock()
+            written += batch.count
+            condition.broadcast()
         }
     }
 }
@@ -55,25 +87,16 @@ public final class LaterRecords: @unchecked Sendable {
 extension CorpusRecorder {
     /// Queues the record; it is stored (or spilled) within `LaterRecords.window`, in call order.
     public func recordLater(_ record: AttemptRecord) {
-        switch later.add(record) {
-        case .startTimer(let batch):
-            background.asyncAfter(deadline: .now() + later.window) { self.writeQueued(batch: batch) }
-        case .writeNow:
-            background.async { self.writeQueued() }
-        case .nothing:
-            break
-        }
+        later.add(record) { [self] batch in writeTogether(batch) }
     }
 
     /// Returns once every record queued before the call is stored or spilled: call it before
     /// anything reads the corpus back, and at exit.
-    public func drain() { background.sync { writeQueued() } }
+    public func drain() { later.drain() }
 
-    /// On `background`: stores the queued records together; when their transaction fails, each
+    /// On the writer thread: stores the records together; when their transaction fails, each
     /// alone (`record`), so one bad record or a full disk is handled as it always was.
-    private func writeQueued(batch: Int? = nil) {
-        let records = later.take(batch: batch)
-        guard !records.isEmpty else { return }
+    private func writeTogether(_ records: [AttemptRecord]) {
         if records.count > 1, storeTogether(records) { return }
         for record in records { _ = try? self.record(record) }
     }
