@@ -45,7 +45,8 @@ final class JSONRPCConnection: Sendable {
     /// One thread's life: read when it is this thread's turn, handle the request read, again.
     /// A thread other than `run`'s ends when enough others wait for the turn.
     private func takeTurns(reader: JSONRPCLines.Reader, turns: ReadingTurns, handle: @escaping Handler, untilEnd: Bool) {
-        while turns.take() {
+        var returning = false
+        while turns.take(returning: returning) {
             guard let request = nextRequest(reader) else {
                 inputEnded(turns)
                 return
@@ -53,8 +54,9 @@ final class JSONRPCConnection: Sendable {
             turns.pass {
                 Thread { [self] in takeTurns(reader: reader, turns: turns, handle: handle, untilEnd: false) }.start()
             }
-            answer(request, handle: handle)
-            if !untilEnd && !turns.wanted { return }
+            // `run`'s thread always comes back (it waits for the end of input).
+            answer(request, handle: handle) { returning = turns.comingBack(always: untilEnd) }
+            if !returning { return }
         }
     }
 
@@ -137,15 +139,19 @@ final class JSONRPCConnection: Sendable {
         return true
     }
 
-    /// Handles an admitted request (or batch) and sends its reply.
-    private func answer(_ message: JSONValue, handle: Handler) {
+    /// Handles an admitted request (or batch) and sends its reply; `beforeSending` runs once
+    /// the reply is made (or there is none), before it is sent.
+    private func answer(_ message: JSONValue, handle: Handler, beforeSending: () -> Void) {
         defer { leave() }
+        let reply: JSONValue?
         if case .array(let batch) = message {
             let replies = batch.compactMap { dispatch($0, handle: handle) }
-            if !replies.isEmpty { send(.array(replies)) }
-        } else if let reply = dispatch(message, handle: handle) {
-            send(reply)
+            reply = replies.isEmpty ? nil : .array(replies)
+        } else {
+            reply = dispatch(message, handle: handle)
         }
+        beforeSending()
+        if let reply { send(reply) }
     }
 
     private func admit() -> Bool {
