@@ -1,3 +1,4 @@
+import CrucibleTesting
 import Foundation
 import Testing
 
@@ -9,8 +10,10 @@ import Crucible
 /// context, and the dataset card's YAML. (End to end, with the real consumers:
 /// Tests/python/test_corpus.py.)
 struct AgentExportTests {
+    let scratch = ScratchFolder("crucible-agent")
+
     func store(_ records: [JSONValue]) throws -> CorpusStore {
-        let store = try CorpusStore(path: NSTemporaryDirectory() + "crucible-agent-\(UUID().uuidString).sqlite")
+        let store = try CorpusStore(path: scratch.file("corpus.sqlite"))
         for record in records { try store.record(try AttemptRecord(json: record), source: "generate") }
         return store
     }

@@ -1,3 +1,4 @@
+import CrucibleTesting
 import Foundation
 import GRDB
 import Testing
@@ -8,9 +9,9 @@ import Crucible
 /// `CorpusStore.merge(from:)`: corpora recorded on several machines become one, each attempt
 /// once, with the rows that hang off it. (End to end through the CLI: Tests/python/test_ray.py.)
 struct CorpusMergeTests {
-    func temporaryPath() -> String {
-        NSTemporaryDirectory() + "crucible-merge-\(UUID().uuidString).sqlite"
-    }
+    let scratch = ScratchFolder("crucible-merge")
+
+    func temporaryPath() -> String { scratch.file("corpus.sqlite") }
 
     /// A serve-style record: an attempt id, one tool call feeding a second (a data flow).
     func record(_ session: String, _ attempt: Int, uid: String?, passed: Bool, code: String) throws -> AttemptRecord {

@@ -8,9 +8,9 @@ import Crucible
 /// The corpus's parts that need no sandbox: the store, MinHash, the fake-fix diff, splits.
 /// (End to end, with the planted 1,010-attempt corpus: Tests/python/test_corpus.py.)
 struct CorpusTests {
-    func temporaryPath() -> String {
-        NSTemporaryDirectory() + "crucible-corpus-\(UUID().uuidString).sqlite"
-    }
+    let scratch = ScratchFolder("crucible-corpus")
+
+    func temporaryPath() -> String { scratch.file("corpus.sqlite") }
 
     func record(_ session: String, _ attempt: Int?, passed: Bool, code: String = "x = 1", rules: [String] = []) throws
         -> AttemptRecord

@@ -10,9 +10,9 @@ import Crucible
 /// reordered, and a batch must leave the store as the same records stored one by one would.
 /// (Through `crucible serve`, with exit, SIGTERM and feedback: Tests/python/test_serve_corpus_batches.py.)
 struct LaterRecordsTests {
-    func temporaryPath() -> String {
-        NSTemporaryDirectory() + "crucible-later-\(UUID().uuidString).sqlite"
-    }
+    let scratch = ScratchFolder("crucible-later")
+
+    func temporaryPath() -> String { scratch.file("corpus.sqlite") }
 
     /// Calls as serve records them: unnumbered, with an attempt id; every third passes; two models.
     func calls(_ count: Int, sessions: Int) -> [AttemptRecord] {
@@ -106,7 +106,7 @@ struct LaterRecordsTests {
     }
 
     @Test func aBatchTheStoreCannotTakeIsSpilledRecordByRecord() throws {
-        let folder = NSTemporaryDirectory() + "crucible-later-\(UUID().uuidString)"
+        let folder = scratch.file("spill")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/corpus.sqlite"
         let store = try CorpusStore(path: path)

@@ -135,8 +135,8 @@ struct StandardToolTests {
     func missingProgram() async throws {
         let fixture = try GitFixture()
         defer { fixture.remove() }
-        let empty = NSTemporaryDirectory() + "crucible-no-tools-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let scratch = ScratchFolder("crucible-no-tools")
+        let empty = scratch.path
         let tools = try StandardTools(workspace: Workspace(root: fixture.root), toolsDirectory: empty)
         let ty = await run("typecheck()", tools)
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/ty") || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/ty") {
