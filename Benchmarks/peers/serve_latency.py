@@ -3,8 +3,9 @@ beside pydantic-monty in the same process and the same run.
 
     python serve_latency.py CRUCIBLE_BINARY [RUNS] [ROUNDS]
 
-Cells, interleaved over ROUNDS rounds of RUNS requests each (the medians printed are the
-median of all requests of a cell; p99 likewise):
+Cells, interleaved over ROUNDS rounds of RUNS requests each, every other round in reverse
+order, each block after RUNS/5 unmeasured calls of the same cell (the medians printed are
+the median of all requests of a cell; p99 likewise):
 - `list_tools`: the JSON-RPC floor (a request the host answers without a worker);
 - a persistent-session cell `x = 1 + 2` (corpus recording on, the default), and the same
   with `corpus=False` (the record is written on a background queue: this shows its CPU's toll);
@@ -109,8 +110,14 @@ with Crucible([binary, "serve", "--no-standard-tools"], stderr=open(os.devnull, 
         ("monty session feed, 3 external calls", monty_feed, False),
     ]
     clock = time.perf_counter_ns
-    for _ in range(rounds):
-        for name, function, is_crucible in cells:
+    for round_number in range(rounds):
+        # Every other round in reverse order, and each block after unmeasured calls of its
+        # own: a block inherits where the scheduler put the threads of the block before it
+        # (on 2 cores, the first session-cell block after list_tools measured 1.5-2x slower,
+        # whichever of the recorded or unrecorded cell it was; BENCHMARKS.md, issue 22).
+        for name, function, is_crucible in (cells if round_number % 2 == 0 else cells[::-1]):
+            for _ in range(max(20, runs // 5)):
+                function()
             samples = times.setdefault(name, [])
             if is_crucible:
                 workers = descendants(host)
