@@ -1,6 +1,7 @@
 import CrucibleTesting
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 import Crucible
@@ -46,6 +47,39 @@ struct LaterRecordsTests {
         #expect(stored.count == records.count)
         #expect(stored.sorted { $0.id < $1.id }.map(\.code) == records.map(\.code))
         #expect(recorder.snapshot.stored == records.count && recorder.snapshot.spilled == 0)
+    }
+
+    /// Many threads queue at once while others drain (serve's request threads, feedback and
+    /// session closes): a drain returns only once what was queued before it is stored, each
+    /// thread's records keep their order, and nothing is stored twice or lost.
+    @Test(arguments: [0, 1, 60_000])
+    func concurrentQueuesAndDrainsLoseNothingAndKeepEachThreadsOrder(windowMs: Int) throws {
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .milliseconds(windowMs))
+        let threads = 6, each = 150
+        let drainsSawTheirRecords = Mutex(true)
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for index in 0..<each {
+                var record = calls(1, sessions: 1)[0]
+                record.episodeID = "serve:thread\(thread)"
+                record.code = "x = \(index)"
+                recorder.recordLater(record)
+                if index % 50 == 49 {
+                    recorder.drain()
+                    let seen = (try? store.attempts().filter { $0.episodeID == "serve:thread\(thread)" }.count) ?? -1
+                    if seen < index + 1 { drainsSawTheirRecords.withLock { $0 = false } }
+                }
+            }
+        }
+        recorder.drain()
+        #expect(drainsSawTheirRecords.withLock { $0 })
+        let stored = try store.attempts()
+        #expect(stored.count == threads * each)
+        for thread in 0..<threads {
+            let mine = stored.filter { $0.episodeID == "serve:thread\(thread)" }.sorted { $0.id < $1.id }
+            #expect(mine.map(\.code) == (0..<each).map { "x = \($0)" })
+            #expect(mine.map(\.attempt) == Array(1...each))
+        }
     }
 
     @Test func aBatchLeavesTheStoreAsRecordsStoredOneByOneDo() throws {
