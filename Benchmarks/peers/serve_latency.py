@@ -17,7 +17,9 @@ Also prints the CPU time the client, the host (`crucible serve`) and the session
 used per request of each crucible cell, from /proc (the machine is shared: CPU time moves
 less than wall time when other work runs).
 """
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +30,9 @@ import pydantic_monty
 from crucible_client import Crucible
 from client_tool_workload import THREE, get_user, get_user_fn
 
-os.environ["CRUCIBLE_CORPUS"] = os.path.join(tempfile.mkdtemp(prefix="crucible-latency-corpus-"), "corpus.sqlite")
+corpus_folder = tempfile.mkdtemp(prefix="crucible-latency-corpus-")
+atexit.register(shutil.rmtree, corpus_folder, True)
+os.environ["CRUCIBLE_CORPUS"] = os.path.join(corpus_folder, "corpus.sqlite")
 
 binary = sys.argv[1]
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 500
