@@ -45,8 +45,7 @@ final class JSONRPCConnection: Sendable {
     /// One thread's life: read when it is this thread's turn, handle the request read, again.
     /// A thread other than `run`'s ends when enough others wait for the turn.
     private func takeTurns(reader: JSONRPCLines.Reader, turns: ReadingTurns, handle: @escaping Handler, untilEnd: Bool) {
-        var returning = false
-        while turns.take(returning: returning) {
+        while turns.take() {
             guard let request = nextRequest(reader) else {
                 inputEnded(turns)
                 return
@@ -54,9 +53,8 @@ final class JSONRPCConnection: Sendable {
             turns.pass {
                 Thread { [self] in takeTurns(reader: reader, turns: turns, handle: handle, untilEnd: false) }.start()
             }
-            // `run`'s thread always comes back (it waits for the end of input).
-            answer(request, handle: handle) { returning = turns.comingBack(always: untilEnd) }
-            if !returning { return }
+            answer(request, handle: handle)
+            if !untilEnd && !turns.wanted { return }
         }
     }
 
@@ -139,19 +137,15 @@ final class JSONRPCConnection: Sendable {
         return true
     }
 
-    /// Handles an admitted request (or batch) and sends its reply; `beforeSending` runs once
-    /// the reply is made (or there is none), before it is sent.
-    private func answer(_ message: JSONValue, handle: Handler, beforeSending: () -> Void) {
+    /// Handles an admitted request (or batch) and sends its reply.
+    private func answer(_ message: JSONValue, handle: Handler) {
         defer { leave() }
-        let reply: JSONValue?
         if case .array(let batch) = message {
             let replies = batch.compactMap { dispatch($0, handle: handle) }
-            reply = replies.isEmpty ? nil : .array(replies)
-        } else {
-            reply = dispatch(message, handle: handle)
+            if !replies.isEmpty { send(.array(replies)) }
+        } else if let reply = dispatch(message, handle: handle) {
+            send(reply)
         }
-        beforeSending()
-        if let reply { send(reply) }
     }
 
     private func admit() -> Bool {

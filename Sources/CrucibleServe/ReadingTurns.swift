@@ -6,26 +6,16 @@ import Foundation
 /// thread to wake on its way; starting a thread per request, as the connection did before,
 /// put a clone and the new thread's first run on every request's path (BENCHMARKS.md, issue
 /// 22 item 4). Reading still never waits for a slow request: it has passed the turn on.
-///
-/// A thread about to send its answer says it is coming back (`comingBack`) before it sends:
-/// the client's next request can arrive, be read and have its turn passed before that thread
-/// is back in `take` (the woken client often runs on its core first), and a thread started
-/// for each such turn, only to end when the other came back, was a thread started every few
-/// dozen requests (BENCHMARKS.md, issue 22).
 final class ReadingTurns: @unchecked Sendable {
     private let condition = NSCondition()
     private var someoneReads = false
     private var waiting = 0
-    /// Threads that have finished a request and are on their way back to `take`.
-    private var returning = 0
     private var ended = false
 
-    /// Waits for the turn to read; false once the input has ended. `returning`: the caller
-    /// said it was coming back (`comingBack`), and now is.
-    func take(returning wasReturning: Bool = false) -> Bool {
+    /// Waits for the turn to read; false once the input has ended.
+    func take() -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        if wasReturning { returning -= 1 }
         waiting += 1
         while someoneReads && !ended { condition.wait() }
         waiting -= 1
@@ -34,28 +24,26 @@ final class ReadingTurns: @unchecked Sendable {
         return true
     }
 
-    /// Gives the turn up: to a thread waiting for it, to one coming back for it, or to one
-    /// `start` makes.
+    /// Gives the turn up: to a thread waiting for it, or to one `start` makes.
     func pass(start: () -> Void) {
         condition.lock()
         someoneReads = false
-        let idle = waiting, coming = returning
+        let idle = waiting
         if idle > 0 { condition.signal() }
         condition.unlock()
-        if idle == 0 && coming == 0 { start() }
+        if idle == 0 { start() }
     }
 
-    /// Called by a thread that has handled its request, before it sends the answer: true when
-    /// it should come back for another turn (then its next `take` says `returning: true`),
-    /// false when it should end. One idle thread is enough; more would only pile up after a
-    /// burst. A thread that must come back anyway (`run`'s) passes `always`.
-    func comingBack(always: Bool = false) -> Bool {
-        condition.withLock {
-            guard always || (!ended && waiting + returning == 0) else { return false }
-            returning += 1
-            return true
-        }
-    }
+    /// Whether a thread that has answered its request should wait for another turn: up to
+    /// `idleKept` idle threads, more would only pile up after a burst. Two, not one: the
+    /// client's next request often arrives (the woken client runs first on its core) and has
+    /// its turn passed before the thread that answered is back waiting; with one idle thread
+    /// kept, that turn started a thread and the returning one then ended, a thread started
+    /// every few dozen requests (BENCHMARKS.md, issue 22). A reader never waits for a
+    /// returning thread: one blocked sending to a client that does not read could hold the
+    /// turn forever.
+    var wanted: Bool { condition.withLock { !ended && waiting < Self.idleKept } }
+    static let idleKept = 2
 
     /// The input ended: every waiting thread's `take` returns false.
     func end() {

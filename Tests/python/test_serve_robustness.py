@@ -51,6 +51,32 @@ def test_a_flood_of_slow_executions_is_answered_in_full():
     assert server.close() == 0
 
 
+def test_a_client_that_writes_everything_before_reading_gets_every_answer():
+    # Requests and answers both bigger than a pipe holds, all requests written before any
+    # answer is read: the server must keep reading while its answers wait to be sent (a reader
+    # that waited for a thread blocked sending would leave this client blocked writing).
+    server = RawServe("--no-corpus")
+    count = 40
+    padding = "#" + "p" * 20_000 + "\n"
+    written = threading.Event()
+
+    def write_everything():
+        for index in range(count):
+            server.request(index, "execute", {"code": padding + "'%d' * 100_000" % index})
+        written.set()
+
+    threading.Thread(target=write_everything, daemon=True).start()
+    if not written.wait(60):
+        server.process.kill()
+        raise AssertionError("the server stopped reading its input while answers waited to be sent")
+    answers = {}
+    while len(answers) < count:
+        message = server.read(timeout=120)
+        answers[message["id"]] = message
+    assert all(answers[i]["result"]["value"] == str(i) * 100_000 for i in range(count))
+    assert server.close() == 0
+
+
 def test_beyond_the_queue_requests_are_told_busy_not_dropped():
     server = RawServe("--no-corpus", "--max-running", "2", "--max-queued", "3")
     count = 20
