@@ -76,14 +76,19 @@ enum AttemptRows {
                 session.inserted += 1
                 if let largest = session.largest { session.largest = max(largest, number) }
                 if session.model == nil { session.model = item.record.model }
+            } else if let plan = session.plan, plan.stores[session.position - 1] {
+                // The plan counted this record in, but its id was already stored (from another
+                // session): from here on the session is numbered and counted from its rows.
+                session.plan = nil
+                session.unplanned = true
             }
             sessions[item.episodeID] = session
         }
-        for (episode, session) in sessions {
-            if let plan = session.plan {
-                // A session this transaction made holds what its plan said; were it otherwise,
-                // its counts come from its rows, as for any other session.
-                if session.inserted != plan.attempts { try statements.updateSession(episode, model: plan.model, now: now) }
+        for (episode, session) in sessions where session.plan == nil {
+            if session.unplanned, let first = items.first(where: { $0.episodeID == episode }) {
+                // Its row was inserted with the plan's model; the model is the first record's,
+                // or else the first one stored names, as for a session made record by record.
+                try statements.updateSession(episode, model: first.record.model ?? session.model, now: now, replacingModel: true)
             } else if session.inserted > 0 {
                 try statements.updateSession(episode, model: session.model, now: now)
             }
@@ -102,6 +107,8 @@ enum AttemptRows {
         /// The first model its inserted records name.
         var model: String?
         var inserted = 0
+        /// Set when the batch made the session but a record its plan counted in was not stored.
+        var unplanned = false
     }
 
     /// A session's row as its records in the batch will leave it when the batch creates it:
@@ -109,18 +116,21 @@ enum AttemptRows {
     /// counts. A number given twice is stored once (the attempt's insert skips the second).
     struct NewSession {
         var numbers: [Int] = []
+        /// Whether each record is stored (false: its number was given before in the batch).
+        var stores: [Bool] = []
         var attempts = 0
         var firstPassing: Int?
         var model: String?
 
         init(_ records: [PreparedAttempt]) {
-            var largest = 0
+            var largest: Int?  // as MAX(attempt) over the rows so far: nil while there are none
             var taken = Set<Int>()
             for record in records {
-                let number = record.attempt ?? largest + 1
+                let number = record.attempt ?? (largest ?? 0) + 1
                 numbers.append(number)
-                guard taken.insert(number).inserted else { continue }
-                largest = max(largest, number)
+                stores.append(taken.insert(number).inserted)
+                guard stores.last! else { continue }
+                largest = max(largest ?? number, number)
                 attempts += 1
                 if record.record.passed { firstPassing = min(firstPassing ?? number, number) }
                 if model == nil { model = record.record.model }
@@ -218,17 +228,18 @@ enum AttemptRows {
             return CorpusStore.Stored(attemptID: attemptID, episodeID: item.episodeID, attempt: number, inserted: true)
         }
 
-        /// A session's attempt count, first passing attempt and outcome, from its rows as stored now.
-        func updateSession(_ episodeID: String, model: String?, now: String) throws {
+        /// A session's attempt count, first passing attempt and outcome, from its rows as stored
+        /// now; its model kept when it has one, or `model` (`replacingModel`: `model` either way).
+        func updateSession(_ episodeID: String, model: String?, now: String, replacingModel: Bool = false) throws {
             try db.cachedStatement(sql: """
                 UPDATE sessions SET
                     attempts = (SELECT COUNT(*) FROM attempts WHERE session_id = :id),
                     first_passing_attempt = (SELECT MIN(attempt) FROM attempts WHERE session_id = :id AND passed),
                     outcome = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE session_id = :id AND passed) THEN 'passed' ELSE 'failed' END,
-                    model = COALESCE(model, :model),
+                    model = CASE WHEN :replace THEN :model ELSE COALESCE(model, :model) END,
                     updated_at = :now
                 WHERE id = :id
-                """).execute(arguments: ["id": episodeID, "model": model, "now": now])
+                """).execute(arguments: ["id": episodeID, "model": model, "now": now, "replace": replacingModel])
         }
     }
 }

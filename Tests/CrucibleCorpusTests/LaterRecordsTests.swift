@@ -129,6 +129,33 @@ struct LaterRecordsTests {
         #expect(try rows(together).prefix(3) == ["old 5 3 passed m-old", "new 4 1 passed m1", "passless 1 - failed -"])
     }
 
+    /// A record whose id is already stored (a re-import) is skipped even in a session the batch
+    /// makes: the plan is then dropped, and the rows still come out as record by record.
+    @Test(arguments: [[nil, nil] as [Int?], [1, 1], [-5, nil]])
+    func aRecordWhoseIDIsStoredDoesNotBreakThePlan(numbers: [Int?]) throws {
+        func call(_ episode: String, _ attempt: Int?, passed: Bool, model: String?) -> AttemptRecord {
+            var record = CallRecord.make(
+                CallRecord.Link(episode: episode, task: "t", model: model), source: "import",
+                code: "x = \(attempt ?? 0)", passed: passed, diagnostics: [], runtime: ["status": "ran"],
+                feedback: nil, started: Date())
+            record.attempt = attempt
+            return record
+        }
+        let earlier = call("elsewhere", nil, passed: true, model: nil)
+        var reused = call("new", numbers[0], passed: true, model: "m-skipped")
+        reused.attemptID = earlier.attemptID
+        let batch = [reused, call("new", numbers[1], passed: false, model: nil), call("new", nil, passed: false, model: "m2")]
+        let single = try CorpusStore(path: temporaryPath())
+        let together = try CorpusStore(path: temporaryPath())
+        try single.record(earlier, source: "import")
+        try together.record(earlier, source: "import")
+        let one = try batch.map { try single.record($0, source: "import") }
+        let all = try together.record(together: batch, source: "import")
+        #expect(all.map(\.inserted) == [false, true, true])
+        #expect(all.map(\.attempt) == one.map(\.attempt) && all.map(\.inserted) == one.map(\.inserted))
+        #expect(try rows(together) == rows(single))
+    }
+
     @Test func feedbackRightAfterRecordLaterFindsItsAttempt() throws {
         let store = try CorpusStore(path: temporaryPath())
         let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(60))
