@@ -116,7 +116,7 @@ public final class CorpusStore: Sendable {
     public func record(_ record: AttemptRecord, source: String) throws -> Stored {
         let prepared = PreparedAttempt(record, source: source)
         do {
-            return try pool.write { db in try AttemptRows.insert([prepared], into: db)[0] }
+            return try pool.write { db in try prepared.insert(into: db) }
         } catch {
             throw Self.explain(error, doing: "storing attempt \(prepared.attempt.map(String.init) ?? "(next)") of session \(prepared.episodeID) in", at: path)
         }
