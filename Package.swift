@@ -20,7 +20,8 @@ import PackageDescription
 //   CrucibleCLI            `crucible`
 //
 // Beside them: CPython, CSeccomp (system libraries), CSandboxKernel (the syscalls Swift cannot
-// make), CCellCompiler (cells compiled on CPython's C AST), CrucibleZygote (`crucible-zygote`,
+// make), CCellCompiler (CPython C-API code for the zygote: cells compiled on the C AST, the heap made
+// immortal before forking), CrucibleZygote (`crucible-zygote`,
 // the fork server that embeds CPython), and CrucibleTesting (what the test targets share).
 
 /// How the zygote links CPython. Debian's own `python3.X` executable links libpython
@@ -95,7 +96,8 @@ let package = Package(
             name: "CSeccomp", pkgConfig: "libseccomp",
             providers: [.apt(["libseccomp-dev"])]),
         .target(name: "CSandboxKernel"),
-        // `compile_cell` for the worker: CPython's C AST, without the `ast` module's objects.
+        // `compile_cell` for the worker (CPython's C AST, without the `ast` module's objects), and
+        // the zygote's heap made immortal so that workers do not write to its pages.
         .target(name: "CCellCompiler", dependencies: ["CPython"]),
         .executableTarget(
             name: "CrucibleZygote",

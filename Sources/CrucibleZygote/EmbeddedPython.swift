@@ -58,8 +58,11 @@ struct EmbeddedPython {
             return String(cString: utf8)
         }
         version = String(cString: Py_GetVersion()).split(separator: " ").first.map(String.init) ?? "?"
-        // Nothing the zygote allocated should be collected (and so written to) in every child.
-        PyRun_SimpleString("import gc; gc.collect(); gc.freeze()")
+        // Nothing the zygote allocated should be written to in every child: not its reference
+        // counts (immortal, on 3.12 and later) and not by the collector (frozen).
+        PyRun_SimpleString("import gc; gc.collect()")
+        if crucible_immortalize_heap() < 0 { throw "could not make the zygote's objects immortal (out of memory)" }
+        PyRun_SimpleString("import gc; gc.freeze()")
     }
 
     /// Runs the worker loop on the channel descriptor; returns when the worker is done.

@@ -74,6 +74,26 @@ struct ExecutionSemanticsTests {
         #expect(result.json == .array([.array([]), .string(compiler)]))
     }
 
+    @Test("The zygote's objects are immortal in a worker; what the worker makes is counted and freed as usual",
+          .enabled(if: TestSandboxes.pythonVersion != "3.11", "3.11 has no immortal objects (PEP 683 is 3.12)"))
+    func zygoteHeapIsImmortal() {
+        // Immortal: the worker never writes their reference counts, so their pages stay
+        // shared with the zygote (immortal_heap.c). The worker's own objects must still die.
+        let code = """
+            import sys, json, weakref
+            class Made: pass
+            made = Made(); gone = weakref.ref(made); del made
+            kept = [1, 2]
+            before = sys.getrefcount(kept); alias = kept
+            [sys._is_immortal(json), sys._is_immortal(json.dumps), sys._is_immortal(sys.modules),
+             sys._is_immortal(sys.modules['crucible_sandbox.worker'].serve), sys._is_immortal(kept),
+             gone() is None, sys.getrefcount(kept) - before]
+            """
+        let result = sandbox.execute(code)
+        #expect(result.outcome == .ok, "\(result.error?.traceback ?? "")")
+        #expect(result.json == .array([.bool(true), .bool(true), .bool(true), .bool(true), .bool(false), .bool(true), .int(1)]))
+    }
+
     @Test("stdout and stderr are captured separately")
     func capturedOutput() {
         let result = sandbox.execute("import sys\nprint('out', 1)\nprint('err', file=sys.stderr)\nsys.stdout.buffer.write(b'raw\\n')")

@@ -53,6 +53,7 @@ public struct ZygoteBuilder: Sendable {
             ("CSandboxKernel/kernel.c", "kernel.o", ["-I\(sources)/CSandboxKernel/include"]),
             ("CSandboxKernel/image_root.c", "image_root.o", ["-I\(sources)/CSandboxKernel/include"]),
             ("CCellCompiler/cell_compiler.c", "cells.o", ["-I\(sources)/CCellCompiler/include"] + pythonHeaders),
+            ("CCellCompiler/immortal_heap.c", "immortal_heap.o", ["-I\(sources)/CCellCompiler/include"] + pythonHeaders),
         ]
         for (source, object, flags) in cFiles {
             try await step("compiling \(source)", clang, ["-O2", "-c", "\(sources)/\(source)"] + flags + ["-o", "\(building)/\(object)"])
@@ -69,7 +70,7 @@ public struct ZygoteBuilder: Sendable {
             "compiling and linking the zygote", swiftc,
             ["-O", "-package-name", "crucible", "-static-stdlib", "-module-name", "CrucibleZygote", "-I", building]
                 + moduleMaps.flatMap { ["-Xcc", "-fmodule-map-file=\($0)"] } + pythonHeaders.flatMap { ["-Xcc", $0] }
-                + zygoteSources + ["CrucibleWire.o", "kernel.o", "image_root.o", "cells.o"].map { "\(building)/\($0)" }
+                + zygoteSources + ["CrucibleWire.o", "kernel.o", "image_root.o", "cells.o", "immortal_heap.o"].map { "\(building)/\($0)" }
                 + ["-L\(root)/usr/lib/x86_64-linux-gnu", "-lpython\(image.version)", "-lseccomp", "-o", "\(building)/crucible-zygote"])
         // Into place whole; another process may have built the same one meanwhile.
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
