@@ -40,10 +40,12 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
 
     /// Opens the store at `path`; a store that cannot be opened is reported and every record
     /// goes to the spill file instead.
-    /// `batchWindow`: how long a `recordLater` record waits for others to share its transaction.
+    /// `batchWindow`: how long a `recordLater` record waits for others to share its transaction;
+    /// `writerIdleExit`: how long its writer thread waits for a record before it ends.
     public init(path: String, source: String, batchWindow: Duration = LaterRecords.defaultWindow,
+                writerIdleExit: Duration = LaterRecords.defaultIdleExit,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
-        later = LaterRecords(window: batchWindow)
+        later = LaterRecords(window: batchWindow, idleExit: writerIdleExit)
         self.path = path
         self.source = source
         self.report = report
@@ -59,8 +61,9 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
 
     /// Wraps a store already open (a Swift host, `crucible serve`).
     public init(store: CorpusStore, source: String, batchWindow: Duration = LaterRecords.defaultWindow,
+                writerIdleExit: Duration = LaterRecords.defaultIdleExit,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
-        later = LaterRecords(window: batchWindow)
+        later = LaterRecords(window: batchWindow, idleExit: writerIdleExit)
         path = store.path
         self.source = source
         self.report = report

@@ -7,9 +7,12 @@ import Foundation
 /// `--corpus-batch-ms` says otherwise), or `limit` of them, are stored in one transaction, in
 /// the order they were queued.
 ///
-/// One thread of its own writes them, started with the first record and kept, waiting on a
-/// condition with the window as its timeout: no Dispatch timer per batch, and the writer's
-/// scheduling is its own (it yields after each record: `CorpusStore.record(together:yielding:)`).
+/// One thread of its own writes them, started with the first record, waiting on a condition
+/// with the window as its timeout: no Dispatch timer per batch, and the writer's scheduling is
+/// its own (it yields after each record: `CorpusStore.record(together:yielding:)`). The thread
+/// ends once no record has come for `idleExit` (the next record starts another): a process
+/// that records now and then holds no thread in between, and a recorder nothing uses any more
+/// is freed with its store, not held by its writer forever.
 ///
 /// Whatever reads the corpus back first calls `drain()` (feedback on an attempt, a session
 /// closing, the end of serve, http and mcp, and their SIGTERM), so a reader never misses a
@@ -18,14 +21,29 @@ import Foundation
 /// steady rate (beyond `limit` a commit starts at once).
 public final class LaterRecords: @unchecked Sendable {
     public static let defaultWindow: Duration = .milliseconds(5)
+    public static let defaultIdleExit: Duration = .seconds(2)
     /// A batch this big is written at once, without waiting out the window.
     static let limit = 64
     /// How long the first record of a batch waits for others.
     let window: TimeInterval
+    /// How long the writer thread waits for a record before it ends.
+    let idleExit: TimeInterval
 
-    init(window: Duration) {
-        let (seconds, attoseconds) = window.components
-        self.window = Double(seconds) + Double(attoseconds) / 1e18
+    init(window: Duration, idleExit: Duration = defaultIdleExit) {
+        self.window = Self.seconds(window)
+        self.idleExit = Self.seconds(idleExit)
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// Whether a writer thread runs now (tests: it ends when idle).
+    var hasWriter: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return writer != nil
     }
 
     private let condition = NSCondition()
@@ -74,7 +92,13 @@ public final class LaterRecords: @unchecked Sendable {
     private func writeForever(_ write: ([AttemptRecord]) -> Void) {
         condition.lock()
         while true {
-            while queued.isEmpty { condition.wait() }
+            while queued.isEmpty {
+                if !condition.wait(until: Date(timeIntervalSinceNow: idleExit)), queued.isEmpty {
+                    writer = nil  // under the lock: the next `add` starts another
+                    condition.unlock()
+                    return
+                }
+            }
             let deadline = Date(timeIntervalSinceNow: window)
             while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
             let batch = queued

@@ -49,6 +49,33 @@ struct LaterRecordsTests {
         #expect(recorder.snapshot.stored == records.count && recorder.snapshot.spilled == 0)
     }
 
+    /// Waits (polling, up to 30 s: a deadline, not a timing) until `done` holds.
+    func eventually(_ done: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while !done() && Date() < deadline { usleep(5_000) }
+        return done()
+    }
+
+    /// A recorder's writer thread ends once idle and the next record starts another, so a
+    /// host that makes a recorder per task does not keep a thread and a store open for each.
+    @Test func anIdleWriterEndsAndFreesItsRecorderAndTheNextRecordStartsAnother() throws {
+        let store = try CorpusStore(path: temporaryPath())
+        let records = calls(2, sessions: 1)
+        weak var released: CorpusRecorder?
+        do {
+            let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .milliseconds(1), writerIdleExit: .milliseconds(20))
+            released = recorder
+            recorder.recordLater(records[0])
+            recorder.drain()
+            #expect(eventually { !recorder.later.hasWriter })
+            recorder.recordLater(records[1])
+            recorder.drain()
+            #expect(try store.attempts().map(\.code) == records.map(\.code))
+        }
+        // Only the writer thread held the recorder; it ends and lets go.
+        #expect(eventually { released == nil })
+    }
+
     /// Many threads queue at once while others drain (serve's request threads, feedback and
     /// session closes): a drain returns only once what was queued before it is stored, each
     /// thread's records keep their order, and nothing is stored twice or lost.
