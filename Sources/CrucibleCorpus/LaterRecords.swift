@@ -21,7 +21,9 @@ import Foundation
 /// steady rate (beyond `limit` a commit starts at once).
 public final class LaterRecords: @unchecked Sendable {
     public static let defaultWindow: Duration = .milliseconds(5)
-    public static let defaultIdleExit: Duration = .seconds(2)
+    /// Longer than an agent's usual pause between cells: a new writer is a thread start on
+    /// the path of the request that queues the first record after the pause.
+    public static let defaultIdleExit: Duration = .seconds(60)
     /// A batch this big is written at once, without waiting out the window.
     static let limit = 64
     /// How long the first record of a batch waits for others.
