@@ -44,11 +44,14 @@ package enum TestSandboxes {
     /// Where every `Scratch` folder is made: an image shows it to its workers (writable, for
     /// control runs; Landlock still refuses confined ones).
     package static let scratchRoot: String = {
-        let path = NSTemporaryDirectory() + "crucible-tests-\(getpid())"
+        let path = scratchRootPath()
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         chmod(path, 0o777)
+        // Gone with the test process (each `Scratch` removes its own folder; this is the parent).
+        atexit { try? FileManager.default.removeItem(atPath: TestSandboxes.scratchRootPath()) }
         return path
     }()
+    private static func scratchRootPath() -> String { NSTemporaryDirectory() + "crucible-tests-\(getpid())" }
 
     /// The default, fully confined sandbox.
     package static let confined: Sandbox = {
