@@ -98,7 +98,7 @@ public final class Sandbox: Sendable {
     }
 
     /// What this machine's kernel let the zygote enforce.
-    public var report: SandboxReport { SandboxReport(json: pool.report) }
+    public var report: SandboxReport { pool.report }
 
     /// What code ran with, as each corpus attempt records it: the interpreter's version and
     /// the third-party packages installed (name -> version).

@@ -45,7 +45,15 @@ final class WorkerPool: @unchecked Sendable {
     private enum ExitSlot { case waiting, ended(WorkerExit) }
     private var lastPoolError: String?
     private var closed = false
-    private(set) var report = "{}"
+    /// What the current zygote reported, decoded once per zygote: requests read it (the
+    /// interpreter's version), and parsing its JSON on each was 12% of serve's CPU per fresh
+    /// execution. Read and replaced under `state`: a restart replaces it while requests run.
+    private var currentReport = SandboxReport(json: "{}")
+    var report: SandboxReport {
+        state.lock()
+        defer { state.unlock() }
+        return currentReport
+    }
 
     private static let poolRequest: UInt64 = 0
 
@@ -189,7 +197,7 @@ final class WorkerPool: @unchecked Sendable {
         let process = try ZygoteProcess(zygote: paths.zygote, sandbox: paths.sandbox, configuration: configuration)
         generation += 1
         zygote = process
-        report = process.report
+        currentReport = SandboxReport(json: process.report)
         pendingForPool = 0
         let generation = self.generation
         let thread = Thread { [weak self] in self?.readControl(from: process, generation: generation) }
