@@ -11,14 +11,14 @@
 //
 // Nothing is lost by it: the zygote's objects live as long as the zygote does anyway (it runs
 // no Python of its own after start-up, only the workers it forks), and its heap holds no user
-// data. A worker still frees what it creates. On 3.11, which has no immortal objects, this
-// does nothing.
+// data. A worker still frees what it creates. On 3.11, which has no immortal objects, and on
+// free-threaded builds, whose reference counts are laid out differently, this does nothing.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
 #include "CCellCompiler.h"
 
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030C0000 && !defined(Py_GIL_DISABLED)
 
 struct pending {
     PyObject **items;

@@ -9,7 +9,8 @@ int crucible_register_cell_compiler(void);
 /// Makes every object the interpreter holds immortal (immortal_heap.c), so that forked
 /// workers never write their reference counts. Call with the GIL held, once everything the
 /// zygote keeps is loaded. Returns how many objects it marked, 0 where the interpreter has no
-/// immortal objects (before 3.12), -1 on failure (out of memory).
+/// immortal objects (before 3.12) or counts references differently (free-threaded builds), -1
+/// on failure (out of memory).
 long crucible_immortalize_heap(void);
 
 #endif
