@@ -43,11 +43,34 @@ static int push(struct pending *pending, PyObject *op) {
 static int reach(PyObject *op, void *context) {
     if (op == NULL || _Py_IsImmortal(op)) return 0;
 #if PY_VERSION_HEX >= 0x030E0000
-    op->ob_refcnt = _Py_IMMORTAL_INITIAL_REFCNT;  // the low 32 bits; 3.14 keeps flags above them
+    op->ob_refcnt = _Py_IMMORTAL_INITIAL_REFCNT;  // the low 32 bits; the flags sit above them
+    // 3.14's interpreter stack tags a reference to an object by this flag, not by its count:
+    // without it, pushing and popping the object still writes the count (unchecked).
+    op->ob_flags |= _Py_IMMORTAL_FLAGS;
 #else
     op->ob_refcnt = _Py_IMMORTAL_REFCNT;
 #endif
     return push(context, op);
+}
+
+// What `op` refers to that tp_traverse does not report: the parts of a code object (not a
+// collected type: its constants, names and tables), and the keys of a dict (its traverse
+// skips string keys).
+static int reach_untraversed(PyObject *op, struct pending *pending) {
+    if (PyCode_Check(op)) {
+        PyCodeObject *code = (PyCodeObject *)op;
+        PyObject *parts[] = { code->co_consts, code->co_names, code->co_exceptiontable, code->co_localsplusnames,
+                              code->co_localspluskinds, code->co_filename, code->co_name, code->co_qualname,
+                              code->co_linetable };
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+            if (reach(parts[i], pending) != 0) return -1;
+    } else if (PyDict_Check(op)) {
+        Py_ssize_t position = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(op, &position, &key, &value))
+            if (reach(key, pending) != 0) return -1;
+    }
+    return 0;
 }
 
 long crucible_immortalize_heap(void) {
@@ -67,7 +90,8 @@ long crucible_immortalize_heap(void) {
             PyObject *op = pending.items[--pending.count];
             made++;
             traverseproc traverse = Py_TYPE(op)->tp_traverse;
-            if (PyType_IS_GC(Py_TYPE(op)) && traverse) failed = traverse(op, reach, &pending) != 0;
+            if (PyObject_IS_GC(op) && traverse) failed = traverse(op, reach, &pending) != 0;
+            if (!failed) failed = reach_untraversed(op, &pending) != 0;
         }
     }
     free(pending.items);

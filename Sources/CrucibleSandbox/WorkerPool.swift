@@ -47,13 +47,12 @@ final class WorkerPool: @unchecked Sendable {
     private var closed = false
     /// What the current zygote reported, decoded once per zygote: requests read it (the
     /// interpreter's version), and parsing its JSON on each was 12% of serve's CPU per fresh
-    /// execution. Read and replaced under `state`: a restart replaces it while requests run.
+    /// execution. A restart replaces it while requests run: under a lock of its own, not
+    /// `state`, which a restart holds while the new zygote starts (a health check reading
+    /// the report would wait seconds).
+    private let reportLock = NSLock()
     private var currentReport = SandboxReport(json: "{}")
-    var report: SandboxReport {
-        state.lock()
-        defer { state.unlock() }
-        return currentReport
-    }
+    var report: SandboxReport { reportLock.withLock { currentReport } }
 
     private static let poolRequest: UInt64 = 0
 
@@ -197,7 +196,8 @@ final class WorkerPool: @unchecked Sendable {
         let process = try ZygoteProcess(zygote: paths.zygote, sandbox: paths.sandbox, configuration: configuration)
         generation += 1
         zygote = process
-        currentReport = SandboxReport(json: process.report)
+        let decoded = SandboxReport(json: process.report)
+        reportLock.withLock { currentReport = decoded }
         pendingForPool = 0
         let generation = self.generation
         let thread = Thread { [weak self] in self?.readControl(from: process, generation: generation) }
