@@ -48,7 +48,7 @@ public final class LaterRecords: @unchecked Sendable {
         return writer != nil
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var queued: [AttemptRecord] = []
     /// Records ever queued, and ever written (stored, spilled or reported lost): a drain
     /// waits until the second reaches what the first was when it was called.
@@ -95,13 +95,13 @@ public final class LaterRecords: @unchecked Sendable {
         condition.lock()
         while true {
             while queued.isEmpty {
-                if !condition.wait(until: Date(timeIntervalSinceNow: idleExit)), queued.isEmpty {
+                if !condition.wait(until: .after(seconds: idleExit)), queued.isEmpty {
                     writer = nil  // under the lock: the next `add` starts another
                     condition.unlock()
                     return
                 }
             }
-            let deadline = Date(timeIntervalSinceNow: window)
+            let deadline = MonotonicCondition.Deadline.after(seconds: window)
             while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
             let batch = queued
             queued = []

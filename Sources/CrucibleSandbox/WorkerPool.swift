@@ -32,7 +32,7 @@ enum WorkerExit: Sendable {
 final class WorkerPool: @unchecked Sendable {
     private let configuration: SandboxConfiguration
     private let paths: (zygote: String, sandbox: String)
-    private let state = NSCondition()
+    private let state = MonotonicCondition()
     private let releases = DispatchQueue(label: "crucible.worker-release")
     private var zygote: ZygoteProcess?
     private var generation = 0
@@ -72,7 +72,7 @@ final class WorkerPool: @unchecked Sendable {
     /// `keptLong`: the worker serves a session, so no `release` will top the pool up soon.
     func acquire(limits: WorkerLimits, keptLong: Bool = false, timeout: Duration = .seconds(30)) -> Result<Worker, SandboxFailure> {
         let layers = configuration.workerLayers
-        let deadline = Date().addingTimeInterval(timeout.seconds)
+        let deadline = MonotonicCondition.Deadline.after(timeout)
         state.lock()
         defer { state.unlock() }
         if closed { return .failure(SandboxFailure(message: "the sandbox was shut down")) }
@@ -127,7 +127,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Waits for the zygote's report of how the worker ended.
     func awaitExit(of worker: Worker, timeout: Duration) -> WorkerExit? {
         let key = WorkerKey(generation: worker.generation, pid: worker.pid)
-        let deadline = Date().addingTimeInterval(timeout.seconds)
+        let deadline = MonotonicCondition.Deadline.after(timeout)
         state.lock()
         defer { state.unlock() }
         while case .waiting? = exits[key] {

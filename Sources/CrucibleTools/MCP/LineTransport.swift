@@ -145,7 +145,7 @@ final class ServerRequests: @unchecked Sendable {
         case drop
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private let maxInFlight: Int
     /// Unanswered requests by the id's JSON text as the SDK sees it; the value is the id the client sent.
     private var unanswered: [String: JSONValue] = [:]
@@ -241,7 +241,7 @@ final class ServerRequests: @unchecked Sendable {
 
     /// Blocks the calling thread (the reader's, at end of input) until every request is answered or `limit` passes.
     func waitUntilAnswered(limit: Duration) {
-        let deadline = Date().addingTimeInterval(limit.seconds)
+        let deadline = MonotonicCondition.Deadline.after(limit)
         condition.lock()
         defer { condition.unlock() }
         while !unanswered.isEmpty {
