@@ -116,6 +116,21 @@ public final class Sandbox: Sendable {
     /// The zygote's pid, for tests that kill it to check recovery. Not part of the public API.
     package var zygoteProcessForTesting: pid_t? { pool.zygotePID }
 
+    /// Tests: asks the zygote for a worker forked with `limits` and waits for it at most
+    /// `timeout`; true when it came in time (it is released at once). Not part of the public API.
+    package func requestWorkerForTesting(limits: ExecutionLimits, timeout: Duration) -> Bool {
+        switch pool.acquire(limits: limits.workerLimits, timeout: timeout) {
+        case .success(let worker):
+            pool.release(worker)
+            return true
+        case .failure:
+            return false
+        }
+    }
+
+    /// Tests: workers that arrived after their requester had stopped waiting, and were killed.
+    package var lateWorkersKilledForTesting: Int { pool.lateWorkersKilled }
+
     /// Stops every fresh execution running now (each ends `cancelled` with `reason`); sessions
     /// are their owners' to close. Later executions run as usual.
     public func cancelRunning(_ reason: String) { running.cancelAll(reason) }

@@ -41,6 +41,8 @@ final class WorkerPool: @unchecked Sendable {
     private var nextRequest: UInt64 = 1
     private var delivered: [UInt64: Result<Worker, SandboxFailure>] = [:]
     private var outstanding: Set<UInt64> = []
+    /// Workers that arrived after their requester stopped waiting, and were killed (tests).
+    private var lateWorkersKilledCount = 0
     private var exits: [WorkerKey: ExitSlot] = [:]
     private enum ExitSlot { case waiting, ended(WorkerExit) }
     private var lastPoolError: String?
@@ -113,7 +115,9 @@ final class WorkerPool: @unchecked Sendable {
             return .failure(SandboxFailure(message: "the zygote is not answering"))
         }
         while delivered[request] == nil {
-            if !state.wait(until: deadline) {
+            // A worker delivered as the wait timed out is still taken: once this request is no
+            // longer outstanding, a late worker is killed (readControl), never kept.
+            if !state.wait(until: deadline), delivered[request] == nil {
                 return .failure(SandboxFailure(message: "no worker arrived within \(timeout)"))
             }
         }
@@ -183,6 +187,8 @@ final class WorkerPool: @unchecked Sendable {
         return idle.count
     }
 
+    var lateWorkersKilled: Int { state.withLock { lateWorkersKilledCount } }
+
     /// Idle workers that finished their warm-up (their "warm" frame is waiting to be read).
     var warmIdleCount: Int {
         state.lock()
@@ -242,8 +248,13 @@ final class WorkerPool: @unchecked Sendable {
                         worker.kill()
                         worker.closeDescriptors()
                     }
-                } else {
+                } else if outstanding.contains(request) {
                     delivered[request] = .success(worker)
+                } else {
+                    // Its requester stopped waiting (a timeout): nobody will use or release it.
+                    worker.kill()
+                    worker.closeDescriptors()
+                    lateWorkersKilledCount += 1
                 }
             case .exited(let pid, let status, let cpu, let rss):
                 let key = WorkerKey(generation: generation, pid: pid)
@@ -256,7 +267,7 @@ final class WorkerPool: @unchecked Sendable {
                 if request == Self.poolRequest {
                     pendingForPool = 0
                     lastPoolError = reason
-                } else {
+                } else if outstanding.contains(request) {
                     delivered[request] = .failure(SandboxFailure(message: "the zygote could not fork a worker: \(reason)"))
                 }
             default:

@@ -81,6 +81,35 @@ struct HostResilienceTests {
         #expect(sandbox.execute("1").outcome == .sandboxFailure("the sandbox was shut down"))
     }
 
+    /// A worker forked for its own limits that arrives after its requester gave up (a spawn slower
+    /// than the 30 s the pool waits) used to stay in the pool's table of deliveries: a confined
+    /// process and two descriptors nobody would ever release.
+    @Test("A worker that arrives after its request timed out is killed, not kept")
+    func lateWorkerIsKilled() throws {
+        let sandbox = try TestSandboxes.isolated(poolSize: 1)
+        defer { sandbox.shutdown() }
+        _ = sandbox.execute("1")
+        let zygote = try #require(sandbox.zygoteProcessForTesting)
+        func descendants() -> [pid_t] { childProcesses(of: zygote).flatMap { [$0] + childProcesses(of: $0) } }
+        // The pool's one worker (and the PID-namespace init), counted once the pool is full again.
+        #expect(eventually { sandbox.idleWorkers == 1 && descendants().count <= 1 + 1 })
+        let before = descendants().count
+        // Not the pool's limits: the zygote forks a worker for this request, which gives up at once.
+        var limits = ExecutionLimits()
+        limits.memoryBytes = 200 << 20
+        // (A worker delivered while the request's wait returns is still taken, and released: try again.)
+        var gaveUp = false
+        for _ in 0..<20 where !gaveUp {
+            gaveUp = !sandbox.requestWorkerForTesting(limits: limits, timeout: .zero)
+        }
+        #expect(gaveUp)
+        #expect(eventually { sandbox.lateWorkersKilledForTesting == 1 }, "the late worker was killed when it arrived")
+        #expect(eventually { descendants().count <= before }, "live: \(descendants()) against \(before) before")
+        // The pool still serves requests that wait.
+        #expect(sandbox.requestWorkerForTesting(limits: limits, timeout: .seconds(30)))
+        #expect(sandbox.execute("6 * 7").json == .int(42))
+    }
+
     /// More spawn requests than the zygote's socket queues (512): with a lock held across the
     /// send, the pool deadlocked here (118 of 700 answered in 240 s).
     @Test("700 concurrent executions with their own limits are all answered (no lock held across a send to the zygote)")
