@@ -22,10 +22,18 @@ public enum CallRecord {
         }
     }
 
+    /// When a call began: the wall-clock time its record shows, and the monotonic instant its
+    /// latency is measured from (a clock set during the call must not make it negative or huge).
+    public struct Start: Sendable {
+        public let date = Date()
+        public let instant = ContinuousClock.now
+        public init() {}
+    }
+
     /// The record for a call.
     public static func make(
         _ link: Link, source: String, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
-        feedback: String?, started: Date, extra: [String: JSONValue] = [:]
+        feedback: String?, started: Start, extra: [String: JSONValue] = [:]
     ) -> AttemptRecord {
         var record = AttemptRecord(episodeID: link.episode, passed: passed)
         record.attemptID = RecordUUID.next()
@@ -37,8 +45,9 @@ public enum CallRecord {
         record.diagnostics = diagnostics
         record.runtime = runtime
         record.feedback = feedback
-        record.startedAt = Timestamp.iso8601(started)
-        record.latencyMS = Date().timeIntervalSince(started) * 1000
+        record.startedAt = Timestamp.iso8601(started.date)
+        let elapsed = (ContinuousClock.now - started.instant).components
+        record.latencyMS = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
         record.source = source
         record.extra = extra
         return record

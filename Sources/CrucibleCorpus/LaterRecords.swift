@@ -27,18 +27,13 @@ public final class LaterRecords: @unchecked Sendable {
     /// A batch this big is written at once, without waiting out the window.
     static let limit = 64
     /// How long the first record of a batch waits for others.
-    let window: TimeInterval
+    let window: Duration
     /// How long the writer thread waits for a record before it ends.
-    let idleExit: TimeInterval
+    let idleExit: Duration
 
     init(window: Duration, idleExit: Duration = defaultIdleExit) {
-        self.window = Self.seconds(window)
-        self.idleExit = Self.seconds(idleExit)
-    }
-
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
+        self.window = window
+        self.idleExit = idleExit
     }
 
     /// Whether a writer thread runs now (tests: it ends when idle).
@@ -95,13 +90,13 @@ public final class LaterRecords: @unchecked Sendable {
         condition.lock()
         while true {
             while queued.isEmpty {
-                if !condition.wait(until: .after(seconds: idleExit)), queued.isEmpty {
+                if !condition.wait(until: .after(idleExit)), queued.isEmpty {
                     writer = nil  // under the lock: the next `add` starts another
                     condition.unlock()
                     return
                 }
             }
-            let deadline = MonotonicCondition.Deadline.after(seconds: window)
+            let deadline = MonotonicCondition.Deadline.after(window)
             while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
             let batch = queued
             queued = []

@@ -201,7 +201,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         }
         let key = AttemptChains.key(tool: MCPToolCatalog.runPython, kind: nil, artifact: arguments["artifact"]?.stringValue,
                                     path: nil, session: handle, code: code)
-        let started = Date()
+        let started = CallRecord.Start()
         let result: ExecutionResult
         let (runInputs, cellTimeout) = (inputs, timeout)
         if let session, let handle {
@@ -308,7 +308,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
         let path = arguments["path"]?.stringValue
         let key = AttemptChains.key(tool: MCPToolCatalog.validateCode, kind: kind, artifact: arguments["artifact"]?.stringValue,
                                     path: path, session: nil, code: code)
-        let started = Date()
+        let started = CallRecord.Start()
         let validator = configuration.validator
         let rulesets = arguments["rulesets"]?.arrayValue?.compactMap(\.stringValue)
         let check: LazyValidator.Check
@@ -382,7 +382,7 @@ public final class CrucibleMCPServer: @unchecked Sendable {
     /// Queues the call's record; returns its attempt id (a passing result carries it, for `feedback`).
     @discardableResult
     private func record(_ key: AttemptChains.Key, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
-                        feedback: String?, started: Date, task: String?) -> String? {
+                        feedback: String?, started: CallRecord.Start, task: String?) -> String? {
         guard let recorder = configuration.recorder else { return nil }
         let link = chains.link(key, task: task)
         let record = CallRecord.make(

@@ -280,7 +280,7 @@ public final class ServeMethods: @unchecked Sendable {
         guard case .object = params else { throw JSONRPCError.invalidParams("params must be an object, not a list") }
         guard let code = params["code"]?.stringValue else { throw JSONRPCError.invalidParams("\"code\" must be a string") }
         let link = try corpusLink(params)
-        let started = Date()
+        let started = CallRecord.Start()
         let (result, ranOn) = try executeUnrecorded(params, code: code, io: io)
         let encoded = result.jsonObject
         var attemptID: String?
@@ -347,7 +347,7 @@ public final class ServeMethods: @unchecked Sendable {
             throw JSONRPCError.invalidParams("\"rulesets\" must be a list of ruleset names")
         }
         let link = try corpusLink(params)
-        let started = Date()
+        let started = CallRecord.Start()
         guard let validator else { throw JSONRPCError(code: -32002, message: "Sandbox failure: this server has no validators") }
         let check: LazyValidator.Check
         do {
@@ -394,7 +394,7 @@ public final class ServeMethods: @unchecked Sendable {
 
     /// Queues the call's record; returns its attempt id (the result carries it, for `feedback`).
     private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
-                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: Date) -> String? {
+                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: CallRecord.Start) -> String? {
         guard let recorder else { return nil }
         let record = CallRecord.make(link, source: source, code: code, passed: passed, diagnostics: diagnostics,
                                      runtime: runtime, feedback: feedback, started: started,

@@ -21,7 +21,7 @@ struct LaterRecordsTests {
             var record = CallRecord.make(
                 CallRecord.Link(episode: "serve:s\(index % sessions)", task: "t", model: index % 5 == 4 ? "m\(index)" : nil),
                 source: "serve", code: "x = \(index)", passed: index % 3 == 2, diagnostics: [],
-                runtime: ["status": "ran", "outcome": "ok"], feedback: nil, started: Date())
+                runtime: ["status": "ran", "outcome": "ok"], feedback: nil, started: CallRecord.Start())
             record.extra["workspace"] = ["git": false]
             return record
         }
@@ -130,7 +130,7 @@ struct LaterRecordsTests {
             var record = CallRecord.make(
                 CallRecord.Link(episode: episode, task: "t", model: model), source: "serve",
                 code: "x = \(attempt ?? -1)", passed: passed, diagnostics: [], runtime: ["status": "ran"],
-                feedback: nil, started: Date())
+                feedback: nil, started: CallRecord.Start())
             record.attempt = attempt
             record.extra["workspace"] = ["git": false]
             return record
@@ -164,7 +164,7 @@ struct LaterRecordsTests {
             var record = CallRecord.make(
                 CallRecord.Link(episode: episode, task: "t", model: model), source: "import",
                 code: "x = \(attempt ?? 0)", passed: passed, diagnostics: [], runtime: ["status": "ran"],
-                feedback: nil, started: Date())
+                feedback: nil, started: CallRecord.Start())
             record.attempt = attempt
             return record
         }

@@ -22,18 +22,12 @@ public final class MonotonicCondition: @unchecked Sendable {
 
         /// `duration` from now; a negative duration is now, an enormous one saturates.
         public static func after(_ duration: Duration) -> Deadline {
-            let (seconds, attoseconds) = duration.components
-            let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-            let total = nanoseconds.overflow ? Int64.max : nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
-                .partialValue
-            let (sum, overflow) = now.nanoseconds.addingReportingOverflow(max(0, total))
-            return Deadline(nanoseconds: overflow ? Int64.max : sum)
-        }
-
-        /// `seconds` from now (the same as `after`, for a `TimeInterval`).
-        public static func after(seconds: Double) -> Deadline {
-            guard seconds.isFinite else { return Deadline(nanoseconds: seconds > 0 ? Int64.max : now.nanoseconds) }
-            return after(.nanoseconds(Int64(max(-9e18, min(9e18, seconds * 1e9)))))
+            let (seconds, attoseconds) = duration.components  // both of the duration's sign
+            guard seconds > 0 || attoseconds > 0 else { return now }
+            let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            let (span, overflowToo) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+            let (sum, overflowAtNow) = now.nanoseconds.addingReportingOverflow(span)
+            return Deadline(nanoseconds: overflow || overflowToo || overflowAtNow ? Int64.max : sum)
         }
 
         public var hasPassed: Bool { Deadline.now >= self }
