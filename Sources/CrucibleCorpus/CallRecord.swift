@@ -46,8 +46,7 @@ public enum CallRecord {
         record.runtime = runtime
         record.feedback = feedback
         record.startedAt = Timestamp.iso8601(started.date)
-        let elapsed = (ContinuousClock.now - started.instant).components
-        record.latencyMS = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+        record.latencyMS = (ContinuousClock.now - started.instant).milliseconds
         record.source = source
         record.extra = extra
         return record

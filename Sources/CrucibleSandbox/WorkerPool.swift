@@ -295,9 +295,3 @@ final class WorkerPool: @unchecked Sendable {
         state.unlock()
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -49,13 +49,6 @@ struct LaterRecordsTests {
         #expect(recorder.snapshot.stored == records.count && recorder.snapshot.spilled == 0)
     }
 
-    /// Waits (polling, up to 30 s: a deadline, not a timing) until `done` holds.
-    func eventually(_ done: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: 30)
-        while !done() && Date() < deadline { usleep(5_000) }
-        return done()
-    }
-
     /// A recorder's writer thread ends once idle and the next record starts another, so a
     /// host that makes a recorder per task does not keep a thread and a store open for each.
     @Test func anIdleWriterEndsAndFreesItsRecorderAndTheNextRecordStartsAnother() throws {
