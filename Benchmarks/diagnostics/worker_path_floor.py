@@ -4,9 +4,12 @@ zygote's preloads and its prime run at import), freezes its objects as the zygot
 forks children one after another. Each child runs the real `worker.serve` on a socketpair
 with one `x = 1 + 2` job already waiting (as under saturation: no warm-up), and exits.
 
-Beside it, in the same run, the bare floor of `fork_floor.py` (fork, exec the code, _exit).
-The difference is the worker path's share; what Crucible costs beyond this is the Swift
-zygote, confinement, the channel to the host and the host itself.
+Beside it, in the same run, the bare floor of `fork_floor.py` (fork, exec the code, _exit), and
+`lean`: the same heap as `worker` (its module imported, preloads and all), but a child that only
+reads the job's bytes, compiles and runs `x = 1 + 2` and writes a reply, with none of the
+worker's channel objects, streams or result encoding (what a job loop in C could come down to).
+The differences are the heap's and the worker path's shares; what Crucible costs beyond this is
+the Swift zygote, confinement, the channel to the host and the host itself.
 
     python3 Benchmarks/diagnostics/worker_path_floor.py [N per stream] [streams] [python]
 """
@@ -21,7 +24,7 @@ RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
 STREAM = r"""
 import builtins, gc, json, os, resource, socket, sys, time
 mode, n = sys.argv[1], int(sys.argv[2])
-if mode == "worker":
+if mode in ("worker", "lean"):
     sys.path.insert(0, sys.argv[3])
     from crucible_sandbox import worker, wire
     job = wire.frame(wire.JOB, wire.encode_job("x = 1 + 2", token=7))
@@ -44,6 +47,11 @@ for _ in range(n):
     if pid == 0:
         host.close()
         os.dup2(channel.fileno(), 3)  # where confinement puts every worker's channel
+        if mode == "lean":
+            os.read(3, 65536)
+            exec(compile("x = 1 + 2", "<cell>", "exec"), {"__builtins__": builtins})
+            os.write(3, b'{"status":"ok"}')
+            os._exit(0)
         worker.serve(3)  # exits
     channel.close()
     reply = b""
@@ -76,7 +84,7 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     streams = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     python = sys.argv[3] if len(sys.argv) > 3 else "/usr/bin/python3.11"
-    for mode in ("bare", "worker", "bare", "worker"):  # alternated: the machine's load moves
+    for mode in ("bare", "lean", "worker", "bare", "lean", "worker"):  # alternated: the machine's load moves
         run(mode, n, streams, python)
 
 
