@@ -80,8 +80,13 @@ func requireSandboxParts() throws {
     }
 }
 
-/// The message for a sandbox that cannot start, on stderr, and exit code 3.
+/// The message for a sandbox that cannot start, on stderr, and exit code 3; 2 when the
+/// user's configuration is at fault (a module to preload that cannot be imported).
 func sandboxUnavailable(_ error: Error) -> ExitCode {
+    if case SandboxError.preloadFailed = error {
+        FileHandle.standardError.write(Data("crucible: \(error)\n".utf8))
+        return ExitCode(ExitCode32.usage.rawValue)
+    }
     // A missing part already says where it was looked for and what to run; doctor would
     // only fail the same way.
     var message = "crucible: \(error)\n"

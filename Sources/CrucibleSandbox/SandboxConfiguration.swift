@@ -123,6 +123,9 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case notInstalled(String)
     /// The zygote could not be started or died during start-up.
     case zygoteFailed(String)
+    /// A module the configuration asks to preload cannot be imported (the module and the
+    /// exception): the user's setting, not the machine, is at fault.
+    case preloadFailed(String)
     /// A session was used after it closed; the reason says why it closed.
     case sessionClosed(String)
     /// An input name is not a Python identifier, or an input is not valid JSON.
@@ -132,6 +135,7 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .notInstalled(let detail): return "Crucible is not installed correctly: \(detail)"
         case .zygoteFailed(let detail): return "the sandbox zygote failed: \(detail)"
+        case .preloadFailed(let detail): return "cannot preload \(detail)"
         case .sessionClosed(let reason): return "the session is closed (\(reason)); call restart() for a fresh one"
         case .invalidInput(let detail): return "invalid input: \(detail)"
         }

@@ -40,9 +40,20 @@ final class ZygoteProcess: @unchecked Sendable {
         // Wait for the ready report; a zygote that dies first gets its exit status reported.
         var fds = [pollfd(fd: control, events: Int16(POLLIN), revents: 0)]
         var ready: String?
+        var preloadFailure: String?
         if poll(&fds, 1, 30_000) > 0, let (message, descriptors) = Self.receive(on: control) {
             descriptors.forEach { close($0) }
-            if case .ready(let text) = message { ready = text }
+            switch message {
+            case .ready(let text): ready = text
+            case .preloadFailed(let reason): preloadFailure = reason
+            default: break
+            }
+        }
+        if let preloadFailure {
+            close(control)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            throw SandboxError.preloadFailed(preloadFailure)
         }
         guard let ready else {
             close(control)

@@ -4,14 +4,23 @@ import Foundation
 
 /// CPython, initialized once in the zygote with an isolated configuration: no
 /// environment variables, no site-packages, no bytecode writes, no signal handlers.
+///
+/// Three steps, in this order in `main.swift`: `init` (as root, before the zygote gives up
+/// root: Crucible's runtime and the standard library only), `preload` (after the privilege
+/// drop and the namespaces: the user's modules), `freeze` (last, before the first fork).
 struct EmbeddedPython {
+    private let worker: UnsafeMutablePointer<PyObject>
     private let serve: UnsafeMutablePointer<PyObject>
 
     /// The interpreter's import path after start-up (Landlock makes it readable).
     let importPath: [String]
     let version: String
 
-    init(runtimeDirectory: String, importPaths: [String] = [], preloadModules: [String] = []) throws {
+    /// Starts CPython and imports the runtime (and with it the standard library's preloads).
+    /// `importPaths` (package environments, extra folders) join `sys.path` only after that,
+    /// and behind the standard library, as site-packages do: nothing of theirs is imported
+    /// while the zygote is root, and none of their modules can shadow the standard library's.
+    init(runtimeDirectory: String, importPaths: [String] = []) throws {
         var config = PyConfig()
         PyConfig_InitIsolatedConfig(&config)
         defer { PyConfig_Clear(&config) }
@@ -32,11 +41,6 @@ struct EmbeddedPython {
         }
         PyList_Insert(sysPath, 0, directory)
         crucible_py_decref(directory)
-        for (offset, path) in importPaths.enumerated() {
-            guard let entry = PyUnicode_FromString(path) else { continue }
-            PyList_Insert(sysPath, 1 + offset, entry)
-            crucible_py_decref(entry)
-        }
 
         // The runtime imports everything workers may use, so no worker maps new code.
         guard let module = PyImport_ImportModule("crucible_sandbox.worker"),
@@ -45,21 +49,61 @@ struct EmbeddedPython {
             PyErr_Print()
             throw "cannot import crucible_sandbox.worker from \(runtimeDirectory)"
         }
+        worker = module
         self.serve = serve
-        for name in preloadModules {
-            guard let preloaded = PyImport_ImportModule(name) else {
-                PyErr_Print()
-                throw "cannot preload the module \(name) (import path: \(importPaths))"
-            }
-            crucible_py_decref(preloaded)
+        for path in importPaths {
+            guard let entry = PyUnicode_FromString(path) else { continue }
+            PyList_Append(sysPath, entry)
+            crucible_py_decref(entry)
         }
         importPath = (0..<PyList_Size(sysPath)).compactMap { index in
             guard let item = PyList_GetItem(sysPath, index), let utf8 = PyUnicode_AsUTF8(item) else { return nil }
             return String(cString: utf8)
         }
         version = String(cString: Py_GetVersion()).split(separator: " ").first.map(String.init) ?? "?"
-        // Nothing the zygote allocated should be written to in every child: not its reference
-        // counts (immortal, on 3.12 and later) and not by the collector (frozen).
+    }
+
+    /// Imports the user's preloads (`worker.preload`); nil, or why one cannot be imported.
+    /// `temporaryDirectory`: TMPDIR while they import (`PreloadScratch`).
+    func preload(_ modules: [String], temporaryDirectory: String?) -> String? {
+        guard !modules.isEmpty else { return nil }
+        guard let function = PyObject_GetAttrString(worker, "preload"), let names = PyList_New(0) else {
+            PyErr_Print()
+            return "the runtime has no preload function"
+        }
+        defer { crucible_py_decref(function); crucible_py_decref(names) }
+        for module in modules {
+            guard let name = PyUnicode_FromString(module) else { return "a module name is not valid UTF-8" }
+            PyList_Append(names, name)
+            crucible_py_decref(name)
+        }
+        let none = crucible_py_none()
+        guard let arguments = PyTuple_New(2) else { return "out of memory" }
+        defer { crucible_py_decref(arguments) }
+        // PyTuple_SetItem steals a reference to each item.
+        crucible_py_incref(names)
+        PyTuple_SetItem(arguments, 0, names)
+        if let folder = temporaryDirectory.flatMap({ PyUnicode_FromString($0) }) {
+            PyTuple_SetItem(arguments, 1, folder)
+        } else {
+            crucible_py_incref(none)
+            PyTuple_SetItem(arguments, 1, none)
+        }
+        guard let outcome = PyObject_CallObject(function, arguments) else {
+            PyErr_Print()
+            return "the preload function failed"
+        }
+        defer { crucible_py_decref(outcome) }
+        guard outcome != none, let text = PyUnicode_AsUTF8(outcome) else {
+            PyErr_Clear()
+            return nil
+        }
+        return String(cString: text)
+    }
+
+    /// Nothing the zygote allocated should be written to in every child: not its reference
+    /// counts (immortal, on 3.12 and later) and not by the collector (frozen).
+    func freeze() throws {
         PyRun_SimpleString("import gc; gc.collect()")
         if crucible_immortalize_heap() < 0 { throw "could not make the zygote's objects immortal (out of memory)" }
         PyRun_SimpleString("import gc; gc.freeze()")

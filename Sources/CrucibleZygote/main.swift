@@ -104,9 +104,7 @@ let python: EmbeddedPython
 let landlock: LandlockRuleset?
 var landlockError: String?
 do {
-    python = try EmbeddedPython(
-        runtimeDirectory: arguments.runtimeDirectory, importPaths: arguments.importPaths,
-        preloadModules: arguments.preloadModules)
+    python = try EmbeddedPython(runtimeDirectory: arguments.runtimeDirectory, importPaths: arguments.importPaths)
 } catch {
     fatal("\(error)")
 }
@@ -137,6 +135,24 @@ if !arguments.unconfinedForTesting {
         // (getppid() is 0 for pid 1 of a namespace, so the usual race re-check cannot apply.)
         _ = crucible_set_pdeathsig(SIGKILL)
     }
+}
+
+// The user's preloads are package code: imported only now, as nobody, without the network,
+// in this zygote's namespaces (never as root). A module that cannot be imported is the
+// user's mistake, reported as such (the host exits 2), not a sandbox failure.
+let preloadFailure = python.preload(
+    arguments.preloadModules,
+    temporaryDirectory: arguments.preloadModules.isEmpty
+        ? nil : PreloadScratch.mount(inPrivateMountNamespace: isolation.namespaces.contains("mount")))
+if let preloadFailure {
+    let message = ControlMessage.preloadFailed(reason: preloadFailure).encode()
+    _ = message.withUnsafeBytes { crucible_send_with_fds(controlSocket, $0.baseAddress, $0.count, nil, 0) }
+    exit(2)
+}
+do {
+    try python.freeze()
+} catch {
+    fatal("\(error)")
 }
 
 let factory = WorkerFactory(

@@ -451,6 +451,32 @@ def serve(fd):
     os._exit(0)
 
 
+def preload(names, temporary_directory=None):
+    """Imports the modules the user asked the zygote to preload; returns None, or why one
+    cannot be imported. The zygote calls it only after it gave up root and entered its
+    namespaces: a package's import code is not trusted, and runs with no more than a worker's
+    uid and network. `temporary_directory`: a private scratch folder for libraries that
+    write a cache when imported (matplotlib), given as TMPDIR while they import."""
+    saved = os.environ.get("TMPDIR")
+    if temporary_directory:
+        os.environ["TMPDIR"] = temporary_directory
+    try:
+        for name in names:
+            try:
+                __import__(name)
+            except BaseException as error:  # an import can raise anything, SystemExit included
+                return "%s: %s" % (name, "".join(traceback.format_exception_only(type(error), error)).strip())
+        return None
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        # tempfile caches the folder it picked; workers must not inherit the zygote's scratch.
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = None
+
+
 def _prime():
     """Runs the warm-up once in the zygote itself, before any worker is forked. A worker's
     first run of this path fills caches (CPython's type-attribute cache, dict key caches,

@@ -12,6 +12,9 @@ public enum ControlMessage: Equatable, Sendable {
     case ready(report: String)
     /// Zygote to host: a spawn request failed.
     case spawnFailed(request: UInt64, errno: Int32, reason: String)
+    /// Zygote to host, instead of `ready`: a module the user asked to preload cannot be
+    /// imported (the text: the module and the exception), and the zygote exits.
+    case preloadFailed(reason: String)
 
     public static let maxSize = 65_536
 
@@ -31,6 +34,9 @@ public enum ControlMessage: Equatable, Sendable {
             text = report
         case .spawnFailed(let request, let errno, let reason):
             words = [5, request, UInt64(UInt32(bitPattern: errno))]
+            text = reason
+        case .preloadFailed(let reason):
+            words = [6]
             text = reason
         }
         var bytes: [UInt8] = []
@@ -60,6 +66,7 @@ public enum ControlMessage: Equatable, Sendable {
             return .exited(pid: i32(words[1]), waitStatus: i32(words[2]), cpuMicroseconds: words[3], maxRSSKiB: words[4])
         case (4, 1): return .ready(report: text)
         case (5, 3): return .spawnFailed(request: words[1], errno: i32(words[2]), reason: text)
+        case (6, 1): return .preloadFailed(reason: text)
         default: return nil
         }
     }
