@@ -66,6 +66,22 @@ def test_the_size_cap_is_an_error_in_the_code_and_what_fit_still_comes_back():
     assert [(f["name"], f["size"]) for f in result["files"]] == [("small.txt", 4), ("huge.bin", 0)]
 
 
+def test_a_name_or_a_count_the_host_would_refuse_is_an_error_at_open_and_the_rest_comes_back():
+    # The host refuses a result whose files it cannot take (a control character or over 255
+    # bytes in a name, more than 64 files) as a protocol violation, losing everything: the
+    # code is refused at open() instead, and its value, output and other files survive.
+    code = ("errors = []\n"
+            "for name in ['a\\nb.txt', 'x' * 256 + '.txt', *('f%02d.txt' % i for i in range(65))]:\n"
+            "    try:\n        open('/output/' + name, 'w').write('1')\n"
+            "    except OSError as error:\n        errors.append((name[:5], error.errno))\n"
+            "print('printed')\nerrors")
+    result = run(code)
+    assert result["outcome"] == "ok", result
+    assert result["value"] == [["a\nb.t", 22], ["xxxxx", 36], ["f64.t", 28]]
+    assert result["stdout"] == "printed\n"
+    assert sorted(f["name"] for f in result["files"]) == ["f%02d.txt" % i for i in range(64)]
+
+
 def test_serve_returns_each_cells_files_and_a_session_starts_each_cell_empty(tmp_path):
     with crucible_client.Crucible(stderr=subprocess.DEVNULL, cwd=tmp_path) as client:
         session = client.open_session(persistent=True)

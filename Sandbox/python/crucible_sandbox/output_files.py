@@ -22,6 +22,11 @@ import io
 import os
 
 PREFIX = "/output"
+# What the host accepts (CrucibleWire's `OutputFile.maxCount` and `isSafeName`): a result
+# with more files or another name is a protocol violation that loses the whole result, so
+# the code gets an OSError at open() instead, like a disk that is full or refuses the name.
+MAX_FILES = 64
+MAX_NAME_BYTES = 255
 _real_open = builtins.open
 _real_makedirs = os.makedirs
 _real_mkdir = os.mkdir
@@ -67,6 +72,9 @@ class _OutputBuffer(io.BytesIO):
     def close(self):
         if not self.closed:
             data = self.getvalue()
+            if self._output_name not in _Store.files and len(_Store.files) >= MAX_FILES:
+                super().close()
+                raise _too_many_files(PREFIX + "/" + self._output_name)
             _Store.used += len(data) - len(_Store.files.get(self._output_name, b""))
             _Store.files[self._output_name] = data
         super().close()
@@ -83,6 +91,9 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
     if not name:
         raise IsADirectoryError(21, "Is a directory", file)
     if any(flag in mode for flag in "wax+"):
+        _check_name(name, file)
+        if name not in _Store.files and len(_Store.files) >= MAX_FILES:
+            raise _too_many_files(file)
         if "x" in mode and name in _Store.files:
             raise FileExistsError(17, "File exists", file)
         if "x" in mode and name in _Store.given:
@@ -99,6 +110,22 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
     if "b" in mode:
         return raw
     return io.TextIOWrapper(raw, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=True)
+
+
+def _check_name(name, file):
+    """Refuses a name the host would not take back."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # undecodable bytes in a bytes path
+        raise OSError(22, "Invalid argument: a name under /output must be valid UTF-8", file) from None
+    if any(part and len(part.encode("utf-8")) > MAX_NAME_BYTES for part in name.split("/")) or size > MAX_NAME_BYTES:
+        raise OSError(36, "File name too long: a name under /output has at most %d bytes" % MAX_NAME_BYTES, file)
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+        raise OSError(22, "Invalid argument: a name under /output may not contain control characters", file)
+
+
+def _too_many_files(file):
+    return OSError(28, "No space left on device: at most %d files under /output" % MAX_FILES, file)
 
 
 def _makedirs(name, mode=0o777, exist_ok=False):

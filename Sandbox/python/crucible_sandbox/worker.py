@@ -55,6 +55,9 @@ from .wire import DROPPED as _DROP, FRAME as _HEADER, JOB as _JOB, RESULT as _RE
 from .wire import OUTPUT_DROPPED as _DROPPED, STDOUT as _STDOUT, TOKEN as _TOKEN, WARM as _WARM
 from .wire import DEFAULT_FILES_LIMIT, decode_job, encode_job
 _CHUNK = 64 * 1024
+# Past a stream's budget: how much dropped output, or how long, between two reports of it.
+_DROP_REPORT_BYTES = 1 << 20
+_DROP_REPORT_S = 0.05
 
 
 # Results are acyclic: values pass _json_compatible, which bounds their depth, first.
@@ -154,11 +157,16 @@ class CapturedStream(io.RawIOBase):
     """A raw stream that forwards what user code prints to the host, up to a budget.
 
     Beyond the budget it sends only how many bytes it dropped, so the host can say so
-    even if the code never finishes."""
+    even if the code never finishes: the first drop at once, later ones gathered until
+    `_DROP_REPORT_BYTES` or `_DROP_REPORT_S` have passed (a frame per printed line cost a
+    loop that prints past the cap as much as printing it all), and the rest when the cell
+    ends (`report_dropped`)."""
 
     def __init__(self, channel, kind, budget):
         self.channel, self.kind, self.budget = channel, kind, budget
         self.open = True
+        self.unreported = 0
+        self.reported_at = None
 
     def writable(self):
         return True
@@ -172,8 +180,18 @@ class CapturedStream(io.RawIOBase):
             self.channel.send(self.kind, bytes(data[start : min(keep, start + _CHUNK)]))
         self.budget -= keep
         if size > keep:
-            self.channel.send(_DROPPED, _DROP.pack(self.kind, size - keep))
+            self.unreported += size - keep
+            now = time.monotonic()
+            if (self.reported_at is None or self.unreported >= _DROP_REPORT_BYTES
+                    or now - self.reported_at >= _DROP_REPORT_S):
+                self.report_dropped(now)
         return size
+
+    def report_dropped(self, now=None):
+        if self.unreported:
+            self.channel.send(_DROPPED, _DROP.pack(self.kind, self.unreported))
+            self.unreported = 0
+            self.reported_at = time.monotonic() if now is None else now
 
 
 def _text_stream(raw):
@@ -273,6 +291,8 @@ class Streams:
     def uninstall(self):
         for stream in (self.stdout, self.stderr):
             _safe(stream.flush, None)
+        for raw in (self.out, self.err):
+            _safe(raw.report_dropped, None)
         sys.stdout = sys.stderr = _closed_stream
         self.out.open = self.err.open = False
 
