@@ -37,12 +37,26 @@ public final class ServeMethods: @unchecked Sendable {
         let persistent: SandboxSession?
         /// The sandbox of the session's interpreter and packages (`open_session {python, packages}`).
         let sandbox: Sandbox
-        init(id: String, label: String?, toolbox: Toolbox, persistent: SandboxSession?, sandbox: Sandbox) {
+        /// A session without a worker of its own (not persistent) holds only a place under
+        /// `maxSessions`: it ends once unused for this long, as a persistent one's worker does,
+        /// so that clients that never close theirs cannot use the places up.
+        let idleTimeout: Duration
+        /// When it was opened or last named by a request; under the methods' lock.
+        var lastUsed = ContinuousClock.now
+        init(id: String, label: String?, toolbox: Toolbox, persistent: SandboxSession?, sandbox: Sandbox, idleTimeout: Duration) {
             self.id = id
             self.label = label
             self.toolbox = toolbox
             self.persistent = persistent
             self.sandbox = sandbox
+            self.idleTimeout = idleTimeout
+        }
+
+        /// Why it is over, or nil while it lasts: its worker's reason, or its idle time.
+        func closedBecause(at now: ContinuousClock.Instant) -> String? {
+            if let persistent { return persistent.closedBecause }
+            return now - lastUsed > idleTimeout
+                ? "idle for longer than \(idleTimeout)" : nil
         }
     }
 
@@ -134,10 +148,20 @@ public final class ServeMethods: @unchecked Sendable {
             return nil
         }
         guard let key = id.stringValue else { throw JSONRPCError.invalidParams("\"session\" must be a string") }
-        guard let session = lock.withLock({ sessions[key] }) else {
-            throw JSONRPCError(code: -32001, message: "Unknown session: \(key) (closed, or never opened)")
+        let found: Result<ServeSession, JSONRPCError> = lock.withLock {
+            guard let session = sessions[key] else {
+                return .failure(JSONRPCError(code: -32001, message: "Unknown session: \(key) (closed, or never opened)"))
+            }
+            let now = ContinuousClock.now
+            if session.persistent == nil, let reason = session.closedBecause(at: now) {
+                sessions.removeValue(forKey: key)
+                describeCache.removeValue(forKey: key)
+                return .failure(JSONRPCError(code: -32001, message: "The session \(key) is closed (\(reason)); open another"))
+            }
+            session.lastUsed = now
+            return .success(session)
         }
-        return session
+        return try found.get()
     }
 
     private func openSession(_ params: JSONValue) throws -> JSONValue {
@@ -151,7 +175,8 @@ public final class ServeMethods: @unchecked Sendable {
                 // Persistent sessions that closed themselves (idle, or their worker died) no
                 // longer hold anything: at the cap they make room, so clients that vanished
                 // without closing theirs cannot lock the server out.
-                sessions = sessions.filter { $0.value.persistent?.closedBecause == nil }
+                let now = ContinuousClock.now
+                sessions = sessions.filter { $0.value.closedBecause(at: now) == nil }
             }
             guard sessions.count + openingSessions < maxSessions else {
                 throw JSONRPCError(
@@ -198,13 +223,13 @@ public final class ServeMethods: @unchecked Sendable {
         if let flag = params["persistent"], flag.boolValue == nil {
             throw JSONRPCError.invalidParams("\"persistent\" must be true or false")
         }
-        if params["persistent"]?.boolValue == true {
-            var idle: Duration = .seconds(300)
-            if let given = params["idle_timeout"] {
-                do { idle = try SettingRange.idleTimeout.seconds(SettingRange.idleTimeout.check(json: given)) } catch {
-                    throw JSONRPCError.invalidParams(error.description)
-                }
+        var idle: Duration = .seconds(300)
+        if let given = params["idle_timeout"] {
+            do { idle = try SettingRange.idleTimeout.seconds(SettingRange.idleTimeout.check(json: given)) } catch {
+                throw JSONRPCError.invalidParams(error.description)
             }
+        }
+        if params["persistent"]?.boolValue == true {
             let sessionLimits = try limits(params)
             do {
                 persistent = try sessionSandbox.openSession(idleTimeout: idle, limits: sessionLimits, tools: toolbox)
@@ -213,7 +238,7 @@ public final class ServeMethods: @unchecked Sendable {
             }
         }
         let session = ServeSession(id: id, label: params["label"]?.stringValue, toolbox: toolbox, persistent: persistent,
-                                   sandbox: sessionSandbox)
+                                   sandbox: sessionSandbox, idleTimeout: idle)
         lock.withLock { sessions[id] = session }
         return ["session": .string(id), "tools": .array(toolbox.contracts.map { .string($0.name) }),
                 "persistent": .bool(persistent != nil), "python": .string(sessionSandbox.report.pythonVersion)]
@@ -311,6 +336,9 @@ public final class ServeMethods: @unchecked Sendable {
             inputs = members
         }
         let session = try session(params, required: false)
+        if session != nil && (params["python"] != nil || params["packages"] != nil) {
+            throw JSONRPCError.invalidParams("\"python\" and \"packages\" belong to the session: open one with them")
+        }
         if let persistent = session?.persistent {
             // The worker was forked with the session's memory limit; only the wall clock can change per cell.
             let cell = try limits(params, base: persistent.limits)
@@ -326,9 +354,6 @@ public final class ServeMethods: @unchecked Sendable {
                 if case .sessionClosed = error { throw JSONRPCError(code: -32001, message: "\(error)") }
                 throw JSONRPCError.invalidParams("\(error)")
             }
-        }
-        if session != nil && (params["python"] != nil || params["packages"] != nil) {
-            throw JSONRPCError.invalidParams("\"python\" and \"packages\" belong to the session: open one with them")
         }
         let limits = try limits(params)
         let target = try session?.sandbox ?? sandbox(python: params["python"], packages: params["packages"])

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -151,6 +152,28 @@ def test_max_sessions_flag():
     assert "result" in server.call(1, "open_session", {})
     assert "result" in server.call(2, "open_session", {"persistent": True})
     assert server.call(3, "open_session", {})["error"]["code"] == -32004
+    assert server.close() == 0
+
+
+def test_sessions_without_a_worker_end_when_idle_so_forgotten_ones_do_not_fill_the_server():
+    server = RawServe("--no-corpus", "--max-sessions", "2")
+    forgotten = [server.call(i, "open_session", {"persistent": False, "idle_timeout": 0.2})["result"]["session"]
+                 for i in (1, 2)]
+    assert server.call(3, "open_session", {})["error"]["code"] == -32004  # the cap holds while they are in use
+    time.sleep(0.5)
+    # Past its idle time, naming one says it closed and why; at the cap, they make room.
+    closed = server.call(4, "execute", {"code": "1", "session": forgotten[0]})["error"]
+    assert closed["code"] == -32001 and "idle for longer than" in closed["message"], closed
+    assert [("result" in server.call(i, "open_session", {"persistent": False})) for i in (5, 6)] == [True, True]
+    assert server.close() == 0
+
+
+def test_a_session_cell_refuses_python_and_packages_instead_of_ignoring_them():
+    server = RawServe("--no-corpus")
+    for persistent in (True, False):
+        session = server.call("open-%s" % persistent, "open_session", {"persistent": persistent})["result"]["session"]
+        error = server.call("cell", "execute", {"code": "1", "session": session, "python": "3.14"})["error"]
+        assert error["code"] == -32602 and "belong to the session" in error["message"], error
     assert server.close() == 0
 
 
