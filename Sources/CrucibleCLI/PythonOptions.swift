@@ -35,14 +35,35 @@ struct PythonOptions: ParsableArguments {
     /// found in the cache), with progress on stderr. A failure exits 1 (3 without the sandbox's
     /// parts) before anything runs.
     func prepare(project: ProjectConfiguration?) async throws -> Prepared {
-        if requirements.isEmpty, strings("packages", project).isEmpty, !(strings("preload", project) + preload).isEmpty {
-            throw ValidationError("--preload needs packages (--with) or preloads a module of the standard library only")
+        try Self.checkSettings(of: project)
+        if let empty = (requirements + preload).first(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError(requirements.contains(empty)
+                ? "--with needs a requirement as pip reads it, such as attrs==25.1.0" : "--preload needs a module name, such as attrs")
         }
         do {
             return try await prepare(project: project, python: python ?? project?.settings["python"]?.stringValue)
+        } catch let failure as ImageBuilder.Failure where failure.isUsage {
+            // An interpreter Crucible does not know is the user's mistake, like a bad flag.
+            FileHandle.standardError.write(Data("crucible: \(failure)\n".utf8))
+            throw ExitCode(2)
         } catch {
             FileHandle.standardError.write(Data("crucible: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+
+    /// `[tool.crucible]`'s `python` is a string and `packages` and `preload` lists of strings:
+    /// a setting of another type (`python = 3.14`, a TOML number; `packages = "attrs"`) is
+    /// refused rather than left out, which would run the code somewhere the user did not ask.
+    static func checkSettings(of project: ProjectConfiguration?) throws {
+        guard let settings = project?.settings else { return }
+        if let python = settings["python"], python.stringValue == nil {
+            throw ValidationError("[tool.crucible] python must be a string such as \"3.14\" (quoted: a TOML number is not a version)")
+        }
+        for key in ["packages", "preload"] {
+            if let value = settings[key], value.arrayValue?.allSatisfy({ $0.stringValue != nil }) != true {
+                throw ValidationError("[tool.crucible] \(key) must be a list of strings, such as [\"attrs==25.1.0\"]")
+            }
         }
     }
 
@@ -55,7 +76,7 @@ struct PythonOptions: ParsableArguments {
         let sandbox = try SandboxConfiguration().resolvedPaths().sandbox
         let interpreter = try await PythonInterpreter.prepare(version, sandboxDirectory: sandbox, progress: progress)
         let environment = wanted.isEmpty ? nil : try await PackageEnvironment.prepare(wanted, for: interpreter, progress: progress)
-        return Prepared(interpreter: interpreter, packages: environment, preload: wanted.isEmpty ? [] : modules)
+        return Prepared(interpreter: interpreter, packages: environment, preload: modules)
     }
 
     private func strings(_ key: String, _ project: ProjectConfiguration?) -> [String] {

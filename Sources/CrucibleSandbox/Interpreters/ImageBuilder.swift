@@ -11,6 +11,9 @@ public struct ImageBuilder: Sendable {
         public var step: String
         public var detail: String
         public var remedy: String
+        /// The user asked for something that does not exist (an unknown version), as opposed
+        /// to a build that failed: commands exit 2 for it, as for a bad flag.
+        public var isUsage = false
         public var description: String { "\(step) failed: \(detail)\n\(remedy)" }
     }
 
@@ -24,6 +27,12 @@ public struct ImageBuilder: Sendable {
     public init(progress: @escaping @Sendable (String) -> Void) { self.progress = progress }
 
     public func install(_ version: String, force: Bool = false) async throws -> Outcome {
+        // Checked before the lock: no lock file is left in the store for a version that does not exist.
+        guard InterpreterRecipe.known[version] != nil else {
+            throw Failure(step: "choosing the interpreter", detail: "no recipe for Python \(version)",
+                          remedy: "known versions: \(InterpreterRecipe.known.keys.sorted().joined(separator: ", ")) (the system's 3.11 needs no install)",
+                          isUsage: true)
+        }
         do {
             // Processes provisioning the same version at once (a first use in parallel) take
             // turns: the second finds the first's image instead of moving it aside mid-use.

@@ -27,11 +27,13 @@ public struct PythonInterpreter: Sendable, Equatable {
         _ version: String?, sandboxDirectory: String, progress: @escaping @Sendable (String) -> Void
     ) async throws -> PythonInterpreter {
         let system = try await system()
-        guard let version, version != system.version, version != system.fullVersion else { return system }
+        // "system" is how `crucible python list` names it.
+        guard let version, version != "system", version != system.version, version != system.fullVersion else { return system }
         guard version.split(separator: ".").count == 2, version.split(separator: ".").allSatisfy({ Int($0) != nil }) else {
             throw ImageBuilder.Failure(
                 step: "choosing the interpreter", detail: "\(version.debugDescription) is not a Python version such as 3.14",
-                remedy: "known: \(system.version) (the system's), " + InterpreterRecipe.known.keys.sorted().joined(separator: ", "))
+                remedy: "known: \(system.version) (the system's), " + InterpreterRecipe.known.keys.sorted().joined(separator: ", "),
+                isUsage: true)
         }
         let image: InterpreterImage
         switch try await ImageBuilder(progress: progress).install(version) {
