@@ -28,7 +28,8 @@ final class HTTPMetrics: Sendable {
         latency.record(duration)
     }
 
-    /// A request was refused before it ran: `unauthorized`, `too_large`, `busy`, `invalid_params`.
+    /// A request was refused before it ran: `unauthorized`, `too_large`, `timeout` (its body was
+    /// too slow), `busy`, `invalid_params`.
     func rejected(_ reason: String) {
         registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment()
     }

@@ -9,8 +9,9 @@ import Synchronization
 
 /// The routes of `crucible http` (docs/http-api.md): serve's methods as JSON over HTTP, plus
 /// SandboxFusion's `/run_code`. Every request is checked in this order: the token (401), the
-/// capacity (429), the body's size (413) and shape (400); then the method runs on a thread of
-/// its own (it blocks while the code runs; Swift's cooperative pool has one thread per core).
+/// body's size (413), arrival (408) and shape (400), the capacity (429); then the method runs
+/// on a thread of its own (it blocks while the code runs; Swift's cooperative pool has one
+/// thread per core).
 public final class HTTPService: Sendable {
     let methods: ServeMethods
     let configuration: HTTPConfiguration
@@ -32,26 +33,34 @@ public final class HTTPService: Sendable {
         /// `pathToken`: the token in `/sandbox-fusion/TOKEN/run_code` (the official client sends no headers).
         case runCode(pathToken: Substring?)
 
-        init?(_ method: HTTPRequest.Method, _ path: String) {
+        /// The routes at a path, by method: empty when nothing is there, so a known path asked
+        /// with another method is a 405 naming the ones it takes, not a 404.
+        static func at(_ path: String) -> [HTTPRequest.Method: Route] {
             let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-            switch (method, parts.count) {
-            case (.get, 1) where parts[0] == "health": self = .health
-            case (.get, 1) where parts[0] == "metrics": self = .metrics
-            case (.post, 1) where parts[0] == "run_code": self = .runCode(pathToken: nil)
-            case (.post, 3) where parts[0] == "sandbox-fusion" && parts[2] == "run_code": self = .runCode(pathToken: parts[1])
-            case (.post, 2) where parts[0] == "v1":
+            switch parts.count {
+            case 1 where parts[0] == "health": return [.get: .health, .head: .health]
+            case 1 where parts[0] == "metrics": return [.get: .metrics]
+            case 1 where parts[0] == "run_code": return [.post: .runCode(pathToken: nil)]
+            case 3 where parts[0] == "sandbox-fusion" && parts[2] == "run_code": return [.post: .runCode(pathToken: parts[1])]
+            case 2 where parts[0] == "v1":
                 switch parts[1] {
-                case "execute": self = .execute
-                case "validate": self = .validate
-                case "sessions": self = .openSession
-                case "feedback": self = .feedback
-                default: return nil
+                case "execute": return [.post: .execute]
+                case "validate": return [.post: .validate]
+                case "sessions": return [.post: .openSession]
+                case "feedback": return [.post: .feedback]
+                default: return [:]
                 }
-            case (.post, 4) where parts[0] == "v1" && parts[1] == "sessions" && parts[3] == "execute":
-                self = .sessionExecute(String(parts[2]))
-            case (.delete, 3) where parts[0] == "v1" && parts[1] == "sessions": self = .closeSession(String(parts[2]))
-            default: return nil
+            case 4 where parts[0] == "v1" && parts[1] == "sessions" && parts[3] == "execute":
+                return [.post: .sessionExecute(String(parts[2]))]
+            case 3 where parts[0] == "v1" && parts[1] == "sessions": return [.delete: .closeSession(String(parts[2]))]
+            default: return [:]
             }
+        }
+
+        /// The token a path carries (SandboxFusion's), whatever the method.
+        static func pathToken(in routes: [HTTPRequest.Method: Route]) -> Substring? {
+            for case .runCode(let token?) in routes.values { return token }
+            return nil
         }
     }
 
@@ -67,13 +76,16 @@ public final class HTTPService: Sendable {
     }
 
     private func answer(_ request: Request) async throws -> Response {
-        let route = Route(request.method, request.uri.path)
+        let routes = Route.at(request.uri.path)
+        let route = routes[request.method]
         if case .health? = route {
+            // HEAD: what a load balancer's check sends; the status is the answer.
+            if request.method == .head { return Response(status: .ok, headers: [.contentType: "application/json"]) }
             return Self.json(["status": "ok", "python": .string(methods.sandbox.report.pythonVersion), "server": "crucible"])
         }
         // The token before anything else: without it, not even whether a route exists is told.
         let authorized: Bool
-        if case .runCode(let pathToken?)? = route {
+        if let pathToken = Route.pathToken(in: routes) {
             authorized = tokens.admits(pathToken)
         } else {
             authorized = tokens.admits(authorization: request.headers[.authorization])
@@ -82,13 +94,18 @@ public final class HTTPService: Sendable {
             metrics.rejected("unauthorized")
             throw HTTPFailure.unauthorized
         }
-        guard let route else { throw HTTPFailure.notFound("no route \(request.method) \(request.uri.path) (docs/http-api.md)") }
+        guard let route else {
+            if !routes.isEmpty { throw HTTPFailure.methodNotAllowed(request.method, request.uri.path, allowed: Array(routes.keys)) }
+            throw HTTPFailure.notFound("no route \(request.method) \(request.uri.path) (docs/http-api.md)")
+        }
         if case .metrics = route {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(inFlight: inFlight.withLock { $0 }))))
         }
-        // Capacity before the body is read: a flood costs a counter, not a buffer and a thread.
+        let body = try await readBody(request, empty: route.takesNoBody)
+        // Counted only once its body is in: a client that never finishes sending one must not
+        // hold a place that real requests need (the read timeout ends such a connection).
         let admitted = inFlight.withLock { count in
             guard count < configuration.maxInFlight else { return false }
             count += 1
@@ -96,11 +113,9 @@ public final class HTTPService: Sendable {
         }
         guard admitted else {
             metrics.rejected("busy")
-            throw HTTPFailure.busy("busy: \(configuration.maxInFlight) requests are in progress, the most this server takes; retry shortly")
+            throw HTTPFailure.busy("\(configuration.maxInFlight) requests are in progress, the most this server takes; retry shortly")
         }
         defer { inFlight.withLock { $0 -= 1 } }
-        var request = request
-        let body = try await readBody(&request, empty: route.takesNoBody)
         do {
             return try await run(route, body)
         } catch let failure as HTTPFailure {
@@ -110,17 +125,21 @@ public final class HTTPService: Sendable {
         }
     }
 
-    /// The body as a JSON object (`{}` when empty); 413 past the cap, 400 when not JSON.
-    private func readBody(_ request: inout Request, empty: Bool) async throws -> JSONValue {
+    /// The body as a JSON object (`{}` when empty); 413 past the cap, 408 when it is not all
+    /// in within the read timeout, 400 when not JSON.
+    private func readBody(_ request: Request, empty: Bool) async throws -> JSONValue {
         let cap = configuration.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > cap {
             metrics.rejected("too_large")
             throw HTTPFailure.tooLarge(cap)
         }
         let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: cap) } catch is NIOTooManyBytesError {
+        do { buffer = try await collect(request, upTo: cap) } catch is NIOTooManyBytesError {
             metrics.rejected("too_large")
             throw HTTPFailure.tooLarge(cap)
+        } catch let failure as HTTPFailure {
+            metrics.rejected("timeout")
+            throw failure
         }
         if buffer.readableBytes == 0 { return [:] }
         if empty { return [:] }
@@ -134,6 +153,25 @@ public final class HTTPService: Sendable {
             throw HTTPFailure.invalid("the body must be a JSON object")
         }
         return json
+    }
+
+    /// The body, racing the read timeout: the connection's idle timeout ends a body that stops,
+    /// but not one sent a byte at a time, each byte counting as activity.
+    private func collect(_ request: Request, upTo cap: Int) async throws -> ByteBuffer {
+        let limit = configuration.readTimeout
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                var request = request
+                return try await request.collectBody(upTo: cap)
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let buffer = try await group.next() ?? nil else { throw HTTPFailure.bodyTimeout(limit) }
+            return buffer
+        }
     }
 
     private func run(_ route: Route, _ body: JSONValue) async throws -> Response {
@@ -207,9 +245,7 @@ public final class HTTPService: Sendable {
     }
 
     static func failure(_ failure: HTTPFailure) -> Response {
-        var headers: HTTPFields = [:]
-        if let seconds = failure.retryAfter { headers[.retryAfter] = String(seconds) }
-        return json(failure.json, status: failure.status, headers: headers)
+        json(failure.json, status: failure.status, headers: failure.headers)
     }
 }
 

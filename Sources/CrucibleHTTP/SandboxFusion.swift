@@ -30,13 +30,17 @@ enum SandboxFusion {
                 return number
             }
             let asked = try number("run_timeout") ?? 10
-            timeout = min(max(asked, SettingRange.timeout.minimum), maxTimeout)
+            let shortest = SettingRange.timeout.minimum
+            timeout = min(max(asked, shortest), maxTimeout)
             if asked > maxTimeout { notes.append("run_timeout \(asked) s lowered to this server's maximum, \(maxTimeout) s") }
+            if asked < shortest { notes.append("run_timeout \(asked) s raised to the minimum, \(shortest) s") }
             // SandboxFusion's -1 (and verl's absent value) mean "the default".
             if let mb = try number("memory_limit_MB"), mb > 0 {
+                let least = Int(SettingRange.memoryMB.minimum)
                 // Compared as a Double first: Int(1e300) would trap.
-                memoryMB = mb >= Double(maxMemoryMB) ? maxMemoryMB : max(Int(mb), Int(SettingRange.memoryMB.minimum))
+                memoryMB = mb >= Double(maxMemoryMB) ? maxMemoryMB : max(Int(mb), least)
                 if mb > Double(maxMemoryMB) { notes.append("memory_limit_MB \(mb) lowered to this server's maximum, \(maxMemoryMB) MB") }
+                if mb < Double(least) { notes.append("memory_limit_MB \(mb) raised to the minimum, \(least) MB") }
             }
             var stdin: String?
             if let given = json["stdin"], given != .null {
@@ -82,11 +86,10 @@ enum SandboxFusion {
         switch result.outcome {
         case .ok: break
         case .exception, .syntaxError, .memoryLimit:
-            // What `python file.py` prints and exits with; sys.exit(n) exits with n.
             if let error = result.error, error.type == "SystemExit" {
-                let status = error.message.isEmpty || error.message == "None" ? 0 : Int(error.message)
-                returnCode = .int(status ?? 1)
-                if status == nil { stderr += error.message + "\n" }
+                let exit = exitStatus(systemExit: error.message)
+                returnCode = .int(exit.status)
+                if let printed = exit.printed { stderr += printed + "\n" }
             } else {
                 returnCode = 1
                 if let error = result.error {
@@ -100,9 +103,17 @@ enum SandboxFusion {
             // As a process killed by SIGSYS reports it (a negative signal number, like subprocess).
             returnCode = -31
             stderr += "crucible: killed by seccomp (\(call))\n"
-        case .crashed(let signal, let reason):
-            returnCode = .int(signal.map { -Int($0) } ?? 1)
+        case .crashed(let signal?, let reason):
+            returnCode = .int(-Int(signal))
             stderr += "crucible: crashed: \(reason)\n"
+        case .crashed(nil, let reason):
+            // The code's own exit (os._exit(n)) is its status, as Python's would be, and says nothing.
+            if let status = exitStatus(crash: reason) {
+                returnCode = .int(status)
+            } else {
+                returnCode = 1
+                stderr += "crucible: crashed: \(reason)\n"
+            }
         case .protocolViolation(let detail):
             returnCode = 1
             stderr += "crucible: protocol violation: \(detail)\n"
@@ -111,6 +122,11 @@ enum SandboxFusion {
             return ["status": "SandboxError", "message": .string("\(result.outcome.name): \(detail)"),
                     "compile_result": .null, "run_result": .null, "files": [:]]
         }
+        // SandboxFusion's response has no field for cut output; without a note the cut looks
+        // like the program's own.
+        var notes = request.notes
+        if result.stdoutTruncatedBytes > 0 { notes.append("stdout truncated: \(result.stdoutTruncatedBytes) more bytes dropped past the output cap") }
+        if result.stderrTruncatedBytes > 0 { notes.append("stderr truncated: \(result.stderrTruncatedBytes) more bytes dropped past the output cap") }
         var files: [String: JSONValue] = [:]
         for path in request.fetch {
             guard let name = Request.name(path) else { continue }
@@ -122,7 +138,7 @@ enum SandboxFusion {
         let passed = runStatus == "Finished" && returnCode == 0
         return [
             "status": passed ? "Success" : "Failed",
-            "message": .string(request.notes.joined(separator: "; ")),
+            "message": .string(notes.joined(separator: "; ")),
             "compile_result": .null,
             "run_result": [
                 "status": .string(runStatus),
@@ -134,6 +150,28 @@ enum SandboxFusion {
             ],
             "files": .object(files),
         ]
+    }
+
+    /// What `python file.py` exits with, and prints, for an uncaught SystemExit, from its
+    /// message (`str(code)`): None (or no code) and False are 0, True is 1, an int is that int
+    /// as the OS reports it (its low 8 bits); anything else is printed and exits 1. A string
+    /// that reads as an int (`sys.exit("3")`) passes for one: the message alone cannot tell.
+    static func exitStatus(systemExit message: String) -> (status: Int, printed: String?) {
+        switch message {
+        case "", "None", "False": return (0, nil)
+        case "True": return (1, nil)
+        default:
+            guard let code = Int(message) else { return (1, message) }
+            return (code & 0xFF, nil)
+        }
+    }
+
+    /// The status of a worker that exited without answering, from the sandbox's reason ("the
+    /// worker exited with status 4 before answering"); nil when it did not exit that way.
+    static func exitStatus(crash reason: String) -> Int? {
+        let prefix = "the worker exited with status "
+        guard reason.hasPrefix(prefix) else { return nil }
+        return Int(reason.dropFirst(prefix.count).prefix { $0.isNumber })
     }
 
     /// The answer to a language other than Python: SandboxError, which the official client raises.

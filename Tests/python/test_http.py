@@ -6,9 +6,11 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -55,7 +57,7 @@ class Server:
                 status, answer, text = response.status, response.headers, response.read().decode()
         except urllib.error.HTTPError as error:
             status, answer, text = error.code, error.headers, error.read().decode()
-        if answer.get("Content-Type", "").startswith("application/json"):
+        if text and answer.get("Content-Type", "").startswith("application/json"):
             return status, answer, json.loads(text)
         return status, answer, text
 
@@ -111,6 +113,39 @@ def test_sandbox_fusion_client_success_failure_and_timeout(server):
     slow = fusion(server, code="while True:\n    pass", run_timeout=1)
     assert slow.status.value == "Failed" and slow.run_result.status.value == "TimeLimitExceeded"
     assert 1 <= slow.run_result.execution_time < 5
+
+
+def test_sandbox_fusion_exit_statuses_are_what_python_exits_with(server):
+    def ends(code):
+        answer = fusion(server, code=code)
+        return answer.status.value, answer.run_result.return_code, answer.run_result.stderr
+
+    # None and False are success, True is 1, an int is its status: none of them prints anything.
+    assert ends("import sys\nsys.exit()") == ("Success", 0, "")
+    assert ends("import sys\nsys.exit(None)") == ("Success", 0, "")
+    assert ends("import sys\nsys.exit(False)") == ("Success", 0, "")
+    assert ends("import sys\nsys.exit(True)") == ("Failed", 1, "")
+    assert ends("import sys\nsys.exit(7)") == ("Failed", 7, "")
+    assert ends("import sys\nsys.exit(-1)") == ("Failed", 255, "")  # as the OS reports it
+    # Anything else is printed to stderr, and the status is 1.
+    assert ends("import sys\nsys.exit('no input given')") == ("Failed", 1, "no input given\n")
+    # The code's own exit, past Python's cleanup.
+    assert ends("import os\nos._exit(4)") == ("Failed", 4, "")
+
+
+def test_sandbox_fusion_says_when_it_raised_a_limit_or_cut_output(server):
+    def message(**fields):
+        status, _, answer = server.post("/run_code", dict(fields, language="python"))
+        assert status == 200 and answer["status"] == "Success", answer
+        return answer["message"]
+
+    assert message(code="print(1)") == ""
+    for timeout in (-5, 0, 1e-9):
+        assert "run_timeout %s s raised to the minimum, 0.01 s" % float(timeout) in message(code="1", run_timeout=timeout)
+    assert "memory_limit_MB 1.5 raised to the minimum, 16 MB" in message(code="1", memory_limit_MB=1.5)
+    assert message(code="1", memory_limit_MB=-1) == ""  # SandboxFusion's "the default"
+    cut = message(code="import sys\nprint('x' * (2 << 20))\nsys.stderr.write('e' * (2 << 20))")
+    assert "stdout truncated: " in cut and "stderr truncated: " in cut, cut
 
 
 def test_sandbox_fusion_stdin_and_files_in_and_out(server):
@@ -193,7 +228,15 @@ def test_sessions_left_open_make_room_once_idle():
         assert first[0] == 200
         status, headers, full = server.post("/v1/sessions", {})
         assert status == 429 and "Too many sessions" in full["error"]["message"] and headers["Retry-After"] == "1"
-        # The client never closes the first; once idle it closed itself, and its place is free.
+        # The client never closes the first; once idle it closed itself, and says what an HTTP
+        # client can do about it.
+        status, _, gone = wait_until(
+            lambda: (answer := server.post("/v1/sessions/%s/execute" % first[2]["session"], {"code": "1"}))[0] != 200
+            and answer, what="the idle session closed", interval=0.5)  # each try is a use: slower than 0.2 s
+        assert status == 404 and "idle for longer than 0.2 seconds" in gone["error"]["message"], gone
+        assert "open a new session with POST /v1/sessions" in gone["error"]["message"]
+        assert "restart()" not in gone["error"]["message"]
+        # Its place is free.
         wait_until(lambda: server.post("/v1/sessions", {})[0] == 200, what="a session opened after the idle one closed")
     finally:
         assert server.stop() == 0
@@ -212,6 +255,11 @@ def test_malformed_requests_are_400_naming_the_problem(server):
     assert status == 400 and "cannot call a client back" in answer["error"]["message"]
     status, _, answer = server.post("/v1/nothing", {})
     assert status == 404 and answer["error"]["code"] == "not_found"
+    # A known path asked with another method names the methods it takes.
+    status, headers, answer = server.request("GET", "/v1/execute")
+    assert status == 405 and headers["Allow"] == "POST" and answer["error"]["code"] == "method_not_allowed"
+    status, headers, _ = server.request("GET", "/v1/sessions/some-id")
+    assert status == 405 and headers["Allow"] == "DELETE"
     # The server is still there.
     assert server.post("/v1/execute", {"code": "2 + 2"})[2]["value"] == 4
 
@@ -231,6 +279,12 @@ def test_the_token_is_what_blocks(server):
     status, _, health = server.request("GET", "/health", token=None)
     assert status == 200 and health["status"] == "ok" and health["server"] == "crucible"
     assert health["python"].startswith("3.")
+    # As a load balancer checks it.
+    status, headers, text = server.request("HEAD", "/health", token=None)
+    assert status == 200 and text == ""
+    # A wrong method on a known path without the token is 401, like an unknown path.
+    assert server.request("GET", "/v1/execute", token=None)[0] == 401
+    assert server.request("GET", "/sandbox-fusion/wrong/run_code", token=None)[0] == 401
 
 
 def test_no_token_no_start_unless_no_auth(tmp_path):
@@ -287,12 +341,161 @@ def test_a_flood_beyond_the_queue_is_429_with_retry_after_and_counted():
         for status, headers, body in answers:
             if status == 429:
                 assert headers["Retry-After"] == "1" and body["error"]["code"] == "busy"
+                assert body["error"]["message"].lower().count("busy") == 1, body  # not "busy: busy"
             else:
                 assert body["value"] == "done"
         metrics = server.request("GET", "/metrics")[2]
         assert 'crucible_rejected_requests_total{reason="busy"} %d' % statuses.count(429) in metrics
     finally:
         assert server.stop() == 0
+
+
+def connect(server):
+    host, port = server.url.split("//", 1)[1].rsplit(":", 1)
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+
+
+def stalled_body(server, sent=b"{"):
+    """A connection that sent an authorized request's headers and `sent` of its 100-byte body."""
+    connection = connect(server)
+    connection.sendall(b"POST /v1/execute HTTP/1.1\r\nHost: crucible\r\nAuthorization: Bearer " + TOKEN.encode()
+                       + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" + sent)
+    return connection
+
+
+def until_closed(connection):
+    """What the server sent before it closed the connection; socket.timeout if it never does."""
+    received = b""
+    while True:
+        try:
+            chunk = connection.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+
+
+def test_stalled_bodies_do_not_take_the_places_of_real_requests():
+    # One running and none queued: 65 requests in progress at most (64 for quick ones).
+    server = Server("--no-corpus", "--max-running", "1", "--max-queued", "0")
+    stalled = [stalled_body(server) for _ in range(100)]
+    try:
+        # Time for the server to read their headers: without it this could pass without the
+        # fix (when it counted them, every request here was 429), never fail with it.
+        time.sleep(0.5)
+        for _ in range(5):
+            status, _, answer = server.post("/v1/execute", {"code": "1 + 1"})
+            assert status == 200 and answer["value"] == 2, (status, answer)
+    finally:
+        for connection in stalled:
+            connection.close()
+        assert server.stop() == 0
+
+
+def test_connections_that_stall_are_closed_and_a_slow_body_is_408():
+    server = Server("--no-corpus", "--read-timeout", "1")
+    try:
+        # Headers never finished (slowloris): closed without an answer.
+        half_headers = connect(server)
+        half_headers.sendall(b"POST /v1/execute HTTP/1.1\r\nHost: crucible\r\nX-Slow: ")
+        assert until_closed(half_headers) == b""
+        # A body that stops: closed, or answered 408 first.
+        stopped = until_closed(stalled_body(server))
+        assert stopped == b"" or stopped.startswith(b"HTTP/1.1 408"), stopped
+        # A body sent a byte at a time, each byte keeping the connection busy: 408 all the same.
+        dribbling = stalled_body(server, sent=b"")
+        done = threading.Event()
+
+        def dribble():
+            while not done.is_set():
+                try:
+                    dribbling.send(b" ")
+                except OSError:
+                    return
+                time.sleep(0.05)
+
+        sender = threading.Thread(target=dribble)
+        sender.start()
+        try:
+            answer = until_closed(dribbling)
+        finally:
+            done.set()
+            sender.join()
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"code":"timeout"' in answer and b"--read-timeout" in answer
+        # The server goes on, and nothing stalled holds up its exit.
+        assert server.post("/v1/execute", {"code": "3"})[2]["value"] == 3
+        left_open = stalled_body(server)
+    finally:
+        assert server.stop() == 0
+    left_open.close()
+
+
+def crucible_http(*args, env=None):
+    """`crucible http ARGS` run to its end (refusals); (exit status, stderr)."""
+    finished = subprocess.run([CRUCIBLE, "http", *args], capture_output=True, text=True, env=env, timeout=60)
+    return finished.returncode, finished.stderr
+
+
+def test_tokens_that_cannot_work_are_refused():
+    for token, what in (("a/b", '"/"'), ("my token", "a space"), ("tab\there", "a control character"),
+                        ("line\nbreak", "a control character"), ("q?x", '"?"'), ("caf\u00e9", "a character outside ASCII")):
+        status, stderr = crucible_http("--port", "0", "--token", token)
+        assert status == 2 and "--token holds %s" % what in stderr, (token, stderr)
+        assert "/sandbox-fusion/TOKEN/run_code" in stderr
+    env = dict(os.environ, CRUCIBLE_HTTP_TOKEN="with space")
+    status, stderr = crucible_http("--port", "0", env=env)
+    assert status == 2 and "CRUCIBLE_HTTP_TOKEN holds a space" in stderr, stderr
+    status, stderr = crucible_http("--port", "0", "--token", "fine-token", "--no-auth")
+    assert status == 2 and "--no-auth and --token" in stderr, stderr
+
+
+def test_numbers_out_of_range_are_refused_naming_the_range():
+    status, stderr = crucible_http("--port", "0", "--token", TOKEN, "--max-sessions", "0")
+    assert status == 2 and "--max-sessions must be an integer between 1 and 100000, got 0" in stderr, stderr
+    status, stderr = crucible_http("--port", "0", "--token", TOKEN, "--read-timeout", "0")
+    assert status == 2 and "--read-timeout must be between 0.1 and 3600 seconds, got 0" in stderr, stderr
+
+
+def test_a_taken_port_is_a_one_line_error_and_exit_2():
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        status, stderr = crucible_http("--no-corpus", "--port", str(port), "--token", TOKEN)
+    finally:
+        taken.close()
+    assert status == 2, stderr
+    assert "crucible http: cannot listen on 127.0.0.1:%d: address already in use\n" % port in stderr, stderr
+
+
+def test_loopback_is_decided_on_the_address():
+    env = {k: v for k, v in os.environ.items() if k != "CRUCIBLE_HTTP_TOKEN"}
+    other_loopback = Server("--no-corpus", "--host", "127.0.0.2", token=None, env=env, expect_host="127.0.0.2")
+    assert other_loopback.stop() == 0
+    assert "warning" not in other_loopback.stderr, other_loopback.stderr
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_host_in_brackets_as_the_server_prints_it():
+    env = {k: v for k, v in os.environ.items() if k != "CRUCIBLE_HTTP_TOKEN"}
+    server = Server("--no-corpus", "--host", "[::1]", token=None, env=env, expect_host=r"[::1]")
+    try:
+        assert server.post("/v1/execute", {"code": "6 * 7"}, token=None)[2]["value"] == 42
+    finally:
+        assert server.stop() == 0
+    assert "warning" not in server.stderr, server.stderr
 
 
 def test_metrics_are_prometheus_text(server):
