@@ -19,6 +19,7 @@ sys.path.insert(0, CLIENT)
 
 from crucible_client import (AsyncCrucible, Crucible, CrucibleError, ExecutionResult, ValidationResult,  # noqa: E402
                              serve_command, tool)
+from network import reachable  # noqa: E402
 
 
 def test_pip_installs_a_package_that_runs_code_from_anywhere(tmp_path):
@@ -114,3 +115,56 @@ def test_async_client_against_real_serve():
     # A request on a closed client says so instead of hanging.
     with pytest.raises(CrucibleError, match="ended|closed"):
         asyncio.run(crucible.request("execute", {"code": "1"}))
+
+
+def test_async_client_and_session_open_with_async_with():
+    async def main():
+        # No `await` before start or open_session: each opens on entry and closes on exit.
+        async with AsyncCrucible.start(stderr=subprocess.DEVNULL) as crucible:
+            async with crucible.open_session(tools=[double], persistent=True) as session:
+                await session.execute("a = double(n=20)")
+                assert (await session.execute("a + 2")).value == 42
+            with pytest.raises(CrucibleError) as closed:
+                await crucible.execute("1", session=session.id)
+            assert closed.value.code == -32001
+            # Still a coroutine to asyncio: a task can open a session.
+            tasked = await asyncio.create_task(crucible.open_session(persistent=True))
+            await tasked.execute("b = 1")
+            assert (await tasked.execute("b")).value == 1
+            await tasked.close()
+        return crucible
+
+    assert asyncio.run(main())._process.returncode == 0
+
+
+def test_a_serve_that_ends_at_start_says_why_and_its_stderr_still_passes_through(capfd):
+    with pytest.raises(CrucibleError) as ended:
+        Crucible(args=["--no-such-flag"])
+    assert "exit status 2" in ended.value.message and "Unknown option '--no-such-flag'" in ended.value.message
+    assert "Unknown option '--no-such-flag'" in capfd.readouterr().err
+
+    async def start():
+        async with AsyncCrucible.start(args=["--no-such-flag"]):
+            pass
+
+    with pytest.raises(CrucibleError) as ended:
+        asyncio.run(start())
+    assert "exit status 2" in ended.value.message and "Unknown option '--no-such-flag'" in ended.value.message
+    assert "Unknown option '--no-such-flag'" in capfd.readouterr().err
+
+
+def test_a_stderr_the_caller_gave_gets_the_log_and_the_error_says_only_the_status(tmp_path):
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        with pytest.raises(CrucibleError) as ended:
+            Crucible(args=["--no-such-flag"], stderr=log)
+    assert ended.value.message == "the crucible serve process ended (exit status 2)"
+    assert "Unknown option '--no-such-flag'" in log_path.read_text()
+
+
+@pytest.mark.skipif(not reachable("pypi.org", 443), reason="pypi.org is not reachable: pip cannot look packages up")
+def test_a_package_that_will_not_install_is_named_in_the_error():
+    with pytest.raises(CrucibleError) as ended:
+        Crucible(packages=["nonexistent-zzzq==1"])
+    assert "exit status 1" in ended.value.message
+    assert "No matching distribution found for nonexistent-zzzq==1" in ended.value.message

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -156,5 +157,83 @@ def test_async_client_runs_requests_concurrently_in_order(server):
             assert 1 <= len(ports) <= 4 and len(crucible._idle) == len(ports)
             again = await asyncio.gather(*(crucible.execute("%d" % i) for i in range(4)))
             assert [r.value for r in again] == [0, 1, 2, 3] and client_ports(server.url) - others <= ports
+
+    asyncio.run(main())
+
+
+def test_async_sessions_open_with_async_with_or_await(server):
+    async def main():
+        async with AsyncCrucibleHTTP(server.url, token=TOKEN) as crucible:
+            # No `await` before open_session: the session opens on entry and closes on exit.
+            async with crucible.open_session(label="tried") as session:
+                await session.execute("kept = 40")
+                assert (await session.execute("kept + 2")).value == 42
+            with pytest.raises(CrucibleError) as gone:
+                await session.execute("kept")
+            assert (gone.value.status, gone.value.code) == (404, "not_found")
+            # Awaited, as before; and still a coroutine to asyncio, so a task can open one.
+            awaited = await crucible.open_session()
+            tasked = await asyncio.create_task(crucible.open_session())
+            assert awaited.id != tasked.id
+            for session in (awaited, tasked):
+                assert (await session.close()) == {"closed": True}
+
+    asyncio.run(main())
+
+
+def test_run_code_takes_a_request_dict_or_keywords(server):
+    crucible = CrucibleHTTP(server.url, token=TOKEN)
+    reverse = "print(input()[::-1])"
+    for answer in (crucible.run_code({"code": reverse, "stdin": "abc", "language": "python"}),
+                   crucible.run_code(code=reverse, stdin="abc"),
+                   crucible.run_code({"code": reverse, "stdin": "xyz"}, stdin="abc")):  # keywords win
+        assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "cba\n", answer
+
+    async def main():
+        async with AsyncCrucibleHTTP(server.url, token=TOKEN) as crucible:
+            return await crucible.run_code(code=reverse, stdin="abc"), await crucible.run_code({"code": reverse, "stdin": "abc"})
+
+    for answer in asyncio.run(main()):
+        assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "cba\n", answer
+
+
+def test_sessions_take_idle_timeout_label_and_limits(server):
+    crucible = CrucibleHTTP(server.url, token=TOKEN)
+    sent = []
+    request = crucible.request
+
+    def recording(method, path, body=None, **options):
+        sent.append(body)
+        return request(method, path, body, **options)
+
+    crucible.request = recording
+    idle = crucible.open_session(idle_timeout=0.2, label="reward-42", limits={"tool_timeout": 5})
+    assert sent[-1] == {"persistent": True, "idle_timeout": 0.2, "label": "reward-42", "limits": {"tool_timeout": 5}}
+    lasting = crucible.open_session()
+    idle.execute("x = 1")
+    lasting.execute("x = 1")
+    # The server checks the idle time when a cell arrives, so past 0.2 s the first is closed
+    # whenever its timer runs; the second keeps the default (300 s) and its variable.
+    time.sleep(0.5)
+    with pytest.raises(CrucibleError) as closed:
+        idle.execute("x")
+    assert (closed.value.status, closed.value.code) == (404, "not_found")
+    assert lasting.execute("x").value == 1
+    lasting.close()
+    # Both reach the server, which checks them against its ranges.
+    with pytest.raises(CrucibleError) as short:
+        crucible.open_session(idle_timeout=0.001)
+    assert short.value.status == 400 and "idle_timeout" in short.value.message
+    with pytest.raises(CrucibleError) as none:
+        crucible.open_session(limits={"calls_per_execution": 0})
+    assert none.value.status == 400 and "calls_per_execution" in none.value.message
+
+    async def main():
+        async with AsyncCrucibleHTTP(server.url, token=TOKEN) as crucible:
+            with pytest.raises(CrucibleError) as short:
+                await crucible.open_session(idle_timeout=0.001, label="async")
+            assert short.value.status == 400 and "idle_timeout" in short.value.message
+            async with crucible.open_session(idle_timeout=60, label="async") as session:
+                assert (await session.execute("1 + 1")).value == 2
 
     asyncio.run(main())

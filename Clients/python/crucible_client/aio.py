@@ -1,7 +1,9 @@
 """The asyncio client for `crucible serve`: the same protocol and results as `Crucible`.
 
-    async with await AsyncCrucible.start() as crucible:
+    async with AsyncCrucible.start() as crucible:            # or: crucible = await AsyncCrucible.start()
         results = await asyncio.gather(*(crucible.execute(code) for code in codes))
+        async with crucible.open_session(persistent=True) as session:
+            await session.execute("x = 41")
 
 Requests run concurrently on the server, so `gather` of many executes keeps its workers
 busy. Tools declared with `open_session(tools=...)` may be plain functions (run in a
@@ -13,9 +15,10 @@ import inspect
 import itertools
 import json
 
+from ._opening import opening
 from .results import (CrucibleError, ExecutionResult, FeedbackResult, ValidationResult, execute_params,
                       feedback_params, validate_params)
-from .stdio import Tool, serve_command
+from .stdio import Tool, _ended_message, _StderrTail, serve_command
 
 __all__ = ["AsyncCrucible", "AsyncSession"]
 
@@ -24,10 +27,12 @@ _LINE_LIMIT = 64 << 20
 
 
 class AsyncCrucible:
-    """A `crucible serve` process driven from asyncio. Create it with `await AsyncCrucible.start(...)`."""
+    """A `crucible serve` process driven from asyncio. Create it with `await AsyncCrucible.start(...)`
+    or `async with AsyncCrucible.start(...) as crucible:`."""
 
-    def __init__(self, process):
+    def __init__(self, process, stderr_tail=None):
         self._process = process
+        self._stderr_tail = stderr_tail
         self._pending = {}
         self._ids = itertools.count(1)
         self._tools = {}  # session id -> {name: Tool}
@@ -39,15 +44,27 @@ class AsyncCrucible:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
+    @opening
     async def start(cls, command=None, *, args=(), cwd=None, stderr=None, env=None, python=None, packages=()):
-        """Starts `crucible serve` (see `Crucible` for the options) and initializes the connection."""
+        """Starts `crucible serve` (see `Crucible` for the options, stderr's included) and
+        initializes the connection."""
         if command is not None and (python is not None or packages):
             raise ValueError("python= and packages= build the command; with command=[...] pass --python/--with in it")
         argv = list(command or serve_command(python=python, packages=packages)) + list(args)
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr, cwd=cwd, env=env,
-            limit=_LINE_LIMIT)
-        client = cls(process)
+        # A thread copies serve's stderr, as for Crucible: writing it on to ours from the event
+        # loop could stall the loop on a full pipe.
+        tail = _StderrTail() if stderr is None else None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=tail.write_end if tail else stderr, cwd=cwd, env=env, limit=_LINE_LIMIT)
+        except BaseException:
+            if tail:
+                tail.abandon()
+            raise
+        if tail:
+            tail.started()
+        client = cls(process, tail)
         try:
             client.server = await client.request("initialize", {})
         except BaseException:
@@ -71,7 +88,9 @@ class AsyncCrucible:
     async def feedback(self, attempt, verdict, *, edited_code=None, note=None):
         return FeedbackResult(await self.request("feedback", feedback_params(attempt, verdict, edited_code=edited_code, note=note)))
 
+    @opening
     async def open_session(self, tools=(), *, persistent=False, idle_timeout=None, label=None, limits=None, python=None):
+        """As Crucible.open_session. Await it, or enter it: `async with crucible.open_session() as session:`."""
         tools = [t if isinstance(t, Tool) else Tool(t) for t in tools]
         params = {"tools": [t.definition() for t in tools], "persistent": persistent}
         for key, value in (("python", python), ("idle_timeout", idle_timeout), ("label", label), ("limits", limits)):
@@ -107,6 +126,8 @@ class AsyncCrucible:
             self._process.stdin.close()
         code = await asyncio.wait_for(self._process.wait(), 30)
         await self._reader
+        if self._stderr_tail:
+            await asyncio.to_thread(self._stderr_tail.said)  # its last lines reach our stderr first
         return code
 
     async def __aenter__(self):
@@ -167,7 +188,7 @@ class AsyncCrucible:
                 status = await asyncio.wait_for(self._process.wait(), 5)
             except asyncio.TimeoutError:
                 status = None
-            reason = "the crucible serve process ended (exit status %s)" % status
+            reason = await asyncio.to_thread(_ended_message, status, self._stderr_tail)
         self._closed = reason
         for future in list(self._pending.values()):
             if not future.done():

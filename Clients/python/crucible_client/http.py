@@ -6,6 +6,10 @@
         session.execute("x = 41")
         print(session.execute("x + 1").value)                 # 42
 
+    async with AsyncCrucibleHTTP(url) as crucible:
+        async with crucible.open_session() as session:        # or: session = await crucible.open_session()
+            print((await session.execute("6 * 7")).value)     # 42
+
 The sync client uses http.client rather than urllib: urllib opens a new connection for every
 request, and a TCP handshake per execute would be most of a small cell's cost. Connections
 are kept alive, one per thread, so the client may be shared by threads. The async client
@@ -20,6 +24,7 @@ import os
 import threading
 import urllib.parse
 
+from ._opening import opening
 from .results import (CrucibleError, ExecutionResult, FeedbackResult, ValidationResult, execute_params,
                       feedback_params, validate_params)
 
@@ -69,11 +74,20 @@ class _Base:
                               python=python, packages=list(packages) if packages is not None else None)
 
     @staticmethod
-    def _session_body(persistent, python, packages, timeout, memory_mb):
+    def _session_body(persistent, python, packages, timeout, memory_mb, idle_timeout, label, limits):
         body = {"persistent": persistent}
-        for key, value in (("python", python), ("packages", packages), ("timeout", timeout), ("memory_mb", memory_mb)):
+        for key, value in (("python", python), ("packages", packages), ("timeout", timeout), ("memory_mb", memory_mb),
+                           ("idle_timeout", idle_timeout), ("label", label), ("limits", limits)):
             if value is not None:
                 body[key] = list(value) if key == "packages" else value
+        return body
+
+    @staticmethod
+    def _run_code_body(request, fields):
+        # SandboxFusion's own client builds a RunCodeRequest from keywords; a dict (what verl
+        # posts) works too, and keywords given with one override its fields.
+        body = dict(request or {})
+        body.update(fields)
         return body
 
 
@@ -96,8 +110,13 @@ class CrucibleHTTP(_Base):
     def feedback(self, attempt, verdict, *, edited_code=None, note=None):
         return FeedbackResult(self.request("POST", "/v1/feedback", feedback_params(attempt, verdict, edited_code=edited_code, note=note)))
 
-    def open_session(self, *, persistent=True, python=None, packages=None, timeout=None, memory_mb=None):
-        answer = self.request("POST", "/v1/sessions", self._session_body(persistent, python, packages, timeout, memory_mb))
+    def open_session(self, *, persistent=True, python=None, packages=None, timeout=None, memory_mb=None,
+                     idle_timeout=None, label=None, limits=None):
+        """A session (persistent unless told otherwise). An idle persistent session closes after
+        `idle_timeout` seconds (the server's default: 300); `limits` bounds the server's tool
+        calls ({calls_per_execution, tool_timeout, result_bytes})."""
+        body = self._session_body(persistent, python, packages, timeout, memory_mb, idle_timeout, label, limits)
+        answer = self.request("POST", "/v1/sessions", body)
         return HTTPSession(self, answer["session"], answer)
 
     def health(self):
@@ -107,9 +126,10 @@ class CrucibleHTTP(_Base):
         """The Prometheus text of GET /metrics."""
         return self.request("GET", "/metrics", raw=True).decode("utf-8")
 
-    def run_code(self, request):
-        """SandboxFusion's POST /run_code with a RunCodeRequest dict; its RunCodeResponse dict."""
-        return self.request("POST", "/run_code", request)
+    def run_code(self, request=None, /, **fields):
+        """SandboxFusion's POST /run_code: a RunCodeRequest as a dict or as keywords
+        (`run_code(code="print(input())", stdin="hi")`); its RunCodeResponse dict."""
+        return self.request("POST", "/run_code", self._run_code_body(request, fields))
 
     def request(self, method, path, body=None, *, auth=True, raw=False):
         """One request; the decoded JSON answer (bytes with raw=True), or CrucibleError."""
@@ -201,8 +221,12 @@ class AsyncCrucibleHTTP(_Base):
     async def feedback(self, attempt, verdict, *, edited_code=None, note=None):
         return FeedbackResult(await self.request("POST", "/v1/feedback", feedback_params(attempt, verdict, edited_code=edited_code, note=note)))
 
-    async def open_session(self, *, persistent=True, python=None, packages=None, timeout=None, memory_mb=None):
-        answer = await self.request("POST", "/v1/sessions", self._session_body(persistent, python, packages, timeout, memory_mb))
+    @opening
+    async def open_session(self, *, persistent=True, python=None, packages=None, timeout=None, memory_mb=None,
+                           idle_timeout=None, label=None, limits=None):
+        """As CrucibleHTTP.open_session. Await it, or enter it: `async with crucible.open_session() as session:`."""
+        body = self._session_body(persistent, python, packages, timeout, memory_mb, idle_timeout, label, limits)
+        answer = await self.request("POST", "/v1/sessions", body)
         return AsyncHTTPSession(self, answer["session"], answer)
 
     async def health(self):
@@ -211,8 +235,8 @@ class AsyncCrucibleHTTP(_Base):
     async def metrics(self):
         return (await self.request("GET", "/metrics", raw=True)).decode("utf-8")
 
-    async def run_code(self, request):
-        return await self.request("POST", "/run_code", request)
+    async def run_code(self, request=None, /, **fields):
+        return await self.request("POST", "/run_code", self._run_code_body(request, fields))
 
     async def request(self, method, path, body=None, *, auth=True, raw=False):
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")

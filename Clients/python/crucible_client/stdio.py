@@ -97,6 +97,66 @@ def serve_command(*, python=None, packages=(), corpus=None):
     return argv
 
 
+class _StderrTail:
+    """Passes a server's stderr on to this process's own (file descriptor 2, where it went
+    before) and keeps its last bytes, so the error for a server that ended can say why (a
+    package that will not install, a bad flag): otherwise the reason is only on a terminal.
+
+    Give `write_end` to the child as its stderr, then call `started()`. A thread copies: it
+    always drains the pipe, so the server never blocks on a full one."""
+
+    KEPT_BYTES = 4000
+
+    def __init__(self):
+        self._read_end, self.write_end = os.pipe()
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._copy, name="crucible-stderr", daemon=True)
+
+    def started(self):
+        os.close(self.write_end)  # the child has its copy; ours would keep the end of output from coming
+        self._thread.start()
+
+    def abandon(self):
+        """The child did not start: nothing will read or write."""
+        os.close(self.write_end)
+        os.close(self._read_end)
+
+    def said(self, wait=2):
+        """The end of what the server wrote, once it finished writing (or after `wait` seconds:
+        a process it started may still hold the pipe)."""
+        self._thread.join(wait)
+        with self._lock:
+            kept = bytes(self._kept)
+        text = kept.decode("utf-8", "replace")
+        if len(kept) >= self.KEPT_BYTES and "\n" in text:
+            text = text.split("\n", 1)[1]  # from the first whole line
+        return text.strip()
+
+    def _copy(self):
+        passing = True
+        with open(self._read_end, "rb", buffering=0) as stream:
+            while True:
+                chunk = stream.read(1 << 16)
+                if not chunk:
+                    return
+                with self._lock:
+                    self._kept += chunk
+                    del self._kept[:-self.KEPT_BYTES]
+                while passing and chunk:
+                    try:
+                        chunk = chunk[os.write(2, chunk):]
+                    except OSError:  # our stderr is closed: keep draining and keeping
+                        passing = False
+
+
+def _ended_message(status, tail):
+    """Why requests fail once serve's output ended, with what it said last when it was kept."""
+    message = "the crucible serve process ended (exit status %s)" % status
+    said = tail.said() if tail is not None else ""
+    return message + "; it said: " + said if said else message
+
+
 class Crucible:
     """A `crucible serve` process and the connection to it. Thread-safe: requests may be
     made from several threads at once and run concurrently on the server.
@@ -104,15 +164,28 @@ class Crucible:
     `python` and `packages` choose the interpreter and the third-party packages for the whole
     server (`--python`, `--with`: over stdio they are fixed when the server starts; packages
     are installed on first use and cached). `execute(python=...)` picks another installed
-    interpreter for one call."""
+    interpreter for one call.
+
+    serve's log goes to this process's stderr, or to `stderr` (a file, subprocess.DEVNULL).
+    Without `stderr`, the client also keeps its last lines: when serve ends, the CrucibleError
+    says what it said last."""
 
     def __init__(self, command=None, *, args=(), cwd=None, stderr=None, env=None, python=None, packages=()):
         if command is not None and (python is not None or packages):
             raise ValueError("python= and packages= build the command; with command=[...] pass --python/--with in it")
         argv = list(command or serve_command(python=python, packages=packages)) + list(args)
-        self._process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env, bufsize=0
-        )
+        self._stderr_tail = _StderrTail() if stderr is None else None
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self._stderr_tail.write_end if self._stderr_tail else stderr, cwd=cwd, env=env, bufsize=0
+            )
+        except BaseException:
+            if self._stderr_tail:
+                self._stderr_tail.abandon()
+            raise
+        if self._stderr_tail:
+            self._stderr_tail.started()
         self._python_sessions = {}  # version -> session id: how execute(python=...) reaches another interpreter
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -237,6 +310,8 @@ class Crucible:
         except OSError:
             pass
         code = self._process.wait(timeout=30)
+        if self._stderr_tail:
+            self._stderr_tail.said()  # its last lines reach our stderr before close returns
         with self._state_lock:
             idle, self._idle_tool_threads = self._idle_tool_threads, 0
         for _ in range(idle):
@@ -339,7 +414,7 @@ class Crucible:
             status = self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             status = None
-        self._fail("the crucible serve process ended (exit status %s)" % status)
+        self._fail(_ended_message(status, self._stderr_tail))
 
     def _hand_to_tool_thread(self, message):
         """A request from the server (`call_tool`) goes to an idle tool thread, or to a new one:
