@@ -60,6 +60,34 @@ def test_absurd_numbers_on_the_command_line_are_usage_errors(args, named, tmp_pa
     assert "Swift runtime failure" not in result.stderr
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--python", "3.99"], "no recipe for Python 3.99"),
+    (["--python", "garbage"], '"garbage" is not a Python version such as 3.14'),
+    (["--with", ""], "--with needs a requirement"),
+    (["--preload", "crucible_no_such_module"], "cannot preload crucible_no_such_module: ModuleNotFoundError"),
+])
+def test_an_interpreter_package_or_preload_that_cannot_be_is_a_usage_error(args, named, tmp_path):
+    result = crucible("run", "-", *args, code="print('ran')", cwd=tmp_path)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert named in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("python = 3.14", "[tool.crucible] python must be a string"),  # a TOML number: it ran on 3.11, silently
+    ('packages = "attrs"', "[tool.crucible] packages must be a list of strings"),
+    ("preload = [1]", "[tool.crucible] preload must be a list of strings"),
+])
+def test_a_python_setting_of_the_wrong_type_is_refused_not_ignored(setting, named, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.crucible]\n%s\n" % setting)
+    result = crucible("run", "-", "--workspace", str(tmp_path), code="print('ran')", cwd=tmp_path)
+    assert result.returncode == 2 and named in result.stderr, (result.returncode, result.stderr)
+
+
+def test_a_standard_library_module_can_be_preloaded_without_packages(tmp_path):
+    result = crucible("run", "-", "--preload", "statistics", code="import sys\n'statistics' in sys.modules", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "true", result.stderr
+
+
 def test_an_absurd_timeout_in_pyproject_is_refused_by_name(repo):
     (repo / "pyproject.toml").write_text(
         "[[tool.crucible.tools]]\nname = 'slow'\ncommand = ['true']\ntimeout = 1e300\n")
