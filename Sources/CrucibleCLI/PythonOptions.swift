@@ -88,8 +88,36 @@ struct PythonOptions: ParsableArguments {
 /// `crucible http` requests ask for (`{python: "3.14", packages: ["attrs==25.1.0"]}`): each
 /// prepared with the server's packages and preloads plus the requested packages (the image
 /// and the environment installed first when needed), started on the first request that asks,
-/// then kept for the server's life, one per (python, packages).
+/// then kept for the server's life, one per (python, packages), at most `maxStarted` of them.
 final class InterpreterSandboxes: Sendable {
+    /// Each one is a zygote and a pool of workers kept for the server's life: a client naming
+    /// a new package set in every request would otherwise start them without end (a trial
+    /// started 8 in 8 requests by spelling one requirement 8 ways).
+    static let maxStarted = 8
+
+    struct TooMany: Error, CustomStringConvertible {
+        var description: String {
+            "this server already runs \(InterpreterSandboxes.maxStarted) other interpreter and package environments, the most it starts; use one of those, or run another server"
+        }
+    }
+
+    /// A requirement as the environment's key: no whitespace, and the project's name as PEP 503
+    /// compares names (case and runs of -, _ and . do not matter): "Attrs == 25.1.0" and
+    /// "attrs==25.1.0" are one environment.
+    static func normalized(_ requirement: String) -> String {
+        let compact = requirement.filter { !$0.isWhitespace }
+        let nameEnd = compact.firstIndex { !($0.isLetter || $0.isNumber || "-_.".contains($0)) } ?? compact.endIndex
+        var name = ""
+        for character in compact[..<nameEnd].lowercased() {
+            if "-_.".contains(character) {
+                if name.last != "-" { name.append("-") }
+            } else {
+                name.append(character)
+            }
+        }
+        return name + compact[nameEnd...]
+    }
+
     private let options: PythonOptions
     private let project: ProjectConfiguration?
     private let make: @Sendable (PythonOptions.Prepared) throws -> Sandbox
@@ -106,12 +134,13 @@ final class InterpreterSandboxes: Sendable {
     /// `version` nil: the server's own interpreter (--python, else the project's, else the system's).
     func sandbox(for version: String?, packages: [String] = []) throws -> Sandbox {
         let wanted = Array(Set(packages.map { $0.trimmingCharacters(in: .whitespaces) })).sorted()
-        let key = ([version ?? ""] + wanted).joined(separator: "\n")
+        let key = ([version ?? ""] + Set(wanted.map(Self.normalized)).sorted()).joined(separator: "\n")
         // Those already started answer at once, even while another is being installed.
         if let existing = started.withLock({ $0[key] }) { return existing }
         preparing.lock()
         defer { preparing.unlock() }
         if let existing = started.withLock({ $0[key] }) { return existing }
+        if started.withLock({ $0.count }) >= Self.maxStarted { throw TooMany() }
         let python = version ?? options.python ?? project?.settings["python"]?.stringValue
         // Called from a request's thread, never the cooperative pool: waiting here cannot starve it.
         final class Outcome: @unchecked Sendable { var result: Result<PythonOptions.Prepared, Error>? }

@@ -86,3 +86,27 @@ def test_pyproject_packages_and_serve_tell_the_model_and_record_the_versions(cac
         record = json.loads(db.execute("SELECT record FROM attempts").fetchone()[0])
     assert record["environment"]["packages"] == {"attrs": "25.1.0"}
     assert record["environment"]["python"].startswith("3.")
+
+
+def _zygotes_of(pid):
+    """The zygotes a server started (its children named crucible-zygote): one per sandbox."""
+    found = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        for child in open("/proc/%d/task/%s/children" % (pid, task)).read().split():
+            try:
+                found += "crucible-zygote" in open("/proc/%s/cmdline" % child, "rb").read().decode(errors="replace")
+            except OSError:
+                pass
+    return found
+
+
+def test_spellings_of_one_requirement_share_one_sandbox(cache, tmp_path, monkeypatch):
+    # A server starts a sandbox per package set a request names and keeps it: spellings that
+    # pip reads as the same requirement must not start one each (a trial started 8 that way).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    with crucible_client.Crucible(stderr=subprocess.DEVNULL, cwd=tmp_path) as client:
+        before = _zygotes_of(client._process.pid)
+        for spelling in (ATTRS, "Attrs == 25.1.0", "ATTRS==25.1.0", "attrs ==25.1.0"):
+            answer = client.request("execute", {"code": "import attrs\nattrs.__version__", "packages": [spelling]})
+            assert answer["value"] == "25.1.0", answer
+        assert _zygotes_of(client._process.pid) == before + 1
