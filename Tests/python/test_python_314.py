@@ -108,7 +108,7 @@ def test_pyproject_python_chooses_the_interpreter(tmp_path):
 
 def test_an_unknown_version_fails_before_anything_runs():
     result = crucible("run", "-", "--python", "3.99", code="print('ran')")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error, like a bad flag
     assert "no recipe for Python 3.99" in result.stderr and "3.14" in result.stderr
     assert "ran" not in result.stdout
 
