@@ -65,9 +65,14 @@ public struct ImageBuilder: Sendable {
         } catch {
             throw Failure(step: "creating \(store)", detail: "\(error)", remedy: "make it writable, or set XDG_CACHE_HOME to a writable folder")
         }
-        let building = store + "/.building-\(version)-\(getpid())"
-        try? FileManager.default.removeItem(atPath: building)
-        defer { try? FileManager.default.removeItem(atPath: building) }
+        // Builds killed mid-way left their folders (and maybe mmdebstrap's mounts): cleared
+        // now, under this version's lock, mounts first (`BuildFolder`).
+        let stale = BuildFolder.removeStale(version: version, in: store)
+        for path in stale.removed { progress("python: removed \(path), left by a build that was stopped") }
+        for path in stale.kept { progress("python: could not remove \(path): something stays mounted beneath it") }
+        let building = BuildFolder.path(store: store, version: version, pid: getpid())
+        BuildFolder.remove(building)
+        defer { BuildFolder.remove(building) }
         progress("python: building Python \(version) from Debian \(recipe.suite) (\(recipe.mirror)) into \(root)")
         let started = ContinuousClock.now
         let build = try await HostProgram.run(mmdebstrap, recipe.mmdebstrapArguments(into: building), progress: progress)
