@@ -90,7 +90,7 @@ struct ToolsCommand: ParsableCommand {
             print(JSONValue.array(toolbox.contracts.map(\.mcpDefinition)).jsonText)
         } else if prompt || python {
             let api = try sandbox.describe(toolbox)
-            print(prompt ? ToolPrompt.render(api: api) : api, terminator: prompt ? "\n" : "")
+            print(prompt ? ToolPrompt.render(api: api, python: sandbox.report.pythonVersion) : api, terminator: prompt ? "\n" : "")
         } else {
             for contract in toolbox.contracts { print("\(contract.name)\t\(contract.description)") }
         }

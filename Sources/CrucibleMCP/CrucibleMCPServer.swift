@@ -81,7 +81,8 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                 pythonAPI: api, toolNames: toolbox.contracts.map(\.name), kinds: Array(kinds.values),
                 canGenerate: offered.generator != nil, writesAllowed: writesAllowed,
                 defaultTimeout: sandbox.configuration.defaultLimits.wallClock.seconds,
-                sessionIdleMinutes: Int(idle.seconds / 60), recordsCorpus: recordsCorpus))
+                sessionIdleMinutes: Int(idle.seconds / 60), recordsCorpus: recordsCorpus,
+                pythonVersion: sandbox.report.pythonVersion, packages: sandbox.configuration.packages?.resolved ?? [:]))
             return Ready(toolbox: toolbox, generator: offered.generator, pythonAPI: api, catalog: catalog)
         }
     }
@@ -339,7 +340,9 @@ public final class CrucibleMCPServer: @unchecked Sendable {
     private func describeTools(_ ready: Ready) -> CallTool.Result {
         let structured: JSONValue = [
             "python_api": .string(ready.pythonAPI),
-            "prompt": .string(ready.pythonAPI.isEmpty ? "" : ToolPrompt.render(api: ready.pythonAPI, packages: configuration.sandbox.configuration.packages?.resolved ?? [:])),
+            "prompt": .string(ready.pythonAPI.isEmpty ? "" : ToolPrompt.render(
+                api: ready.pythonAPI, packages: configuration.sandbox.configuration.packages?.resolved ?? [:],
+                python: configuration.sandbox.report.pythonVersion)),
             "tools": .array(ready.toolbox.contracts.map {
                 ["name": .string($0.name), "description": .string($0.description)]
             }),

@@ -28,6 +28,10 @@ enum MCPToolCatalog {
         var sessionIdleMinutes: Int
         /// Calls are recorded in a corpus, so results carry attempt ids and feedback is kept.
         var recordsCorpus = false
+        /// The interpreter ("3.14.10") and the packages installed for the code: run_python's
+        /// description names them, so a model knows it may write t-strings or import tdom.
+        var pythonVersion = "3"
+        var packages: [String: String] = [:]
     }
 
     // MARK: feedback
@@ -88,10 +92,12 @@ enum MCPToolCatalog {
         return MCP.Tool(
             name: runPython,
             description: """
-                Run Python 3 code in a sandboxed CPython worker (a kernel-confined process: no network, \
+                Run Python \(ToolPrompt.minorVersion(context.pythonVersion)) code in a sandboxed CPython worker (a kernel-confined process: no network, \
                 no files outside what the tools expose, CPU, memory and output limits). Returns the value \
                 of the last expression (as JSON when it can be; tool results come back as their data), \
                 stdout and stderr; a failure comes back as an error with the traceback of your code. \
+                \(ToolPrompt.packagesSentence(context.packages))Files the code writes under /output come back \
+                with the result (pictures as images). \
                 Top-level `await` works, and tool calls may be awaited (`await asyncio.gather(...)`). \
                 Pass session: "new" to keep variables between calls: the result's `session` is the \
                 handle to pass next time. Prefer one call that uses the tools and returns exactly what \

@@ -455,7 +455,10 @@ public final class ServeMethods: @unchecked Sendable {
         let toolbox = session?.toolbox ?? baseTools
         let api: String
         do { api = try sandbox.describe(toolbox) } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
-        let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(api: api, packages: sandbox.configuration.packages?.resolved ?? [:]))]
+        // The session's own interpreter and packages (open_session {python, packages}), not the server's.
+        let target = session?.sandbox ?? sandbox
+        let described: JSONValue = ["python_api": .string(api), "prompt": .string(ToolPrompt.render(
+            api: api, packages: target.configuration.packages?.resolved ?? [:], python: target.report.pythonVersion))]
         lock.withLock { describeCache[key] = described }
         return described
     }

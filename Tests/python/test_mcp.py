@@ -61,6 +61,9 @@ def test_lists_its_tools_with_input_and_output_schemas_and_the_python_api(repo):
             # The model reads the typed API of the tools it may call in run_python's description.
             description = tools["run_python"].description
             assert "def git_log(" in description and "class GitLogResult(" in description and "ToolError" in description
+            # ... and which Python, which packages, and that files under /output come back.
+            assert description.startswith("Run Python 3.11 code") and "Only the standard library can be imported." in description
+            assert "under /output come back" in description
             assert "view" in tools["validate_code"].input_schema["properties"]["kind"]["enum"]
             described = conforms(await client.call_tool("describe_tools", {}), tools["describe_tools"])
             assert "def git_log(" in described["python_api"] and described["python_api"] in described["prompt"]

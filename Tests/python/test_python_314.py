@@ -133,7 +133,8 @@ def test_tdom_renders_an_escaped_value_on_3_14_and_the_corpus_records_its_enviro
     corpus = tmp_path / "corpus.sqlite"
     with crucible_client.Crucible(args=["--python", "3.14", "--with", "tdom==0.1.20", "--corpus", str(corpus)],
                                   stderr=subprocess.DEVNULL, cwd=tmp_path) as client:
-        assert "tdom 0.1.20" in client.describe_tools()["prompt"]
+        prompt = client.describe_tools()["prompt"]
+        assert prompt.startswith("Write Python 3.14 code") and "tdom 0.1.20" in prompt  # it said 3.11 on 3.14
         reply = client.execute("import sys, tdom\nsys.version_info[:2]")
         assert reply["outcome"] == "ok" and reply["value"] == [3, 14], reply
     with sqlite3.connect(corpus) as db:
@@ -219,6 +220,9 @@ def test_a_serve_session_can_run_on_3_14_beside_the_servers_own_python(tmp_path)
         assert client.execute("x", session=session)["value"] == [3, 14]  # persistent on 3.14
         fresh = client.open_session(python="3.14")
         assert client.execute("type(t'a').__name__", session=fresh)["value"] == "Template"
+        # The session's prompt names its interpreter, not the server's.
+        assert session.describe_tools()["prompt"].startswith("Write Python 3.14 code")
+        assert client.describe_tools()["prompt"].startswith("Write Python 3.11 code")
         # The server's own interpreter is unchanged for everything else.
         assert client.execute("import sys\nsys.version_info[:2]")["value"] == [3, 11]
         with pytest.raises(crucible_client.CrucibleError) as unknown:
