@@ -84,6 +84,12 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(result.stdout.utf8))
             FileHandle.standardError.write(Data(result.stderr.utf8))
             if let value = result.value { print(value.text) }
+            if !result.files.isEmpty {
+                // Text output has no place for them; without a word they would seem lost.
+                let names = result.files.map(\.name)
+                FileHandle.standardError.write(Data(
+                    "crucible: \(names.count) file\(names.count == 1 ? "" : "s") written under /output (\(names.prefix(5).joined(separator: ", "))\(names.count > 5 ? ", ..." : "")): --json returns them\n".utf8))
+            }
             if result.outcome != .ok {
                 let detail = result.error?.traceback ?? ""
                 FileHandle.standardError.write(Data("\(detail)\(detail.isEmpty || detail.hasSuffix("\n") ? "" : "\n")crucible: \(result.outcome)\n".utf8))

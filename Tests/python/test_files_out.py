@@ -119,3 +119,10 @@ def test_a_matplotlib_figure_reaches_an_mcp_client_as_image_content(tmp_path):
             assert str(resource.resource.uri) == "file:///output/points.csv" and resource.resource.text.startswith("x,y")
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=600))
+
+
+def test_text_output_says_that_files_were_written_and_where_to_get_them():
+    result = subprocess.run([CRUCIBLE, "run", "-"], input="open('/output/x.txt', 'w').write('hi')",
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout == "2\n"
+    assert "1 file written under /output (x.txt): --json returns them" in result.stderr
