@@ -7,7 +7,7 @@ struct CapacityOptions: ParsableArguments {
     @Option(help: "Executions running at once (each holds a worker process); more wait their turn.")
     var maxRunning: Int = 32
 
-    @Option(help: "Executions that may wait for a turn; one more is answered busy (JSON-RPC -32003).")
+    @Option(help: "Executions that may wait for a turn; one more is answered busy (JSON-RPC -32003; over HTTP, 429).")
     var maxQueued: Int = 1024
 
     func validate() throws {

@@ -166,7 +166,7 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     /// One line for the end of a run: where the records went.
     public var summary: String {
         let counts = snapshot
-        var text = "corpus: \(counts.stored) attempts stored in \(path)"
+        var text = "corpus: \(counts.stored) attempt\(counts.stored == 1 ? "" : "s") stored in \(path)"
         if counts.spilled > 0 {
             text += "; \(counts.spilled) NOT stored (\(counts.problem ?? "the store failed")) but kept in "
                 + "\(counts.spillPath ?? "?"): run `crucible corpus import \(counts.spillPath ?? "?")`"

@@ -20,7 +20,7 @@ final class ExecutionAdmission: @unchecked Sendable {
         let running: Int
         let waiting: Int
         var description: String {
-            "busy: \(running) executions are running and \(waiting) waiting, the most this sandbox queues; retry shortly"
+            "busy: \(running) execution\(running == 1 ? " is" : "s are") running and \(waiting) waiting, the most this sandbox queues; retry shortly"
         }
     }
 

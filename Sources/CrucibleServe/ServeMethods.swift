@@ -361,7 +361,10 @@ public final class ServeMethods: @unchecked Sendable {
         if case .sandboxFailure(let detail) = result.outcome, detail.hasPrefix("invalid input") {
             throw JSONRPCError.invalidParams(detail)
         }
-        if case .busy(let detail) = result.outcome { throw JSONRPCError.busy(detail) }
+        if case .busy(let detail) = result.outcome {
+            // The sandbox's text starts "busy: ", and JSON-RPC's "Server busy: " says it already.
+            throw JSONRPCError.busy(detail.hasPrefix("busy: ") ? String(detail.dropFirst("busy: ".count)) : detail)
+        }
         return (result, target)
     }
 
