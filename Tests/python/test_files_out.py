@@ -126,3 +126,17 @@ def test_text_output_says_that_files_were_written_and_where_to_get_them():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout == "2\n"
     assert "1 file written under /output (x.txt): --json returns them" in result.stderr
+
+
+def test_output_is_a_folder_to_os_stat_exists_isdir_and_listdir():
+    # Writers check that the folder exists first (pandas' to_csv raised "Cannot save file into
+    # a non-existent directory: '/output'"); what they see must match what open() finds.
+    code = ("import os\n"
+            "before = [os.path.isdir('/output'), os.path.exists('/output/x.txt'), os.listdir('/output')]\n"
+            "open('/output/x.txt', 'w').write('hello')\n"
+            "open('/output/sub/y.csv', 'w').write('a,b\\n')\n"
+            "after = [os.path.isfile('/output/x.txt'), os.path.isdir('/output/sub'), os.stat('/output/x.txt').st_size,\n"
+            "         os.listdir('/output'), os.listdir('/output/sub'), os.path.exists('/output/nope')]\n"
+            "[before, after, os.path.isdir('/etc')]")
+    result = run(code)
+    assert result["value"] == [[True, False, []], [True, True, 5, ["sub", "x.txt"], ["y.csv"], False], True], result

@@ -30,6 +30,9 @@ MAX_NAME_BYTES = 255
 _real_open = builtins.open
 _real_makedirs = os.makedirs
 _real_mkdir = os.mkdir
+_real_stat = os.stat
+_real_lstat = os.lstat
+_real_listdir = os.listdir
 
 
 class _Store:
@@ -142,10 +145,57 @@ def _mkdir(path, mode=0o777, *, dir_fd=None):
     return _real_mkdir(path, mode, dir_fd=dir_fd)
 
 
+def _folders():
+    """Every folder under /output that the cell's files imply ("" is /output itself)."""
+    folders = {""}
+    for name in list(_Store.files) + list(_Store.given):
+        parts = name.split("/")[:-1]
+        folders.update("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return folders
+
+
+def _stat(path, *, dir_fd=None, follow_symlinks=True):
+    """os.stat for /output as a folder holding the cell's files: os.path.exists, isdir and
+    isfile (which call it), and the writers that check a folder exists first (pandas' to_csv)
+    see what open() would find."""
+    __tracebackhide__ = True
+    name = _name(path) if dir_fd is None else None
+    if name is None:
+        return _real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+    data = _Store.files.get(name, _Store.given.get(name))
+    if data is not None:
+        return os.stat_result((0o100644, 0, 0, 1, os.getuid(), os.getgid(), len(data), 0, 0, 0))
+    if name in _folders():
+        return os.stat_result((0o040755, 0, 0, 2, os.getuid(), os.getgid(), 0, 0, 0, 0))
+    raise FileNotFoundError(2, "No such file or directory", path)
+
+
+def _lstat(path, *, dir_fd=None):
+    __tracebackhide__ = True
+    if _name(path) is None or dir_fd is not None:
+        return _real_lstat(path, dir_fd=dir_fd)
+    return _stat(path)
+
+
+def _listdir(path="."):
+    __tracebackhide__ = True
+    name = _name(path) if isinstance(path, (str, bytes)) else None
+    if name is None:
+        return _real_listdir(path)
+    if name not in _folders():
+        _stat(path)  # raises FileNotFoundError, or NotADirectoryError below for a file
+        raise NotADirectoryError(20, "Not a directory", path)
+    prefix = name + "/" if name else ""
+    entries = sorted({entry[len(prefix):].split("/")[0] for entry in list(_Store.files) + list(_Store.given)
+                      if entry.startswith(prefix)})
+    return [os.fsencode(entry) for entry in entries] if isinstance(path, bytes) else entries
+
+
 def install():
-    """Wraps open (once, in the zygote: every worker inherits it)."""
+    """Wraps open, os.stat and friends (once, in the zygote: every worker inherits it)."""
     builtins.open = io.open = _open
     os.makedirs, os.mkdir = _makedirs, _mkdir
+    os.stat, os.lstat, os.listdir = _stat, _lstat, _listdir
 
 
 def begin_cell(limit, given=None, relative=False):
