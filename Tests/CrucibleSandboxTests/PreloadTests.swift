@@ -51,15 +51,19 @@ struct PreloadTests {
         let listener = LoopbackListener()
         scratch.write("crucible_preload_probe.py", Self.probe(port: listener.port), mode: 0o644)
         scratch.write("root-only.txt", "the host's secret", mode: 0o600)
-        let look = "import crucible_preload_probe as probe, os\n[probe.seen, os.environ.get('TMPDIR')]"
-
-        let confined = try Self.sandbox(importing: scratch.path, preload: ["crucible_preload_probe"])
-        defer { confined.shutdown() }
-        let seen = confined.execute(look)
-        guard case .array(let parts)? = seen.json, case .object(let probe)? = parts.first else {
-            Issue.record("no probe: \(seen.outcome) \(seen.error?.traceback ?? "")")
-            return
+        // What the probe recorded at import, and whether a worker inherited TMPDIR.
+        func look(unconfined: Bool) throws -> (probe: [String: JSONValue], tmpdir: JSONValue)? {
+            let sandbox = try Self.sandbox(importing: scratch.path, preload: ["crucible_preload_probe"], unconfined: unconfined)
+            defer { sandbox.shutdown() }
+            let seen = sandbox.execute("import crucible_preload_probe as probe, os\n[probe.seen, os.environ.get('TMPDIR')]")
+            guard case .array(let parts)? = seen.json, case .object(let probe)? = parts.first, let tmpdir = parts.last else {
+                Issue.record("no probe (unconfined: \(unconfined)): \(seen.outcome) \(seen.error?.traceback ?? "")")
+                return nil
+            }
+            return (probe, tmpdir)
         }
+
+        guard let (probe, tmpdir) = try look(unconfined: false) else { return }
         #expect(probe["uid"] == .int(65534))
         #expect(probe["secret"] == .string("PermissionError"))
         #expect(probe["network"] != .string("connected"))
@@ -69,21 +73,15 @@ struct PreloadTests {
         let scratchFolder = probe["scratch"]?.stringValue ?? ""
         #expect(scratchFolder.hasPrefix("/dev/shm/crucible-preload-probe-"), "\(scratchFolder)")
         #expect(!FileManager.default.fileExists(atPath: scratchFolder))
-        #expect(parts.last == .null)
+        #expect(tmpdir == .null)
 
         // Control: the same preload in a zygote that keeps root reads the secret and connects.
-        let control = try Self.sandbox(importing: scratch.path, preload: ["crucible_preload_probe"], unconfined: true)
-        defer { control.shutdown() }
-        let leaked = control.execute(look)
-        guard case .array(let controlParts)? = leaked.json, case .object(let controlProbe)? = controlParts.first else {
-            Issue.record("no control probe: \(leaked.outcome) \(leaked.error?.traceback ?? "")")
-            return
-        }
-        #expect(controlProbe["uid"] == .int(0))
-        #expect(controlProbe["secret"] == .string("the host's secret"))
-        #expect(controlProbe["network"] == .string("connected"))
+        guard let (control, _) = try look(unconfined: true) else { return }
+        #expect(control["uid"] == .int(0))
+        #expect(control["secret"] == .string("the host's secret"))
+        #expect(control["network"] == .string("connected"))
         #expect(listener.sawHit())
-        if let path = controlProbe["scratch"]?.stringValue { try? FileManager.default.removeItem(atPath: path) }
+        if let path = control["scratch"]?.stringValue { try? FileManager.default.removeItem(atPath: path) }
     }
 
     @Test("A module that cannot be preloaded is an error that names it and its exception")

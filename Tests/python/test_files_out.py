@@ -140,3 +140,14 @@ def test_output_is_a_folder_to_os_stat_exists_isdir_and_listdir():
             "[before, after, os.path.isdir('/etc')]")
     result = run(code)
     assert result["value"] == [[True, False, []], [True, True, 5, ["sub", "x.txt"], ["y.csv"], False], True], result
+
+
+def test_pathlib_paths_under_output_work_as_strings_do():
+    # Code written today uses pathlib: Path.write_text, exists, read_bytes, iterdir.
+    code = ("from pathlib import Path\n"
+            "out = Path('/output')\n"
+            "(out / 'a.txt').write_text('from pathlib')\n"
+            "[(out / 'a.txt').exists(), (out / 'a.txt').read_text(), out.is_dir(), sorted(p.name for p in out.iterdir())]")
+    result = run(code)
+    assert result["value"] == [True, "from pathlib", True, ["a.txt"]], result
+    assert [f["name"] for f in result["files"]] == ["a.txt"]

@@ -44,11 +44,15 @@ class _Store:
 
 
 def _name(path):
-    """The name under /output, or None for any other path."""
+    """The name under /output, or None for any other path (or a descriptor)."""
+    if isinstance(path, int):
+        return None
+    try:
+        path = os.fspath(path)  # pathlib.Path("/output/plot.png") as much as a str
+    except TypeError:
+        return None
     if isinstance(path, bytes):
         path = os.fsdecode(path)
-    if not isinstance(path, str):
-        return None
     if _Store.relative and path and not path.startswith("/"):
         path = PREFIX + "/" + path
     normal = os.path.normpath(path)
@@ -179,7 +183,7 @@ def _lstat(path, *, dir_fd=None):
 
 def _listdir(path="."):
     __tracebackhide__ = True
-    name = _name(path) if isinstance(path, (str, bytes)) else None
+    name = _name(path)
     if name is None:
         return _real_listdir(path)
     if name not in _folders():
@@ -188,7 +192,7 @@ def _listdir(path="."):
     prefix = name + "/" if name else ""
     entries = sorted({entry[len(prefix):].split("/")[0] for entry in list(_Store.files) + list(_Store.given)
                       if entry.startswith(prefix)})
-    return [os.fsencode(entry) for entry in entries] if isinstance(path, bytes) else entries
+    return [os.fsencode(entry) for entry in entries] if isinstance(os.fspath(path), bytes) else entries
 
 
 def install():
