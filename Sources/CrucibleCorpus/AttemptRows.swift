@@ -41,8 +41,9 @@ struct PreparedAttempt {
 /// (BENCHMARKS.md, issue 22). A session already stored is handled as before: numbers after
 /// its largest, counts recomputed from its rows once, after its last record in the batch.
 enum AttemptRows {
-    /// `afterEach` runs after each record's rows (the recorder's writer yields its core there).
-    static func insert(_ items: [PreparedAttempt], into db: Database, afterEach: () -> Void = {}) throws -> [CorpusStore.Stored] {
+    /// `beforeEach` runs before each record's rows (a recorder's writer at normal priority
+    /// yields its core there).
+    static func insert(_ items: [PreparedAttempt], into db: Database, beforeEach: () -> Void = {}) throws -> [CorpusStore.Stored] {
         let statements = try Statements(db)
         let now = CorpusStore.now()
         var byEpisode: [String: [Int]] = [:]
@@ -51,6 +52,7 @@ enum AttemptRows {
         var stored: [CorpusStore.Stored] = []
         stored.reserveCapacity(items.count)
         for item in items {
+            beforeEach()
             var session: SessionState
             if let known = sessions[item.episodeID] {
                 session = known
@@ -70,7 +72,6 @@ enum AttemptRows {
             }
             session.position += 1
             let landed = try statements.insertAttempt(item, number: number)
-            afterEach()
             stored.append(landed)
             if landed.inserted {
                 session.inserted += 1

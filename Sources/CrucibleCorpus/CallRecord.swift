@@ -7,13 +7,14 @@ import Foundation
 public enum CallRecord {
     /// Which corpus episode a call joins, and what the task was.
     public struct Link: Sendable, Equatable {
-        public var episode: String
+        /// nil: the call is an episode of its own, named after its attempt (`SOURCE:ATTEMPT-ID`).
+        public var episode: String?
         public var task: String
         public var taskID: String?
         public var kind: String
         public var model: String?
 
-        public init(episode: String, task: String = "", taskID: String? = nil, kind: String = "", model: String? = nil) {
+        public init(episode: String?, task: String = "", taskID: String? = nil, kind: String = "", model: String? = nil) {
             self.episode = episode
             self.task = task
             self.taskID = taskID
@@ -30,13 +31,15 @@ public enum CallRecord {
         public init() {}
     }
 
-    /// The record for a call.
+    /// The record for a call that ended at `finished`. A front end that makes it on the corpus
+    /// writer (`recordLater(making:)`) takes the attempt id and the end first, on the request.
     public static func make(
         _ link: Link, source: String, code: String, passed: Bool, diagnostics: [Diagnostic], runtime: JSONValue,
-        feedback: String?, started: Start, extra: [String: JSONValue] = [:]
+        feedback: String?, started: Start, extra: [String: JSONValue] = [:],
+        attemptID: String = RecordUUID.next(), finished: ContinuousClock.Instant = .now
     ) -> AttemptRecord {
-        var record = AttemptRecord(episodeID: link.episode, passed: passed)
-        record.attemptID = RecordUUID.next()
+        var record = AttemptRecord(episodeID: link.episode ?? "\(source):\(attemptID)", passed: passed)
+        record.attemptID = attemptID
         record.task = link.task
         record.kind = link.kind
         record.taskID = link.taskID
@@ -46,7 +49,7 @@ public enum CallRecord {
         record.runtime = runtime
         record.feedback = feedback
         record.startedAt = Timestamp.iso8601(started.date)
-        record.latencyMS = (ContinuousClock.now - started.instant).milliseconds
+        record.latencyMS = (finished - started.instant).milliseconds
         record.source = source
         record.extra = extra
         return record

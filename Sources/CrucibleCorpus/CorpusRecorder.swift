@@ -60,10 +60,11 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
     }
 
     /// Wraps a store already open (a Swift host, `crucible serve`).
+    /// `background`: let the writer run at SCHED_IDLE (`LaterRecords`; tests turn it off).
     public init(store: CorpusStore, source: String, batchWindow: Duration = LaterRecords.defaultWindow,
-                writerIdleExit: Duration = LaterRecords.defaultIdleExit,
+                writerIdleExit: Duration = LaterRecords.defaultIdleExit, background: Bool = true,
                 report: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("crucible: \($0)\n".utf8)) }) {
-        later = LaterRecords(window: batchWindow, idleExit: writerIdleExit)
+        later = LaterRecords(window: batchWindow, idleExit: writerIdleExit, background: background)
         path = store.path
         self.source = source
         self.report = report
@@ -94,12 +95,13 @@ public final class CorpusRecorder: AttemptRecorder, @unchecked Sendable {
 
     public func append(_ record: AttemptRecord) throws { try self.record(record) }
 
-    /// Stores `records` in one transaction; false (nothing stored, nothing reported) when the
-    /// store is missing or refused them, and the caller then records each alone.
-    func storeTogether(_ records: [AttemptRecord]) -> Bool {
+    /// Stores `records` in one transaction, calling `beforeEach` before each; false (nothing
+    /// stored, nothing reported) when the store is missing or refused them, and the caller
+    /// then records each alone.
+    func storeTogether(_ records: [AttemptRecord], beforeEach: () -> Void = {}) -> Bool {
         guard let store else { return false }
         do {
-            try store.record(together: records.map(withWorkspace), source: source, yielding: true)
+            try store.record(together: records.map(withWorkspace), source: source, beforeEach: beforeEach)
         } catch {
             return false
         }

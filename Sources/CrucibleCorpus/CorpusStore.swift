@@ -126,17 +126,16 @@ public final class CorpusStore: Sendable {
     /// WAL write, for many records). Each session's counts are brought up to date once, after
     /// its last record. Throws when any record fails: then none is stored.
     ///
-    /// `yielding`: give up the core after each record (`sched_yield`), for a writer in the
-    /// background of requests. A batch is milliseconds of CPU; a request's thread (or the
-    /// session worker polling for its next cell) that lands on the writer's core otherwise
-    /// waits for the scheduler's next tick, and every batch held one request up by about
-    /// 1.5 ms (BENCHMARKS.md, issue 22: p99 of a recorded session cell).
+    /// `beforeEach` runs before each record's rows: a recorder's writer at normal priority gives
+    /// up its core there (`LaterRecords`). A batch is milliseconds of CPU; a request's thread
+    /// (or the session worker polling for its next cell) that lands on the writer's core would
+    /// otherwise wait for the scheduler's next tick (BENCHMARKS.md, issue 22).
     @discardableResult
-    public func record(together records: [AttemptRecord], source: String, yielding: Bool = false) throws -> [Stored] {
+    public func record(together records: [AttemptRecord], source: String, beforeEach: () -> Void = {}) throws -> [Stored] {
         let prepared = records.map { PreparedAttempt($0, source: source) }
         do {
             return try pool.write { db in
-                try AttemptRows.insert(prepared, into: db, afterEach: yielding ? { _ = sched_yield() } : {})
+                try AttemptRows.insert(prepared, into: db, beforeEach: beforeEach)
             }
         } catch {
             throw Self.explain(error, doing: "storing \(prepared.count) attempts in", at: path)

@@ -8,17 +8,28 @@ import Foundation
 /// the order they were queued.
 ///
 /// One thread of its own writes them, started with the first record, waiting on a condition
-/// with the window as its timeout: no Dispatch timer per batch, and the writer's scheduling is
-/// its own (it yields after each record: `CorpusStore.record(together:yielding:)`). The thread
-/// ends once no record has come for `idleExit` (the next record starts another): a process
-/// that records now and then holds no thread in between, and a recorder nothing uses any more
-/// is freed with its store, not held by its writer forever.
+/// with the window as its timeout: no Dispatch timer per batch. The thread ends once no record
+/// has come for `idleExit` (the next record starts another): a process that records now and
+/// then holds no thread in between, and a recorder nothing uses any more is freed with its
+/// store, not held by its writer forever.
 ///
-/// Whatever reads the corpus back first calls `drain()` (feedback on an attempt, a session
-/// closing, the end of serve, http and mcp, and their SIGTERM), so a reader never misses a
-/// record queued before it. A process killed outright (SIGKILL, a crash) loses only the batch
-/// not yet committed: the records of the last `window` plus one commit, `limit` at most at a
-/// steady rate (beyond `limit` a commit starts at once).
+/// **The writer stays out of the requests' way.** On two cores the client, the host's request
+/// thread and a session's worker leave little room, and a record is about 20 µs of the
+/// writer's CPU: at normal priority, yielding after each record, it made a back-to-back
+/// session cell 40 µs slower (BENCHMARKS.md, issue 22). So:
+/// - the writer runs at SCHED_IDLE (`BackgroundPriority`): it gets a core only when nothing
+///   else wants it, and a request's thread that wakes on its core takes it at once;
+/// - the records themselves are made on the writer (`recordLater(making:)`), not on the
+///   thread that answers the request.
+/// The price is in the tail: a thread that polls with `sched_yield` (the host waiting on a
+/// worker, a session's worker waiting for its next cell) may hand its core to the writer and
+/// get it back only at the scheduler's next tick (4 ms here), which lifted a back-to-back
+/// recorded cell's p99 from about 0.5 ms to 2 ms, where the median fell by a third.
+/// The writer leaves the background when it must not be starved: with `backlogLimit` records
+/// waiting (a machine kept busy by others) it catches up at normal priority, giving its core
+/// up before each record, and for a `drain` it writes at once. Where the process may not bring
+/// a thread back from SCHED_IDLE (`BackgroundPriority.canReturn`), it never goes there.
+///
 public final class LaterRecords: @unchecked Sendable {
     public static let defaultWindow: Duration = .milliseconds(5)
     /// Longer than an agent's usual pause between cells: a new writer is a thread start on
@@ -26,14 +37,19 @@ public final class LaterRecords: @unchecked Sendable {
     public static let defaultIdleExit: Duration = .seconds(60)
     /// A batch this big is written at once, without waiting out the window.
     static let limit = 64
+    /// Records waiting past which the writer catches up at normal priority.
+    static let backlogLimit = 1024
     /// How long the first record of a batch waits for others.
     let window: Duration
     /// How long the writer thread waits for a record before it ends.
     let idleExit: Duration
+    /// Whether the writer runs at SCHED_IDLE between catch-ups (only where it may come back).
+    let background: Bool
 
-    init(window: Duration, idleExit: Duration = defaultIdleExit) {
+    init(window: Duration, idleExit: Duration = defaultIdleExit, background: Bool = true) {
         self.window = window
         self.idleExit = idleExit
+        self.background = background && BackgroundPriority.canReturn
     }
 
     /// Whether a writer thread runs now (tests: it ends when idle).
@@ -43,8 +59,17 @@ public final class LaterRecords: @unchecked Sendable {
         return writer != nil
     }
 
+    /// The writer's Linux thread id while one runs (tests read its scheduling from /proc).
+    var writerThreadID: pid_t? {
+        condition.lock()
+        defer { condition.unlock() }
+        return writer == nil ? nil : writerTID
+    }
+    private var writerTID: pid_t?
+
     private let condition = MonotonicCondition()
-    private var queued: [AttemptRecord] = []
+    /// What the writer will store, in call order: each makes its record on the writer thread.
+    private var queued: [@Sendable () -> AttemptRecord] = []
     /// Records ever queued, and ever written (stored, spilled or reported lost): a drain
     /// waits until the second reaches what the first was when it was called.
     private var added = 0
@@ -53,11 +78,12 @@ public final class LaterRecords: @unchecked Sendable {
     private var draining = 0
     private var writer: Thread?
 
-    /// Queues `record`; `write` (the same function every time) gets it in a batch, on the
-    /// writer thread.
-    func add(_ record: AttemptRecord, write: @escaping @Sendable ([AttemptRecord]) -> Void) {
+    /// Queues the record `make` returns; `write` (the same function every time) gets it in a
+    /// batch, on the writer thread, with what to do before each record.
+    func add(_ make: @escaping @Sendable () -> AttemptRecord,
+             write: @escaping @Sendable (_ records: [AttemptRecord], _ beforeEach: () -> Void) -> Void) {
         condition.lock()
-        queued.append(record)
+        queued.append(make)
         added += 1
         if writer == nil {
             let thread = Thread { [self] in
@@ -86,8 +112,10 @@ public final class LaterRecords: @unchecked Sendable {
     }
 
     /// The writer thread: each batch as soon as it is full, a drain asks, or its window ends.
-    private func writeForever(_ write: ([AttemptRecord]) -> Void) {
+    private func writeForever(_ write: ([AttemptRecord], () -> Void) -> Void) {
+        var inBackground = background && BackgroundPriority.set(background: true)
         condition.lock()
+        writerTID = Self.currentThreadID()
         while true {
             while queued.isEmpty {
                 if !condition.wait(until: .after(idleExit)), queued.isEmpty {
@@ -98,21 +126,57 @@ public final class LaterRecords: @unchecked Sendable {
             }
             let deadline = MonotonicCondition.Deadline.after(window)
             while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
+            let pace: Pace = draining > 0 ? .flatOut
+                : queued.count >= Self.backlogLimit || !background ? .yielding : .inBackground
             let batch = queued
             queued = []
             condition.unlock()
-            write(batch)
+            if background && inBackground != (pace == .inBackground) {
+                // Out of the background for a batch that must not wait, back for one that may.
+                if BackgroundPriority.set(background: pace == .inBackground) { inBackground = pace == .inBackground }
+            }
+            // At normal priority the writer gives its core up before each record: a request's
+            // thread, or a session worker polling for its next cell, that lands on the writer's
+            // core waits for one record, not for the scheduler's next tick.
+            let beforeEach: () -> Void = pace == .yielding ? { _ = sched_yield() } : {}
+            var records: [AttemptRecord] = []
+            records.reserveCapacity(batch.count)
+            for make in batch { records.append(make()) }
+            write(records, beforeEach)
             condition.lock()
             written += batch.count
             condition.broadcast()
         }
+    }
+
+    /// The calling thread's Linux id, from /proc/thread-self ("PID/task/TID").
+    private static func currentThreadID() -> pid_t? {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") else { return nil }
+        return link.split(separator: "/").last.flatMap { pid_t($0) }
+    }
+
+    /// How a batch is written.
+    private enum Pace {
+        /// A drain waits: at once, at normal priority.
+        case flatOut
+        /// At normal priority, yielding before each record: the backlog reached `backlogLimit`,
+        /// or the writer may not go into the background.
+        case yielding
+        /// At SCHED_IDLE, without yielding.
+        case inBackground
     }
 }
 
 extension CorpusRecorder {
     /// Queues the record; it is stored (or spilled) within `LaterRecords.window`, in call order.
     public func recordLater(_ record: AttemptRecord) {
-        later.add(record) { [self] batch in writeTogether(batch) }
+        recordLater(making: { record })
+    }
+
+    /// Queues the record `make` returns, made on the writer thread: what a front end's request
+    /// thread would otherwise spend on it is off the request's path.
+    public func recordLater(making make: @escaping @Sendable () -> AttemptRecord) {
+        later.add(make) { [self] batch, beforeEach in writeTogether(batch, beforeEach: beforeEach) }
     }
 
     /// Returns once every record queued before the call is stored or spilled: call it before
@@ -121,8 +185,8 @@ extension CorpusRecorder {
 
     /// On the writer thread: stores the records together; when their transaction fails, each
     /// alone (`record`), so one bad record or a full disk is handled as it always was.
-    private func writeTogether(_ records: [AttemptRecord]) {
-        if records.count > 1, storeTogether(records) { return }
+    private func writeTogether(_ records: [AttemptRecord], beforeEach: () -> Void) {
+        if records.count > 1, storeTogether(records, beforeEach: beforeEach) { return }
         for record in records { _ = try? self.record(record) }
     }
 }

@@ -310,9 +310,9 @@ public final class ServeMethods: @unchecked Sendable {
         let encoded = result.jsonObject
         var attemptID: String?
         if let link {
-            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [],
-                               runtime: CallRecord.runtime(of: result, encoded: encoded), environment: environment(of: ranOn),
-                               feedback: Feedback.forToolCall(result, code: code, tool: "execute"), started: started)
+            attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [], environment: environment(of: ranOn),
+                               started: started, runtime: { CallRecord.runtime(of: result, encoded: encoded) },
+                               feedback: { Feedback.forToolCall(result, code: code, tool: "execute") })
         }
         return (result, encoded, attemptID)
     }
@@ -390,8 +390,9 @@ public final class ServeMethods: @unchecked Sendable {
         } catch { throw JSONRPCError(code: -32002, message: "Sandbox failure: \(error)") }
         var attemptID: String?
         if let link {
-            attemptID = record(link, code: code, passed: check.passed, diagnostics: check.diagnostics,
-                               runtime: ["status": "not_run", "reason": "validation only"], feedback: check.feedback, started: started)
+            let feedback = check.feedback
+            attemptID = record(link, code: code, passed: check.passed, diagnostics: check.diagnostics, started: started,
+                               runtime: { ["status": "not_run", "reason": "validation only"] }, feedback: { feedback })
         }
         return CallRecord.withAttempt(
             ["passed": .bool(check.passed), "diagnostics": .array(check.diagnostics.map(\.json)),
@@ -403,7 +404,8 @@ public final class ServeMethods: @unchecked Sendable {
     /// without one each call is a session of its own; `"corpus": false` records nothing.
     private func corpusLink(_ params: JSONValue) throws -> CallRecord.Link? {
         guard recorder != nil else { return nil }
-        guard let given = params["corpus"] else { return CallRecord.Link(episode: source + ":" + RecordUUID.next()) }
+        // Without a link, the call is an episode of its own, named after its attempt id.
+        guard let given = params["corpus"] else { return CallRecord.Link(episode: nil) }
         if given == .bool(false) { return nil }
         guard case .object = given else {
             throw JSONRPCError.invalidParams("\"corpus\" must be an object {session?, task_id?, task?, kind?, model?} or false")
@@ -415,20 +417,27 @@ public final class ServeMethods: @unchecked Sendable {
         }
         let id = given["session"]?.stringValue ?? given["task_id"]?.stringValue
         return CallRecord.Link(
-            episode: source + ":" + (id ?? RecordUUID.next()), task: given["task"]?.stringValue ?? "",
+            episode: id.map { source + ":" + $0 }, task: given["task"]?.stringValue ?? "",
             taskID: given["task_id"]?.stringValue ?? id, kind: given["kind"]?.stringValue ?? "",
             model: given["model"]?.stringValue)
     }
 
     /// Queues the call's record; returns its attempt id (the result carries it, for `feedback`).
+    /// Only the id and the call's end are taken here: the record, its runtime and its feedback
+    /// text are made on the corpus writer, off the path of the answer (`recordLater(making:)`).
     private func record(_ link: CallRecord.Link, code: String, passed: Bool, diagnostics: [Diagnostic],
-                        runtime: JSONValue, environment: JSONValue? = nil, feedback: String?, started: CallRecord.Start) -> String? {
+                        environment: JSONValue? = nil, started: CallRecord.Start,
+                        runtime: @escaping @Sendable () -> JSONValue, feedback: @escaping @Sendable () -> String?) -> String? {
         guard let recorder else { return nil }
-        let record = CallRecord.make(link, source: source, code: code, passed: passed, diagnostics: diagnostics,
-                                     runtime: runtime, feedback: feedback, started: started,
-                                     extra: ["environment": environment ?? self.environment(of: sandbox)])
-        recorder.recordLater(record)
-        return record.attemptID
+        let attemptID = RecordUUID.next(), finished = ContinuousClock.now
+        let environment = environment ?? self.environment(of: sandbox)
+        let source = source
+        recorder.recordLater {
+            CallRecord.make(link, source: source, code: code, passed: passed, diagnostics: diagnostics, runtime: runtime(),
+                            feedback: feedback(), started: started, extra: ["environment": environment],
+                            attemptID: attemptID, finished: finished)
+        }
+        return attemptID
     }
 
     /// `feedback`: the user's verdict on an attempt a result named (`{attempt, verdict, edited_code?, note?}`).

@@ -203,4 +203,75 @@ struct LaterRecordsTests {
         #expect(spilled.split(separator: "\n").count == records.count)
         unlink(counts.spillPath!)
     }
+
+    // MARK: In the background
+
+    /// Polls `condition` until it holds or `seconds` pass (a liveness bound, not a speed check).
+    func eventually(within seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return try condition()
+    }
+
+    /// The scheduling policy of `recorder`'s writer thread from /proc (5: SCHED_IDLE, 0: normal);
+    /// nil while none runs.
+    func writerPolicy(_ recorder: CorpusRecorder) -> Int? {
+        guard let thread = recorder.later.writerThreadID,
+              let stat = try? String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8),
+              let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 38
+        else { return nil }
+        return Int(fields[38])  // field 41 of proc_pid_stat(5); fields[0] is field 3, the state
+    }
+
+    /// The writer waits for its batch at SCHED_IDLE (a request thread waking on its core takes it
+    /// at once), where the process may bring it back, and a drain brings it back to normal
+    /// priority: a reader waiting on the corpus must not wait on a starved thread. Told not to,
+    /// it stays at normal priority throughout.
+    @Test(arguments: [true, false])
+    func theWriterRunsInTheBackgroundAndComesBackForADrain(background: Bool) throws {
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(600), background: background)
+        let records = calls(1 + LaterRecords.limit, sessions: 3)
+        recorder.recordLater(records[0])
+        let idle = background && BackgroundPriority.canReturn
+        #expect(eventually { writerPolicy(recorder) == (idle ? 5 : 0) })
+        recorder.drain()
+        #expect(writerPolicy(recorder) == 0)
+        #expect(try store.attempts().count == 1)
+        // A full batch (no drain) goes back to the background.
+        for record in records.dropFirst() { recorder.recordLater(record) }
+        #expect(try eventually { try store.attempts().count == records.count })
+        #expect(writerPolicy(recorder) == (idle ? 5 : 0))
+    }
+
+    /// A writer kept from the cores by a busy machine does not fall behind for good: past
+    /// `LaterRecords.backlogLimit` waiting records it writes at normal priority.
+    @Test func aBacklogIsWrittenAtNormalPriority() throws {
+        guard BackgroundPriority.canReturn else { return }  // never in the background, nothing to come back from
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .seconds(600))
+        // The window (600 s) keeps the first record's batch from starting: the rest queue behind it.
+        let records = calls(3 * LaterRecords.backlogLimit, sessions: 7)
+        // The policies the writer went through, in order (sampled), without repeats.
+        let policies = Mutex<[Int]>([])
+        let watching = Atomic<Bool>(true)
+        let watcher = Thread { [self, recorder] in
+            while watching.load(ordering: .relaxed) {
+                if let policy = writerPolicy(recorder) { policies.withLock { if $0.last != policy { $0.append(policy) } } }
+                Thread.sleep(forTimeInterval: 0.0002)
+            }
+        }
+        watcher.start()
+        // The first records start a batch in the background; the rest pile up behind it.
+        for record in records { recorder.recordLater(record) }
+        // Stored without a drain (which would raise the priority itself).
+        #expect(try eventually { try store.attempts().count == records.count })
+        watching.store(false, ordering: .relaxed)
+        let seen = policies.withLock { $0 }
+        let backToNormal = seen.firstIndex(of: 5).map { seen[$0...].contains(0) } ?? false
+        #expect(backToNormal, "policies seen: \(seen)")
+    }
 }

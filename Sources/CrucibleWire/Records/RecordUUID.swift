@@ -2,7 +2,7 @@ import Glibc
 
 /// Ids for corpus records (an attempt's id, a serve call's episode) as lowercase UUID text,
 /// version 7 (RFC 9562): the Unix time in milliseconds first, then 74 random bits from the
-/// system's generator (getrandom(2)).
+/// system's generator (getrandom(2), through glibc's arc4random_buf).
 ///
 /// Time first, because the corpus indexes these ids (sessions' primary key, attempts' `uid`
 /// and `(session_id, attempt)`): random (version 4) ids landed all over those B-trees, so a
@@ -15,22 +15,33 @@ public enum RecordUUID {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let milliseconds = UInt64(max(0, now.tv_sec)) &* 1_000 &+ UInt64(max(0, now.tv_nsec)) / 1_000_000
-        var generator = SystemRandomNumberGenerator()
-        let high: UInt64 = generator.next(), low: UInt64 = generator.next()
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - UInt64(index)))) }
-        bytes[6] = 0x70 | UInt8(truncatingIfNeeded: high) & 0x0f  // version 7
-        bytes[7] = UInt8(truncatingIfNeeded: high >> 8)
-        bytes[8] = 0x80 | UInt8(truncatingIfNeeded: high >> 16) & 0x3f  // RFC 9562 variant
-        for index in 9..<16 { bytes[index] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(index - 9))) }
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
+        var bytes: (UInt64, UInt64) = (0, 0)
+        return withUnsafeMutableBytes(of: &bytes) { bytes in
+            // The random bits in one call into bytes 6-15 (glibc's arc4random_buf: one
+            // getrandom(2) where Swift's generator makes one per 8 bytes, and a recorded
+            // session cell takes an id on the request's path). Then the time over bytes 0-5,
+            // the version and the variant.
+            arc4random_buf(bytes.baseAddress! + 6, 10)
+            for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - UInt64(index)))) }
+            bytes[6] = 0x70 | bytes[6] & 0x0f  // version 7
+            bytes[8] = 0x80 | bytes[8] & 0x3f  // RFC 9562 variant
+            return String(unsafeUninitializedCapacity: 36) { text in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    text[position] = hexDigit(byte >> 4)
+                    text[position + 1] = hexDigit(byte & 0x0f)
+                    position += 2
+                }
+                return position
+            }
         }
-        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
