@@ -21,10 +21,13 @@ import Foundation
 ///   else wants it, and a request's thread that wakes on its core takes it at once;
 /// - the records themselves are made on the writer (`recordLater(making:)`), not on the
 ///   thread that answers the request.
-/// The price is in the tail: a thread that polls with `sched_yield` (the host waiting on a
-/// worker, a session's worker waiting for its next cell) may hand its core to the writer and
-/// get it back only at the scheduler's next tick (4 ms here), which lifted a back-to-back
-/// recorded cell's p99 from about 0.5 ms to 2 ms, where the median fell by a third.
+/// Even at SCHED_IDLE the writer can stand in a request's way: a thread that polls with
+/// `sched_yield` (the host waiting on a worker, a session's worker waiting for its next cell)
+/// hands its core to whatever else is runnable, and got it back from the writer only at the
+/// scheduler's next tick (4 ms here): a back-to-back recorded cell's p99 went from 0.5 to 2 ms.
+/// So the writer gives its core up after each `backgroundSlice` (200 µs) of work: the p99 is
+/// back at 0.5-0.6 ms. Yielding after each record instead (every 20 µs) made the cells slower
+/// than they were at normal priority.
 /// The writer leaves the background when it must not be starved: with `backlogLimit` records
 /// waiting (a machine kept busy by others) it catches up at normal priority, giving its core
 /// up before each record, and for a `drain` it writes at once. Where the process may not bring
@@ -39,6 +42,8 @@ public final class LaterRecords: @unchecked Sendable {
     static let limit = 64
     /// Records waiting past which the writer catches up at normal priority.
     static let backlogLimit = 1024
+    /// How long the writer works in the background before it gives its core up.
+    static let backgroundSlice: Duration = .microseconds(200)
     /// How long the first record of a batch waits for others.
     let window: Duration
     /// How long the writer thread waits for a record before it ends.
@@ -135,13 +140,30 @@ public final class LaterRecords: @unchecked Sendable {
                 // Out of the background for a batch that must not wait, back for one that may.
                 if BackgroundPriority.set(background: pace == .inBackground) { inBackground = pace == .inBackground }
             }
-            // At normal priority the writer gives its core up before each record: a request's
-            // thread, or a session worker polling for its next cell, that lands on the writer's
-            // core waits for one record, not for the scheduler's next tick.
-            let beforeEach: () -> Void = pace == .yielding ? { _ = sched_yield() } : {}
+            // The writer gives its core up now and then: a thread that polls with sched_yield
+            // (the host waiting on its worker, a session's worker waiting for its next cell)
+            // may hand its core to the writer, and would otherwise wait for the scheduler's
+            // next tick (4 ms here). At normal priority before each record; in the background
+            // after `backgroundSlice` of work, as yielding more often costs the requests more
+            // than it saves them (BENCHMARKS.md, issue 22).
+            var sliceEnds = MonotonicCondition.Deadline.after(Self.backgroundSlice)
+            let beforeEach: () -> Void
+            switch pace {
+            case .flatOut: beforeEach = {}
+            case .yielding: beforeEach = { _ = sched_yield() }
+            case .inBackground:
+                beforeEach = {
+                    guard sliceEnds.hasPassed else { return }
+                    _ = sched_yield()
+                    sliceEnds = .after(Self.backgroundSlice)
+                }
+            }
             var records: [AttemptRecord] = []
             records.reserveCapacity(batch.count)
-            for make in batch { records.append(make()) }
+            for make in batch {
+                beforeEach()
+                records.append(make())
+            }
             write(records, beforeEach)
             condition.lock()
             written += batch.count
@@ -162,7 +184,7 @@ public final class LaterRecords: @unchecked Sendable {
         /// At normal priority, yielding before each record: the backlog reached `backlogLimit`,
         /// or the writer may not go into the background.
         case yielding
-        /// At SCHED_IDLE, without yielding.
+        /// At SCHED_IDLE, yielding after each `backgroundSlice` of work.
         case inBackground
     }
 }
@@ -190,3 +212,4 @@ extension CorpusRecorder {
         for record in records { _ = try? self.record(record) }
     }
 }
+
