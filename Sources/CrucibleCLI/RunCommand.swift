@@ -94,6 +94,9 @@ struct RunCommand: AsyncParsableCommand {
                 let detail = result.error?.traceback ?? ""
                 FileHandle.standardError.write(Data("\(detail)\(detail.isEmpty || detail.hasSuffix("\n") ? "" : "\n")crucible: \(result.outcome)\n".utf8))
             }
+            if result.outcome == .syntaxError, let hint = NewerSyntaxHint.hint(for: code, pythonVersion: sandbox.report.pythonVersion) {
+                FileHandle.standardError.write(Data("crucible: \(hint)\n".utf8))
+            }
         }
         if result.outcome != .ok { throw ExitCode(ExitCode32.codeFailed.rawValue) }
     }

@@ -144,3 +144,21 @@ def test_a_successful_run_writes_nothing_on_stderr(tmp_path):
     checked = crucible("validate", "app.py", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert checked.stderr == ""
+
+
+@pytest.mark.parametrize("code, feature", [
+    ('name = "<b>"\nprint(t"hello {name}")\n', "t-strings"),
+    ("type Pair[T] = tuple[T, T]\n", "a type statement"),
+    ("def first[T](items: list[T]) -> T:\n    return items[0]\n", "type parameters"),
+])
+def test_run_on_the_system_python_says_when_code_needs_3_14(code, feature, tmp_path):
+    ran = crucible("run", "-", "--no-standard-tools", code=code, cwd=tmp_path)
+    assert ran.returncode == 1 and "syntax error" in ran.stderr
+    assert "uses Python 3.14 syntax (%s): run it with --python 3.14" % feature in ran.stderr, ran.stderr
+
+
+def test_an_ordinary_syntax_error_gets_no_3_14_hint(tmp_path):
+    # The control: a syntax error in every Python, with a string that only looks like a prefix.
+    ran = crucible("run", "-", "--no-standard-tools", code='print("at" "t"\nx = [\n', cwd=tmp_path)
+    assert ran.returncode == 1 and "syntax error" in ran.stderr
+    assert "--python 3.14" not in ran.stderr
