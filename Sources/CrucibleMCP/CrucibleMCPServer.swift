@@ -388,13 +388,18 @@ public final class CrucibleMCPServer: @unchecked Sendable {
                         feedback: String?, started: CallRecord.Start, task: String?) -> String? {
         guard let recorder = configuration.recorder else { return nil }
         let link = chains.link(key, task: task)
-        let record = CallRecord.make(
-            link, source: "mcp", code: code, passed: passed, diagnostics: diagnostics, runtime: runtime,
-            feedback: feedback, started: started,
-            extra: ["mcp_tool": .string(key.tool), "environment": configuration.sandbox.environmentRecord])
-        recorder.recordLater(record)
+        // The id and the end here; the record itself is made on the corpus writer (LaterRecords).
+        let attemptID = RecordUUID.next(), finished = ContinuousClock.now
+        let sandbox = configuration.sandbox
+        recorder.recordLater {
+            CallRecord.make(
+                link, source: "mcp", code: code, passed: passed, diagnostics: diagnostics, runtime: runtime,
+                feedback: feedback, started: started,
+                extra: ["mcp_tool": .string(key.tool), "environment": sandbox.environmentRecord],
+                attemptID: attemptID, finished: finished)
+        }
         chains.finished(key, passed: passed)
-        return record.attemptID
+        return attemptID
     }
 
     // MARK: feedback
