@@ -81,11 +81,30 @@ public enum JSONValue: Equatable, Hashable, Sendable {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.quote(member.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                member.value.write(to: &out)
+            // The members' positions sorted by key, in a buffer on the stack: sorting the
+            // (key, value) pairs themselves made an array and retained every key and value.
+            withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: members.count) { order in
+                var count = 0
+                var index = members.startIndex
+                while index != members.endIndex {
+                    // Insertion sort: objects here have tens of members, not thousands.
+                    var position = count
+                    let key = members[index].key
+                    while position > 0 && key < members[order[position - 1]].key {
+                        order[position] = order[position - 1]
+                        position -= 1
+                    }
+                    order[position] = index
+                    count += 1
+                    index = members.index(after: index)
+                }
+                for position in 0..<count {
+                    if position > 0 { out.append(UInt8(ascii: ",")) }
+                    let member = members[order[position]]
+                    JSONValue.quote(member.key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    member.value.write(to: &out)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
