@@ -72,6 +72,15 @@ public final class LaterRecords: @unchecked Sendable {
     }
     private var writerTID: pid_t?
 
+    /// Batches the writer has taken from the queue (tests: one is being written while this
+    /// is ahead of the records stored).
+    var batchesTaken: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return taken
+    }
+    private var taken = 0
+
     private let condition = MonotonicCondition()
     /// What the writer will store, in call order: each makes its record on the writer thread.
     private var queued: [@Sendable () -> AttemptRecord] = []
@@ -135,6 +144,7 @@ public final class LaterRecords: @unchecked Sendable {
                 : queued.count >= Self.backlogLimit || !background ? .yielding : .inBackground
             let batch = queued
             queued = []
+            taken += 1
             condition.unlock()
             if background && inBackground != (pace == .inBackground) {
                 // Out of the background for a batch that must not wait, back for one that may.
@@ -152,7 +162,10 @@ public final class LaterRecords: @unchecked Sendable {
             case .flatOut: beforeEach = {}
             case .yielding: beforeEach = { _ = sched_yield() }
             case .inBackground:
-                beforeEach = {
+                beforeEach = { [self] in
+                    // A drain that comes during a background batch waits for the whole batch: on
+                    // a machine kept busy by others, a starved writer would keep it for seconds.
+                    if inBackground && drainWaiting, BackgroundPriority.set(background: false) { inBackground = false }
                     guard sliceEnds.hasPassed else { return }
                     _ = sched_yield()
                     sliceEnds = .after(Self.backgroundSlice)
@@ -175,6 +188,13 @@ public final class LaterRecords: @unchecked Sendable {
     private static func currentThreadID() -> pid_t? {
         guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") else { return nil }
         return link.split(separator: "/").last.flatMap { pid_t($0) }
+    }
+
+    /// Whether a drain waits now.
+    private var drainWaiting: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return draining > 0
     }
 
     /// How a batch is written.

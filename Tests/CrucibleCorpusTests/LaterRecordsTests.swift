@@ -276,4 +276,37 @@ struct LaterRecordsTests {
         let seen = policies.withLock { $0 }
         #expect(seen.contains(0), "policies seen: \(seen)")
     }
+
+    /// A drain that comes while the writer works through a batch in the background does not wait
+    /// on a starved thread: with every core busy at normal priority (spinning threads here), a
+    /// SCHED_IDLE writer gets next to no CPU, so the writer raises itself for the rest of the batch.
+    @Test func aDrainDuringABackgroundBatchOnABusyMachineIsNotStarved() throws {
+        guard BackgroundPriority.canReturn else { return }  // never in the background
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .milliseconds(1))
+        // Records of 64 KB each: a batch of them is tens of milliseconds of the writer's work.
+        let records = calls(4 * LaterRecords.limit, sessions: 5).map { call in
+            var record = call
+            record.code += "\n# " + String(repeating: "x", count: 64 << 10)
+            return record
+        }
+        for record in records { recorder.recordLater(record) }
+        // A batch is taken (in the background: no drain and no backlog then); while the writer
+        // works through it, the machine gets busy and a reader asks for the corpus.
+        let taken = Date().addingTimeInterval(30)
+        while recorder.later.batchesTaken == 0 && Date() < taken { Thread.sleep(forTimeInterval: 0.0002) }
+        #expect(recorder.later.batchesTaken > 0)
+        let spinning = Atomic<Bool>(true)
+        let cores = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        for _ in 0..<(2 * cores) {
+            Thread { while spinning.load(ordering: .relaxed) {} }.start()
+        }
+        defer { spinning.store(false, ordering: .relaxed) }
+        let drained = DispatchSemaphore(value: 0)
+        Thread { recorder.drain(); drained.signal() }.start()
+        // Starved at SCHED_IDLE beside 2 spinning threads per core, the batch would take minutes.
+        #expect(drained.wait(timeout: .now() + 60) == .success, "the drain waited on a starved writer")
+        spinning.store(false, ordering: .relaxed)
+        #expect(try store.attempts().count == records.count)
+    }
 }
