@@ -163,9 +163,10 @@ public final class LaterRecords: @unchecked Sendable {
             case .yielding: beforeEach = { _ = sched_yield() }
             case .inBackground:
                 beforeEach = { [self] in
-                    // A drain that comes during a background batch waits for the whole batch: on
-                    // a machine kept busy by others, a starved writer would keep it for seconds.
-                    if inBackground && drainWaiting, BackgroundPriority.set(background: false) { inBackground = false }
+                    // A drain, or a backlog, that comes during a background batch waits for the
+                    // whole batch: on a machine kept busy by others, a starved writer would keep
+                    // it for minutes.
+                    if inBackground && mustHurry, BackgroundPriority.set(background: false) { inBackground = false }
                     guard sliceEnds.hasPassed else { return }
                     _ = sched_yield()
                     sliceEnds = .after(Self.backgroundSlice)
@@ -190,11 +191,11 @@ public final class LaterRecords: @unchecked Sendable {
         return link.split(separator: "/").last.flatMap { pid_t($0) }
     }
 
-    /// Whether a drain waits now.
-    private var drainWaiting: Bool {
+    /// Whether a drain waits now, or `backlogLimit` records do.
+    private var mustHurry: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return draining > 0
+        return draining > 0 || queued.count >= Self.backlogLimit
     }
 
     /// How a batch is written.
