@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The corpus writer's scheduling: in the background (SCHED_IDLE) while it only keeps up,
 /// at normal priority when it must catch up or a reader waits on it (`LaterRecords`).
@@ -10,16 +11,32 @@ import Foundation
 /// (BENCHMARKS.md, issue 22).
 ///
 /// A thread may always lower its own priority, but going back from SCHED_IDLE needs
-/// CAP_SYS_NICE or an RLIMIT_NICE of 20 (sched(7)). Without either, a writer once in the
-/// background could be starved for good on a busy machine while its backlog grows, so the
-/// writer then stays at normal priority (and still waits for requests to finish).
+/// CAP_SYS_NICE in the initial user namespace or an RLIMIT_NICE that allows the thread's nice
+/// value (sched(7)). Without either, a writer once in the background could be starved for good
+/// on a busy machine while its backlog grows, so the writer then stays at normal priority (and
+/// still yields). Whether this process may come back is found by trying it on a thread of its
+/// own: in a user namespace (rootless containers, `unshare -r`) CapEff shows CAP_SYS_NICE while
+/// the kernel refuses the return.
 enum BackgroundPriority {
-    /// Whether this process may return a thread from SCHED_IDLE to normal scheduling.
+    /// Whether a thread of this process, once at SCHED_IDLE, may return to normal scheduling.
     static let canReturn: Bool = {
-        var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit) == 0, limit.rlim_cur >= 20 { return true }
-        return effectiveCapabilities.map { $0 & (1 << 23) != 0 } ?? false  // CAP_SYS_NICE
+        let result = Mutex(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            if set(background: true) { result.withLock { $0 = set(background: false) } }
+            done.signal()
+        }.start()
+        done.wait()
+        return result.withLock { $0 }
     }()
+
+    /// Runs `body` at normal priority when the calling thread is in the background, and puts it
+    /// back after: what the writer starts (git, for the workspace) must not inherit SCHED_IDLE.
+    static func atNormalPriority<T>(_ body: () throws -> T) rethrows -> T {
+        guard isBackground, set(background: false) else { return try body() }
+        defer { set(background: true) }
+        return try body()
+    }
 
     /// Moves the calling thread into (`true`) or out of (`false`) the background; false when the
     /// kernel refused.
@@ -30,20 +47,6 @@ enum BackgroundPriority {
         return sched_setscheduler(0, background ? 5 /* SCHED_IDLE */ : SCHED_OTHER, &parameters) == 0
     }
 
-    /// The calling thread's policy (tests): true when it is SCHED_IDLE.
+    /// Whether the calling thread is at SCHED_IDLE.
     static var isBackground: Bool { sched_getscheduler(0) == 5 }
-
-    /// CapEff from /proc/self/status.
-    private static var effectiveCapabilities: UInt64? {
-        guard let file = fopen("/proc/self/status", "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
-            if text.hasPrefix("CapEff:") {
-                return UInt64(text.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
-            }
-        }
-        return nil
-    }
 }

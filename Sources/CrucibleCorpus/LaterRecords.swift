@@ -128,22 +128,31 @@ public final class LaterRecords: @unchecked Sendable {
     /// The writer thread: each batch as soon as it is full, a drain asks, or its window ends.
     private func writeForever(_ write: ([AttemptRecord], () -> Void) -> Void) {
         var inBackground = background && BackgroundPriority.set(background: true)
+        var leftBehind = false
         condition.lock()
         writerTID = Self.currentThreadID()
         while true {
             while queued.isEmpty {
                 if !condition.wait(until: .after(idleExit)), queued.isEmpty {
                     writer = nil  // under the lock: the next `add` starts another
+                    writerTID = nil
                     condition.unlock()
                     return
                 }
             }
-            let deadline = MonotonicCondition.Deadline.after(window)
-            while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
+            // Records left behind by a short background batch have waited their window already.
+            if !leftBehind {
+                let deadline = MonotonicCondition.Deadline.after(window)
+                while queued.count < Self.limit && draining == 0 && condition.wait(until: deadline) {}
+            }
             let pace: Pace = draining > 0 ? .flatOut
                 : queued.count >= Self.backlogLimit || !background ? .yielding : .inBackground
-            let batch = queued
-            queued = []
+            // A background batch is `limit` records at most: its transaction holds the corpus's
+            // write lock (other processes' records wait for it) for as long as a starved writer
+            // takes, so it is kept short.
+            let batch = pace == .inBackground ? Array(queued.prefix(Self.limit)) : queued
+            queued.removeFirst(batch.count)
+            leftBehind = !queued.isEmpty
             taken += 1
             condition.unlock()
             if background && inBackground != (pace == .inBackground) {

@@ -16,7 +16,9 @@ struct WorkspaceContext {
 
     mutating func current() -> JSONValue {
         if let cached, ContinuousClock.now - cached.at < Self.refreshInterval { return cached.value }
-        let value = Self.describe(directory)
+        // git is started from the corpus writer, which may be in the background: at normal
+        // priority, so git does not inherit SCHED_IDLE (and starve) with the recorder's lock held.
+        let value = BackgroundPriority.atNormalPriority { Self.describe(directory) }
         cached = (.now, value)
         return value
     }

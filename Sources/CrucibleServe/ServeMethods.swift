@@ -310,9 +310,18 @@ public final class ServeMethods: @unchecked Sendable {
         let encoded = result.jsonObject
         var attemptID: String?
         if let link {
+            // What the record needs, without the files' bytes (up to the files cap, twice in
+            // `encoded` as base64): a queued record must not hold them until the writer runs.
+            let recorded = { var slim = result; slim.files = []; return slim }()
+            let runtime: @Sendable () -> JSONValue
+            if result.files.isEmpty {
+                runtime = { CallRecord.runtime(of: recorded, encoded: encoded) }
+            } else {
+                let made = CallRecord.runtime(of: result, encoded: encoded)  // the files' summary, not their bytes
+                runtime = { made }
+            }
             attemptID = record(link, code: code, passed: result.outcome == .ok, diagnostics: [], environment: environment(of: ranOn),
-                               started: started, runtime: { CallRecord.runtime(of: result, encoded: encoded) },
-                               feedback: { Feedback.forToolCall(result, code: code, tool: "execute") })
+                               started: started, runtime: runtime, feedback: { Feedback.forToolCall(recorded, code: code, tool: "execute") })
         }
         return (result, encoded, attemptID)
     }

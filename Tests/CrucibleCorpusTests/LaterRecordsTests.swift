@@ -309,4 +309,19 @@ struct LaterRecordsTests {
         spinning.store(false, ordering: .relaxed)
         #expect(try store.attempts().count == records.count)
     }
+
+    /// A batch written in the background is `LaterRecords.limit` records at most: its transaction
+    /// holds the corpus's write lock for as long as a starved writer takes. (What a short batch
+    /// leaves behind follows without another window: `aBacklogIsWrittenAtNormalPriority`, whose
+    /// window never ends, stored nothing past the first batch without that.)
+    @Test func backgroundBatchesAreShort() throws {
+        guard BackgroundPriority.canReturn else { return }  // never in the background
+        let store = try CorpusStore(path: temporaryPath())
+        let recorder = CorpusRecorder(store: store, source: "serve", batchWindow: .milliseconds(200))
+        let records = calls(3 * LaterRecords.limit + 5, sessions: 4)
+        for record in records { recorder.recordLater(record) }
+        #expect(try eventually { try store.attempts().count == records.count })
+        #expect(recorder.later.batchesTaken >= 4)
+        #expect(try store.attempts().sorted { $0.id < $1.id }.map(\.code) == records.map(\.code))
+    }
 }
