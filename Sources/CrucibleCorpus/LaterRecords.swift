@@ -30,8 +30,10 @@ import Foundation
 /// than they were at normal priority.
 /// The writer leaves the background when it must not be starved: with `backlogLimit` records
 /// waiting (a machine kept busy by others) it catches up at normal priority, giving its core
-/// up before each record, and for a `drain` it writes at once. Where the process may not bring
-/// a thread back from SCHED_IDLE (`BackgroundPriority.canReturn`), it never goes there.
+/// up before each record, and for a `drain` it writes at once; either raises it in the middle
+/// of a background batch too. A background batch is `limit` records at most, as its
+/// transaction holds the corpus's write lock. Where the process may not bring a thread back
+/// from SCHED_IDLE (`BackgroundPriority.canReturn`), it never goes there.
 ///
 public final class LaterRecords: @unchecked Sendable {
     public static let defaultWindow: Duration = .milliseconds(5)
